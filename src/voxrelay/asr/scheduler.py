@@ -1,0 +1,143 @@
+"""One inference scheduler shared by every local-engine session.
+
+Sessions submit decode jobs; a worker thread runs them one at a time (the model
+already uses every core for one job), finals before interims, oldest first. A
+session has at most one interim job waiting: a newer one replaces it, so a busy
+machine decodes each session's freshest audio instead of a backlog. Results come
+back as asyncio futures, so no decode ever runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FINAL", "INTERIM", "InferenceScheduler", "JobTiming"]
+
+FINAL = 0
+INTERIM = 1
+
+
+@dataclass(frozen=True, slots=True)
+class JobTiming:
+    """How long a job waited in the queue and how long it ran, in seconds."""
+
+    wait: float
+    run: float
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    seq: int
+    fn: Callable[[], Any] = field(compare=False)
+    future: asyncio.Future[tuple[Any, JobTiming]] = field(compare=False)
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+    key: Hashable | None = field(compare=False, default=None)
+    submitted: float = field(compare=False, default=0.0)
+    cancelled: bool = field(compare=False, default=False)
+
+
+class InferenceScheduler:
+    """A priority queue of blocking jobs served by `workers` threads."""
+
+    def __init__(self, workers: int = 1, on_timing: Callable[[int, JobTiming], None] | None = None) -> None:
+        self._heap: list[_Job] = []
+        self._waiting_by_key: dict[Hashable, _Job] = {}
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._closed = False
+        self._on_timing = on_timing
+        self.busy = 0
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"inference-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(
+        self, fn: Callable[[], Any], *, priority: int, key: Hashable | None = None
+    ) -> asyncio.Future[tuple[Any, JobTiming]]:
+        """Queue `fn` (blocking) and return a future of `(result, timing)`.
+
+        With a `key`, a job still waiting under the same key is cancelled (its future
+        is cancelled) and replaced by this one. Must be called from the event loop.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Any, JobTiming]] = loop.create_future()
+        job = _Job(priority, next(self._seq), fn, future, loop, key, time.perf_counter())
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the inference scheduler is closed")
+            if key is not None:
+                previous = self._waiting_by_key.pop(key, None)
+                if previous is not None:
+                    previous.cancelled = True
+                    previous.future.cancel()
+                self._waiting_by_key[key] = job
+            heapq.heappush(self._heap, job)
+            self._cond.notify()
+        return future
+
+    @property
+    def queued(self) -> int:
+        with self._cond:
+            return sum(not job.cancelled for job in self._heap)
+
+    def close(self) -> None:
+        """Stop the workers after the job in hand; waiting jobs are cancelled."""
+        with self._cond:
+            self._closed = True
+            for job in self._heap:
+                job.loop.call_soon_threadsafe(_cancel, job.future)
+            self._heap.clear()
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = heapq.heappop(self._heap)
+                if job.key is not None and self._waiting_by_key.get(job.key) is job:
+                    del self._waiting_by_key[job.key]
+                if job.cancelled:
+                    continue
+                self.busy += 1
+            started = time.perf_counter()
+            try:
+                result = job.fn()
+            except BaseException as exc:  # handed to the awaiting session, never lost
+                job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
+            else:
+                timing = JobTiming(started - job.submitted, time.perf_counter() - started)
+                if self._on_timing is not None:
+                    self._on_timing(job.priority, timing)
+                job.loop.call_soon_threadsafe(_set_result, job.future, (result, timing))
+            finally:
+                with self._cond:
+                    self.busy -= 1
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _cancel(future: asyncio.Future[Any]) -> None:
+    future.cancel()

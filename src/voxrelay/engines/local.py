@@ -1,0 +1,326 @@
+"""Engine `local`: faster-whisper on this machine, no key and no network.
+
+How a stream works:
+- Silero VAD scores every 32 ms; `Segmenter` keeps the current utterance's audio.
+- While someone speaks, the utterance is re-decoded about every `interim_interval`
+  seconds through the shared `InferenceScheduler` (as an interim job: a newer request
+  replaces a waiting one) and its text goes out as an `InterimResult`.
+- `endpointing` ms of silence, a finalize, a stop, or an utterance longer than
+  `max_segment_s` cuts the segment; it is decoded as a final job (served before any
+  interim) and goes out as a `FinalResult`. Segments are disjoint, so finals never
+  overlap, and audio with no speech is never decoded, so silence yields no text.
+All state of a stream is changed by its one `_run` task; decodes run on the
+scheduler's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voxrelay.asr.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
+from voxrelay.asr.segmenter import Cut, Segmenter, SegmenterConfig
+from voxrelay.asr.vad import SileroVad, VadState
+from voxrelay.asr.whisper import Decoded, WhisperDecoder
+from voxrelay.engines.base import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineFailure,
+    EngineStream,
+    FinalResult,
+    InterimResult,
+    SpeechStarted,
+    StreamConfig,
+    UtteranceEnd,
+    Word,
+)
+
+__all__ = ["LocalEngine", "LocalStream"]
+
+log = logging.getLogger(__name__)
+
+_PROMPT_CHARS = 200  # previous finals given to Whisper as context
+
+
+class LocalEngine(Engine):
+    """faster-whisper with one shared model and one inference scheduler."""
+
+    name = "local"
+    wants_raw_audio = False
+    sample_rate = 16000
+
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        interim_interval: float = 0.5,
+        max_segment_s: float = 15.0,
+        final_beam_size: int = 1,
+        **_: Any,
+    ) -> None:
+        self._model_name = model or "tiny.en"
+        self._device = device
+        self._compute_type = compute_type
+        self._cpu_threads = cpu_threads
+        self.interim_interval = interim_interval
+        self.max_segment_s = max_segment_s
+        self.final_beam_size = final_beam_size
+        self.decoder: WhisperDecoder | None = None
+        self.vad: SileroVad | None = None
+        self.scheduler: InferenceScheduler | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        try:
+            self.decoder, self.vad = await asyncio.to_thread(self._load)
+        except Exception as exc:
+            raise EngineFailure(f"could not load the local model {self._model_name!r}: {exc}") from exc
+        self.scheduler = InferenceScheduler(workers=1)
+        self._started = True
+
+    def _load(self) -> tuple[WhisperDecoder, SileroVad]:
+        decoder = WhisperDecoder(self._model_name, self._device, self._compute_type, self._cpu_threads)
+        # Warm up: the first call allocates CTranslate2's buffers.
+        decoder.decode(np.zeros(16000, dtype=np.float32))
+        return decoder, SileroVad()
+
+    async def open(self, config: StreamConfig) -> LocalStream:
+        if not self._started:
+            raise EngineFailure("the local engine is still loading its model")
+        if config.model and config.model not in (self._model_name, "default"):
+            log.info("stream asked for model %r; serving %r", config.model, self._model_name)
+        return LocalStream(self, config)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.close)
+        self._started = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    kind: str  # "finalize" | "close" | "interim_done"
+    payload: Any = None
+
+
+_END = object()
+
+
+class LocalStream(EngineStream):
+    """One session through the local engine."""
+
+    def __init__(self, engine: LocalEngine, config: StreamConfig) -> None:
+        assert engine.decoder is not None and engine.vad is not None and engine.scheduler is not None
+        self._engine = engine
+        self._decoder = engine.decoder
+        self._vad = engine.vad
+        self._scheduler = engine.scheduler
+        self._config = config
+        self._segmenter = Segmenter(
+            SegmenterConfig(
+                sample_rate=engine.sample_rate,
+                endpointing_ms=config.endpointing_ms,
+                max_segment_s=engine.max_segment_s,
+            )
+        )
+        self._vad_state = VadState()
+        self._inbox: asyncio.Queue[np.ndarray | _Command] = asyncio.Queue()
+        self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
+        self._generation = 0  # bumps at every cut; interims of older segments are stale
+        self._interim_in_flight = False
+        self._interim_requested_at = 0.0  # segment end time when the last interim was asked for
+        self._last_interim = ""
+        self._history = ""  # recent final text, the decoding prompt
+        self._last_word_end: float | None = None  # for UtteranceEnd
+        self._utterance_end_sent = True
+        self._finished = False
+        self.timings: list[tuple[int, JobTiming]] = []
+        self._task = asyncio.create_task(self._run(), name="local-stream")
+
+    # EngineStream interface.
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        if isinstance(audio, bytes):
+            raise TypeError("the local engine takes float32 PCM; the gateway decodes audio first")
+        if not self._finished:
+            self._inbox.put_nowait(audio)
+
+    async def finalize(self) -> None:
+        if not self._finished:
+            self._inbox.put_nowait(_Command("finalize"))
+
+    async def close(self) -> None:
+        if not self._finished:
+            self._inbox.put_nowait(_Command("close"))
+
+    async def abort(self) -> None:
+        self._finished = True
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._outbox.put_nowait(_END)
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while True:
+            event = await self._outbox.get()
+            if event is _END:
+                return
+            yield event  # type: ignore[misc]
+
+    # The stream's task: the only place its state changes.
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self._inbox.get()
+                if isinstance(item, np.ndarray):
+                    await self._on_audio(item)
+                elif item.kind == "interim_done":
+                    self._on_interim(*item.payload)
+                elif item.kind == "finalize":
+                    await self._flush(from_finalize=True)
+                elif item.kind == "close":
+                    await self._flush(from_finalize=False)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("local stream failed")
+            self._emit(EngineError("engine_error", f"the local engine failed: {exc}"))
+        finally:
+            self._finished = True
+            if not self._task.cancelled():
+                self._outbox.put_nowait(_END)
+
+    async def _on_audio(self, samples: np.ndarray) -> None:
+        self._segmenter.add_audio(samples)
+        probs = self._vad.probabilities(self._vad_state, samples)
+        cut = self._segmenter.add_probabilities(probs)
+        self._note_speech_started()
+        if cut is not None:
+            await self._decode_final(cut, from_finalize=False)
+        self._maybe_utterance_end()
+        self._maybe_request_interim()
+
+    async def _flush(self, *, from_finalize: bool) -> None:
+        # Score the last partial VAD window too, so a word right before stop counts as speech.
+        probs = self._vad.probabilities(self._vad_state, np.zeros(0, dtype=np.float32), flush=True)
+        cut = self._segmenter.add_probabilities(probs)
+        self._note_speech_started()
+        if cut is not None:
+            await self._decode_final(cut, from_finalize=from_finalize)
+        cut = self._segmenter.cut_now()
+        if cut is not None:
+            await self._decode_final(cut, from_finalize=from_finalize)
+        self._vad_state = VadState() if not from_finalize else self._vad_state
+
+    def _note_speech_started(self) -> None:
+        started = self._segmenter.speech_started
+        if started is not None:
+            self._segmenter.speech_started = None
+            if self._config.vad_events:
+                self._emit(SpeechStarted(started))
+
+    # Decoding.
+
+    def _decode_job(self, audio: np.ndarray, final: bool) -> Decoded:
+        cfg = self._config
+        return self._decoder.decode(
+            audio,
+            language=cfg.language,
+            prompt=self._history[-_PROMPT_CHARS:] or None,
+            hotwords=" ".join(cfg.keyterms) or None,
+            beam_size=self._engine.final_beam_size if final else 1,
+            word_timestamps=cfg.word_timings,
+            punctuate=cfg.punctuate,
+        )
+
+    async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
+        self._generation += 1
+        self._last_interim = ""
+        self._interim_requested_at = 0.0
+        future = self._scheduler.submit(functools.partial(self._decode_job, cut.audio, True), priority=FINAL)
+        decoded, timing = await future
+        self.timings.append((FINAL, timing))
+        words = _shift(decoded.words, cut.start)
+        self._emit(
+            FinalResult(
+                transcript=decoded.text,
+                start=cut.speech_start,
+                end=max(cut.speech_end, cut.speech_start),
+                speech_final=cut.speech_final,
+                from_finalize=from_finalize,
+                confidence=decoded.confidence,
+                words=words,
+            )
+        )
+        if decoded.text:
+            self._history = f"{self._history} {decoded.text}".strip()[-_PROMPT_CHARS:]
+            self._last_word_end = words[-1].end if words else cut.speech_end
+            self._utterance_end_sent = False
+
+    def _maybe_request_interim(self) -> None:
+        if not self._config.interim_results or self._interim_in_flight or not self._segmenter.in_speech:
+            return
+        now = self._segmenter.end_time
+        if now - self._interim_requested_at < self._engine.interim_interval:
+            return
+        audio, origin = self._segmenter.segment_audio()
+        self._interim_requested_at = now
+        self._interim_in_flight = True
+        generation = self._generation
+        future = self._scheduler.submit(
+            functools.partial(self._decode_job, audio, False), priority=INTERIM, key=id(self)
+        )
+        future.add_done_callback(functools.partial(self._interim_finished, generation, origin))
+
+    def _interim_finished(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
+        # Runs as a future callback: hand the result to the stream's task, which owns the state.
+        if not self._finished:
+            self._inbox.put_nowait(_Command("interim_done", (generation, origin, future)))
+
+    def _on_interim(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
+        self._interim_in_flight = False
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+        decoded, timing = future.result()
+        self.timings.append((INTERIM, timing))
+        if generation != self._generation or not decoded.text or decoded.text == self._last_interim:
+            return
+        self._last_interim = decoded.text
+        words = _shift(decoded.words, origin)
+        start = words[0].start if words else origin
+        self._emit(InterimResult(decoded.text, start, self._segmenter.end_time, decoded.confidence, words))
+
+    def _maybe_utterance_end(self) -> None:
+        gap_ms = self._config.utterance_end_ms
+        if gap_ms is None or self._utterance_end_sent or self._last_word_end is None:
+            return
+        if self._segmenter.in_speech:
+            return
+        if self._segmenter.end_time - self._last_word_end >= gap_ms / 1000:
+            self._utterance_end_sent = True
+            self._emit(UtteranceEnd(self._last_word_end))
+
+    def _emit(self, event: EngineEvent) -> None:
+        self._outbox.put_nowait(event)
+
+
+def _shift(words: tuple[Word, ...], offset: float) -> tuple[Word, ...]:
+    return tuple(
+        Word(w.word, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence, w.punctuated_word)
+        for w in words
+    )
