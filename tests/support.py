@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import jiwer
 import numpy as np
 import uvicorn
@@ -60,6 +62,42 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     refs = [normalize(r) for r in references]
     hyps = [normalize(h) for h in hypotheses]
     return float(jiwer.wer(refs, hyps))
+
+
+def encode_container(pcm: np.ndarray, rate: int, fmt: str, channels: int = 1) -> bytes:
+    """Opus in webm or ogg, made with PyAV (as MediaRecorder would)."""
+    buf = io.BytesIO()
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream("libopus", rate=48000)
+        stream.layout = layout
+        resampler = av.AudioResampler(format="s16", layout=layout, rate=48000)
+        samples = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
+        frames = [samples[i : i + 960] for i in range(0, len(samples), 960)]
+        for block in [*frames, None]:
+            if block is not None:
+                frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="s16", layout=layout)
+                frame.sample_rate = rate
+            for resampled in resampler.resample(frame if block is not None else None):
+                for packet in stream.encode(resampled):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def silence(seconds: float, rate: int = 16000) -> np.ndarray:
+    return np.zeros(int(seconds * rate), dtype=np.float32)
+
+
+def pink_noise(seconds: float, level: float = 0.05, rate: int = 16000, seed: int = 7) -> np.ndarray:
+    """Pink (1/f) noise, RMS `level`: noise that is not speech."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
+    noise = np.fft.irfft(spectrum, n)
+    return (noise / np.sqrt(np.mean(noise**2)) * level).astype(np.float32)
 
 
 class ServerThread:

@@ -24,6 +24,8 @@ from voxrelay.audio import Resampler, to_mono
 __all__ = ["AudioDecodeError", "ContainerDecoder"]
 
 _FORMATS = {"webm": "matroska", "ogg": "ogg"}
+# A real header is under a few KiB; a demuxer still searching for one after this much is fed garbage.
+_MAX_HEADER_BYTES = 64 * 1024
 
 
 class AudioDecodeError(Exception):
@@ -97,11 +99,20 @@ class ContainerDecoder:
         self._on_error = on_error
         self._pipe = _BlockingPipe()
         self.error: str | None = None
+        self._fed = 0
+        self._opened = threading.Event()
+        self._error_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"decode-{encoding}", daemon=True)
         self._thread.start()
 
     def feed(self, data: bytes) -> None:
         """Queue the next slice of the container; never blocks."""
+        self._fed += len(data)
+        if not self._opened.is_set() and self._fed > _MAX_HEADER_BYTES and self.error is None:
+            self._fail(f"could not decode {self._encoding} audio: no {self._encoding} header in the first "
+                       f"{_MAX_HEADER_BYTES // 1024} KiB")
+            self._pipe.close_writer()
+            return
         self._pipe.feed(data)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -117,16 +128,23 @@ class ContainerDecoder:
         try:
             self._decode()
         except Exception as exc:  # PyAV raises many error types for garbage input
-            self.error = f"could not decode {self._encoding} audio: {exc}"
-            self._on_error(self.error)
+            self._fail(f"could not decode {self._encoding} audio: {exc}")
             # Keep consuming so feeders never block and wait_idle() still returns.
             while self._pipe.read(65536):
                 pass
         finally:
             self._pipe.reader_finished()
 
+    def _fail(self, message: str) -> None:
+        with self._error_lock:
+            if self.error is not None:
+                return
+            self.error = message
+        self._on_error(message)
+
     def _decode(self) -> None:
         container = av.open(self._pipe, mode="r", format=self._format, options={"probesize": "4096"})
+        self._opened.set()
         with container:
             if not container.streams.audio:
                 raise AudioDecodeError("the container has no audio track")

@@ -243,8 +243,10 @@ class SttConnection:
     # Running the session's actions.
 
     async def _execute(self) -> None:
-        for action in self.session.actions():
-            await self._run_action(action)
+        # An action can queue more (an engine that fails to open queues error + close): run them too.
+        while actions := self.session.actions():
+            for action in actions:
+                await self._run_action(action)
 
     async def _run_action(self, action: Action) -> None:
         if isinstance(action, SendMessage):

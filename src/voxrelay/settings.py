@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # Deepgram engine (the key itself is read from DEEPGRAM_API_KEY only).
     deepgram_url: str | None = None
 
+    # Deepgram-compatible /v1/listen: comma-separated keys accepted as `Authorization: Token KEY`
+    # (or `Sec-WebSocket-Protocol: token, KEY`); empty = no auth. Idle window before close 1011 NET-0001.
+    listen_api_keys: str = ""
+    listen_idle_timeout_s: float = Field(10.0, gt=0)
+
     # Limits.
     max_sessions: int = Field(16, ge=1)
     max_session_s: float = Field(3600, gt=0)

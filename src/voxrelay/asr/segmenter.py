@@ -101,6 +101,12 @@ class Segmenter:
         return (self._origin + self._audio.size) / self._rate
 
     @property
+    def speech_start_time(self) -> float:
+        """Stream time where the current segment's speech began (its start if none yet)."""
+        start = self._speech_start if self._speech_start is not None else self._origin
+        return max(start, self._origin) / self._rate
+
+    @property
     def last_speech_end(self) -> float:
         return self._speech_end / self._rate
 

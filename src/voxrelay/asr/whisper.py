@@ -13,6 +13,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,11 @@ _NO_SPEECH_PROB = 0.6
 _LOW_LOGPROB = -1.0
 _MAX_COMPRESSION_RATIO = 2.4
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
+# Short-window decoding (see WhisperDecoder.decode).
+_SHORT_WINDOW_PAD_FRAMES = 200  # 2 s of padding after the audio, in 10 ms mel frames
+_SHORT_WINDOW_MAX_S = 27.0
+_MAX_TOKENS_PER_S = 8
+_LATE_SEGMENT_S = 0.5  # a new segment starting this close to the end of the audio is a repeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,13 @@ class WhisperDecoder:
             resolve_model(model), device=device, compute_type=compute_type, cpu_threads=cpu_threads
         )
         self.multilingual = bool(self._model.model.is_multilingual)
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer, self.multilingual, task="transcribe", language="en" if not self.multilingual else None
+        )
+        self._suppressed = list(get_suppressed_tokens(self._tokenizer, [-1]))
 
     def decode(
         self,
@@ -80,8 +93,37 @@ class WhisperDecoder:
         beam_size: int = 1,
         word_timestamps: bool = False,
         punctuate: bool = True,
+        short_window: bool = False,
     ) -> Decoded:
-        """Transcribe one segment of 16 kHz float32 mono audio (blocking)."""
+        """Transcribe one segment of 16 kHz float32 mono audio (blocking).
+
+        `short_window=True` encodes only the audio plus 2 s instead of Whisper's padded
+        30 s window: about 3x cheaper, about one WER point worse on the corpus, so the
+        engine uses it for interims and keeps the full window for finals.
+        """
+        if short_window and len(audio) < (_SHORT_WINDOW_MAX_S * 16000):
+            return self._decode_short(audio, beam_size=beam_size, word_timestamps=word_timestamps, punctuate=punctuate)
+        return self._decode_full(
+            audio,
+            language=language,
+            prompt=prompt,
+            hotwords=hotwords,
+            beam_size=beam_size,
+            word_timestamps=word_timestamps,
+            punctuate=punctuate,
+        )
+
+    def _decode_full(
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None,
+        prompt: str | None,
+        hotwords: str | None,
+        beam_size: int,
+        word_timestamps: bool,
+        punctuate: bool,
+    ) -> Decoded:
         segments, _info = self._model.transcribe(
             audio,
             language=language if self.multilingual else "en",
@@ -105,23 +147,92 @@ class WhisperDecoder:
             texts.append(segment.text.strip())
             logprobs.append(segment.avg_logprob)
             for word in segment.words or ():
-                spoken = word.word.strip()
-                words.append(
-                    Word(
-                        word=_PUNCTUATION.sub("", spoken).lower(),
-                        start=float(word.start),
-                        end=float(word.end),
-                        confidence=float(word.probability),
-                        punctuated_word=spoken if punctuate else _PUNCTUATION.sub("", spoken).lower(),
-                    )
-                )
-        text = " ".join(t for t in texts if t)
-        if not punctuate:
-            text = _PUNCTUATION.sub("", text).lower()
-        if words:
-            confidence = float(np.mean([w.confidence for w in words]))
-        elif logprobs:
-            confidence = float(math.exp(np.mean(logprobs)))
-        else:
-            confidence = 0.0
-        return Decoded(" ".join(text.split()), confidence, tuple(words))
+                words.append(_word(word.word, word.start, word.end, word.probability, punctuate))
+        return _result(texts, words, logprobs, punctuate)
+
+    def _decode_short(self, audio: np.ndarray, *, beam_size: int, word_timestamps: bool, punctuate: bool) -> Decoded:
+        import ctranslate2
+
+        model = self._model
+        features = model.feature_extractor(audio)
+        content = features.shape[-1]
+        frames = min(3000, content + _SHORT_WINDOW_PAD_FRAMES)
+        window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
+        window[0, :, : min(content, frames)] = features[:, :frames]
+        encoded = model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
+        duration = len(audio) / 16000
+        result = model.model.generate(
+            encoded,
+            [list(self._tokenizer.sot_sequence)],
+            beam_size=beam_size,
+            # Whisper on a short window tends to repeat the utterance; a cap from the
+            # fastest plausible speech rate bounds the damage and the cost.
+            max_length=int(min(448, 10 + duration * _MAX_TOKENS_PER_S)),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed,
+            max_initial_timestamp_index=50,
+        )[0]
+        tokens = _drop_repeats(_timed_segments(result.sequences_ids[0], self._tokenizer), self._tokenizer, duration)
+        if not tokens or (result.no_speech_prob > _NO_SPEECH_PROB and result.scores[0] < _LOW_LOGPROB * len(tokens)):
+            return Decoded("", 0.0)
+        text = self._tokenizer.decode(tokens).strip()
+        words: list[Word] = []
+        if word_timestamps:
+            for word in model.find_alignment(self._tokenizer, [tokens], encoded, min(content, frames))[0]:
+                words.append(_word(word["word"], word["start"], word["end"], word["probability"], punctuate))
+        logprob = result.scores[0] / max(1, len(tokens) + 1)
+        return _result([text], words, [logprob], punctuate)
+
+
+def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
+    spoken = spoken.strip()
+    bare = _PUNCTUATION.sub("", spoken).lower()
+    return Word(bare, float(start), float(end), float(probability), spoken if punctuate else bare)
+
+
+def _result(texts: list[str], words: list[Word], logprobs: list[float], punctuate: bool) -> Decoded:
+    text = " ".join(t for t in texts if t)
+    if not punctuate:
+        text = _PUNCTUATION.sub("", text).lower()
+    if words:
+        confidence = float(np.mean([w.confidence for w in words]))
+    elif logprobs:
+        confidence = float(math.exp(np.mean(logprobs)))
+    else:
+        confidence = 0.0
+    return Decoded(" ".join(text.split()), confidence, tuple(words))
+
+
+def _timed_segments(ids: list[int], tokenizer: Any) -> list[tuple[float, list[int]]]:
+    """Split a timestamped token sequence into (start time, text tokens) segments."""
+    segments: list[tuple[float, list[int]]] = []
+    current: list[int] = []
+    start = 0.0
+    for token in ids:
+        if token >= tokenizer.timestamp_begin:
+            if current:
+                segments.append((start, current))
+                current = []
+            start = (token - tokenizer.timestamp_begin) * 0.02
+        elif token < tokenizer.eot:
+            current.append(token)
+    if current:
+        segments.append((start, current))
+    return segments
+
+
+def _drop_repeats(segments: list[tuple[float, list[int]]], tokenizer: Any, duration: float) -> list[int]:
+    """Text tokens up to the first segment that starts past the audio or repeats an earlier one."""
+    kept: list[int] = []
+    seen: set[str] = set()
+    for start, tokens in segments:
+        key = _PUNCTUATION.sub("", tokenizer.decode(tokens)).lower().strip()
+        if kept and start >= duration - _LATE_SEGMENT_S:
+            break
+        if key and key in seen:
+            break
+        seen.add(key)
+        kept.extend(tokens)
+    return kept

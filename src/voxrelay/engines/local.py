@@ -47,6 +47,7 @@ __all__ = ["LocalEngine", "LocalStream"]
 log = logging.getLogger(__name__)
 
 _PROMPT_CHARS = 200  # previous finals given to Whisper as context
+_FIRST_INTERIM_S = 0.3  # speech needed before the first interim decode of an utterance
 
 
 class LocalEngine(Engine):
@@ -65,6 +66,7 @@ class LocalEngine(Engine):
         interim_interval: float = 0.5,
         max_segment_s: float = 15.0,
         final_beam_size: int = 1,
+        context_prompt: bool = False,
         **_: Any,
     ) -> None:
         self._model_name = model or "tiny.en"
@@ -74,6 +76,7 @@ class LocalEngine(Engine):
         self.interim_interval = interim_interval
         self.max_segment_s = max_segment_s
         self.final_beam_size = final_beam_size
+        self.context_prompt = context_prompt
         self.decoder: WhisperDecoder | None = None
         self.vad: SileroVad | None = None
         self.scheduler: InferenceScheduler | None = None
@@ -239,11 +242,12 @@ class LocalStream(EngineStream):
         return self._decoder.decode(
             audio,
             language=cfg.language,
-            prompt=self._history[-_PROMPT_CHARS:] or None,
+            prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
             hotwords=" ".join(cfg.keyterms) or None,
             beam_size=self._engine.final_beam_size if final else 1,
             word_timestamps=cfg.word_timings,
             punctuate=cfg.punctuate,
+            short_window=not final,  # interims: ~3x cheaper, slightly less accurate
         )
 
     async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
@@ -276,6 +280,8 @@ class LocalStream(EngineStream):
         now = self._segmenter.end_time
         if now - self._interim_requested_at < self._engine.interim_interval:
             return
+        if now - self._segmenter.speech_start_time < _FIRST_INTERIM_S:
+            return  # too little speech for Whisper to say anything useful yet
         audio, origin = self._segmenter.segment_audio()
         self._interim_requested_at = now
         self._interim_in_flight = True

@@ -1,0 +1,195 @@
+import { act, fireEvent, render, screen } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { describe, expect, it, vi } from 'vitest'
+import { fakeMedia, lastSocket, type FakeMedia } from '../../test/fakes'
+import { Thread, type ThreadProps } from '.'
+
+const URL = 'ws://gateway.test/stt-stream'
+
+function renderThread(props: Partial<ThreadProps> = {}, media: FakeMedia = fakeMedia()) {
+  const utils = render(<Thread sttUrl={URL} sttAvailable sttEnvironment={() => media.env} {...props} />)
+  const textarea = () => screen.getByRole('textbox', { name: 'Message' }) as HTMLTextAreaElement
+  const mic = () => screen.getByRole('button', { name: /dictation/ })
+  return { ...utils, media, textarea, mic }
+}
+
+const final = (transcript: string) => ({ type: 'final_transcript', transcript, start: 0, end: 1, speech_final: true })
+
+describe('Thread', () => {
+  it('renders the message box, the mic (idle) and send', () => {
+    const { textarea, mic } = renderThread()
+    expect(textarea()).toHaveValue('')
+    expect(mic()).toHaveAccessibleName('Start dictation')
+    expect(mic()).toHaveAttribute('data-state', 'idle')
+    expect(mic()).toBeEnabled()
+    expect(screen.getByRole('button', { name: 'Send message' })).toBeDisabled()
+  })
+
+  it('sends a typed message: appended to the thread, input cleared', async () => {
+    const user = userEvent.setup()
+    const { textarea } = renderThread()
+    await user.type(textarea(), 'Hello there')
+    await user.click(screen.getByRole('button', { name: 'Send message' }))
+    expect(screen.getByRole('log')).toHaveTextContent('Hello there')
+    expect(textarea()).toHaveValue('')
+  })
+
+  it('sets isLoading while onSubmit runs: mic and send disabled, reply appended', async () => {
+    let finish: (reply: string) => void = () => undefined
+    const onSubmit = vi.fn(() => new Promise<string>((resolve) => (finish = resolve)))
+    const user = userEvent.setup()
+    const { textarea, mic } = renderThread({ onSubmit })
+    await user.type(textarea(), 'question{Enter}')
+    expect(onSubmit).toHaveBeenCalledWith('question')
+    expect(mic()).toBeDisabled()
+    expect(screen.getByRole('button', { name: 'Send message' })).toBeDisabled()
+    await act(async () => finish('answer'))
+    expect(mic()).toBeEnabled()
+    expect(screen.getByRole('log')).toHaveTextContent('answer')
+  })
+
+  it('shows a failing onSubmit in an alert', async () => {
+    const user = userEvent.setup()
+    const { textarea } = renderThread({ onSubmit: () => Promise.reject(new Error('offline')) })
+    await user.type(textarea(), 'hi{Enter}')
+    expect(await screen.findByRole('alert')).toHaveTextContent('Could not send the message: offline')
+  })
+
+  it('is disabled with an explanation when STT is unavailable', () => {
+    const { mic } = renderThread({ sttAvailable: false, sttUnavailableReason: 'the gateway at x:1 is not reachable' })
+    expect(mic()).toBeDisabled()
+    expect(mic()).toHaveAttribute('title', 'Dictation is unavailable: the gateway at x:1 is not reachable')
+  })
+
+  it('is disabled while the health check has not answered', () => {
+    const { mic } = renderThread({ sttAvailable: null })
+    expect(mic()).toBeDisabled()
+    expect(mic()).toHaveAttribute('title', 'Checking the speech gateway…')
+  })
+
+  it('dictates: idle -> connecting -> recording -> idle, keeping the typed text', async () => {
+    const user = userEvent.setup()
+    const { textarea, mic, media } = renderThread()
+    await user.type(textarea(), 'Note:')
+    await user.click(mic())
+    expect(mic()).toHaveAttribute('data-state', 'connecting')
+    expect(mic()).toHaveAccessibleName('Cancel dictation')
+    const socket = lastSocket()
+    act(() => socket.open())
+    expect(mic()).toHaveAttribute('data-state', 'recording')
+    expect(mic()).toHaveAccessibleName('Stop dictation')
+    expect(mic()).toHaveAttribute('aria-pressed', 'true')
+
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'buy' }))
+    expect(textarea()).toHaveValue('Note: buy')
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'buy milk' }))
+    expect(textarea()).toHaveValue('Note: buy milk')
+    act(() => socket.receive(final('Buy milk.')))
+    expect(textarea()).toHaveValue('Note: Buy milk.')
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'and' }))
+    expect(textarea()).toHaveValue('Note: Buy milk. and')
+
+    await user.click(mic())
+    expect(mic()).toHaveAttribute('data-status', 'stopping')
+    expect(mic()).toBeDisabled()
+    expect(socket.textFrames.at(-1)).toEqual({ action: 'stop' })
+    expect(media.streams[0].tracks[0].stopCalls).toBe(1)
+    act(() => socket.receive(final('And eggs.')))
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(mic()).toHaveAttribute('data-state', 'idle')
+    expect(mic()).toHaveAccessibleName('Start dictation')
+    expect(textarea()).toHaveValue('Note: Buy milk. And eggs.')
+
+    // The dictated text is now ordinary input.
+    await user.type(textarea(), ' Thanks')
+    expect(textarea()).toHaveValue('Note: Buy milk. And eggs. Thanks')
+    // A second dictation starts from it.
+    await user.click(mic())
+    const second = lastSocket()
+    act(() => second.open())
+    act(() => second.receive(final('Bye.')))
+    expect(textarea()).toHaveValue('Note: Buy milk. And eggs. Thanks Bye.')
+  })
+
+  it('keeps what the person types during dictation', async () => {
+    const { textarea, mic } = renderThread()
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    act(() => socket.receive(final('Hello.')))
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'how are' }))
+    expect(textarea()).toHaveValue('Hello. how are')
+    // The person fixes the first word while the interim is showing.
+    fireEvent.change(textarea(), { target: { value: 'Hi. how are' } })
+    expect(textarea()).toHaveValue('Hi. how are')
+    act(() => socket.receive(final('How are you?')))
+    expect(textarea()).toHaveValue('Hi. How are you?')
+    fireEvent.change(textarea(), { target: { value: 'Hi. How are you? (typed)' } })
+    act(() => socket.receive(final('Fine.')))
+    expect(textarea()).toHaveValue('Hi. How are you? (typed) Fine.')
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(textarea()).toHaveValue('Hi. How are you? (typed) Fine.')
+  })
+
+  it('shows a gateway failure in an alert and returns to a clickable error state', async () => {
+    const onSttError = vi.fn()
+    const { textarea, mic } = renderThread({ onSttError })
+    fireEvent.change(textarea(), { target: { value: 'draft' } })
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => lastSocket().refuse())
+    expect(screen.getByRole('alert')).toHaveTextContent(/Could not connect to the dictation gateway/)
+    expect(mic()).toHaveAttribute('data-state', 'error')
+    expect(mic()).toHaveAttribute('data-status', 'gateway_unreachable')
+    expect(mic()).toHaveAccessibleName('Start dictation')
+    expect(mic()).toBeEnabled()
+    expect(textarea()).toHaveValue('draft')
+    expect(onSttError).toHaveBeenCalledWith(expect.stringMatching(/Could not connect/))
+  })
+
+  it('shows a microphone permission error', async () => {
+    const { mic } = renderThread({}, fakeMedia({ failMic: 'NotAllowedError' }))
+    fireEvent.click(mic())
+    expect(await screen.findByRole('alert')).toHaveTextContent(/Microphone permission was denied/)
+    expect(mic()).toHaveAttribute('data-state', 'error')
+  })
+
+  it('keeps the interim text when the connection drops mid-sentence', async () => {
+    const { textarea, mic } = renderThread()
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    act(() => socket.receive(final('One.')))
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'two' }))
+    act(() => socket.serverClose(1011, 'engine died'))
+    expect(mic()).toHaveAttribute('data-state', 'error')
+    expect(screen.getByRole('alert')).toHaveTextContent('closed unexpectedly (code 1011: engine died)')
+    expect(textarea()).toHaveValue('One. two')
+  })
+
+  it('lets a recording be stopped even if the health check fails meanwhile', async () => {
+    const media = fakeMedia()
+    const { mic, rerender } = renderThread({}, media)
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => lastSocket().open())
+    rerender(<Thread sttUrl={URL} sttAvailable={false} sttEnvironment={() => media.env} />)
+    expect(mic()).toHaveAttribute('data-state', 'recording')
+    expect(mic()).toBeEnabled()
+  })
+
+  it('unmounting while recording releases the microphone and closes the socket', async () => {
+    const { mic, unmount, media } = renderThread()
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    unmount()
+    expect(media.streams[0].tracks[0].stopCalls).toBe(1)
+    expect(socket.closeCalls).toHaveLength(1)
+  })
+})

@@ -1,0 +1,261 @@
+/**
+ * The chat thread: message list, a "Message" textarea, a send button and the mic
+ * button for live dictation.
+ *
+ * Dictation state comes from `useSpeechToText`; this component only maps it to
+ * `isRecording` / `sttError` / `input` and merges the transcript into the textarea
+ * with the pure draft functions (text typed before and during dictation is kept).
+ *
+ * Mic button contract (for people and tests): aria-label "Start dictation" when
+ * idle (or after an error), "Stop dictation" while recording, "Cancel dictation"
+ * while connecting, "Finishing dictation" while the last words arrive; `data-state`
+ * is idle | connecting | recording | error (connecting also covers finishing);
+ * `data-status` is the hook's precise status. Errors appear in role="alert".
+ */
+
+import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
+import { useSpeechToText } from '../../hooks/useSpeechToText'
+import type { CaptureMode, MediaEnvironment } from '../../stt/client'
+import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
+import type { StreamOptions } from '../../stt/protocol'
+import { isFailure, type SttStatus } from '../../stt/reducer'
+import { Button } from '../ui/button'
+
+export interface ThreadMessage {
+  id: string
+  role: 'user' | 'assistant'
+  text: string
+}
+
+export interface ThreadProps {
+  /** The gateway's `ws(s)://…/stt-stream`. */
+  sttUrl: string
+  /** From the gateway's health check: false disables the mic; null while unknown. */
+  sttAvailable?: boolean | null
+  /** Why STT is unavailable (shown as the mic button's title). */
+  sttUnavailableReason?: string | null
+  audioMode?: CaptureMode
+  streamOptions?: StreamOptions
+  /**
+   * Runs when a message is sent, while the thread shows `isLoading`. The thread
+   * itself appends the person's message; a returned string is appended as the
+   * reply; a thrown error is shown in an alert. Default: nothing more to do.
+   */
+  onSubmit?: (text: string) => Promise<string | void> | string | void
+  /** Called with the message when a dictation fails (e.g. to re-check the gateway's health). */
+  onSttError?: (message: string) => void
+  initialMessages?: ThreadMessage[]
+  /** Browser media APIs for the hook (tests). */
+  sttEnvironment?: () => MediaEnvironment
+}
+
+type MicState = 'idle' | 'connecting' | 'recording' | 'error'
+
+const micState = (status: SttStatus): MicState => {
+  if (status === 'recording') return 'recording'
+  if (status === 'connecting' || status === 'stopping') return 'connecting'
+  return isFailure(status) ? 'error' : 'idle'
+}
+
+const MIC_LABEL: Record<SttStatus, string> = {
+  idle: 'Start dictation',
+  connecting: 'Cancel dictation',
+  recording: 'Stop dictation',
+  stopping: 'Finishing dictation',
+  permission_denied: 'Start dictation',
+  no_microphone: 'Start dictation',
+  gateway_unreachable: 'Start dictation',
+  error: 'Start dictation',
+}
+
+let nextId = 0
+const newId = (): string => `m${Date.now().toString(36)}-${(nextId++).toString(36)}`
+
+export function Thread({
+  sttUrl,
+  sttAvailable = true,
+  sttUnavailableReason = null,
+  audioMode = 'linear16',
+  streamOptions,
+  onSubmit,
+  onSttError,
+  initialMessages = [],
+  sttEnvironment,
+}: ThreadProps): React.JSX.Element {
+  const [messages, setMessages] = useState<ThreadMessage[]>(initialMessages)
+  const [input, setInput] = useState('')
+  const [draft, setDraft] = useState<Draft | null>(null)
+  const [isLoading, setIsLoading] = useState(false)
+  const [submitError, setSubmitError] = useState<string | null>(null)
+  const listRef = useRef<HTMLOListElement>(null)
+  const inputId = useId()
+
+  const stt = useSpeechToText({ url: sttUrl, mode: audioMode, stream: streamOptions, environment: sttEnvironment })
+  const { status, final, interim, error: sttError, level } = stt
+  const isRecording = status === 'recording'
+  const dictating = stt.isActive
+
+  // What the textarea shows: the draft while dictating, the plain input otherwise.
+  const shown = draft ? draftText(draft, final, interim) : input
+
+  // When a dictation ends (normally or not), its text becomes the input. The interim
+  // is included: after a normal stop it is empty; after a failure it is all there is.
+  useEffect(() => {
+    if (!dictating && draft) {
+      setInput(draftText(draft, final, interim))
+      setDraft(null)
+    }
+  }, [dictating, draft, final, interim])
+
+  useEffect(() => {
+    if (isFailure(status) && sttError) onSttError?.(sttError)
+  }, [status, sttError, onSttError])
+
+  useEffect(() => {
+    const list = listRef.current
+    if (list) list.scrollTop = list.scrollHeight
+  }, [messages])
+
+  const onInputChange = (value: string): void => {
+    if (draft) setDraft(editDraft(draft, final, interim, value))
+    else setInput(value)
+  }
+
+  const toggleDictation = useCallback(() => {
+    if (status === 'recording' || status === 'connecting') {
+      void stt.stop()
+    } else if (status !== 'stopping') {
+      setDraft(startDraft(input))
+      void stt.start()
+    }
+  }, [status, stt, input])
+
+  const submit = async (): Promise<void> => {
+    const text = shown.trim()
+    if (!text || isLoading || dictating) return
+    setIsLoading(true)
+    setSubmitError(null)
+    setMessages((list) => [...list, { id: newId(), role: 'user', text }])
+    setInput('')
+    stt.reset()
+    try {
+      const reply = await onSubmit?.(text)
+      if (typeof reply === 'string' && reply.trim()) {
+        setMessages((list) => [...list, { id: newId(), role: 'assistant', text: reply }])
+      }
+    } catch (error) {
+      setSubmitError(`Could not send the message: ${error instanceof Error ? error.message : String(error)}`)
+    } finally {
+      setIsLoading(false)
+    }
+  }
+
+  const onFormSubmit = (event: FormEvent): void => {
+    event.preventDefault()
+    void submit()
+  }
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>): void => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault()
+      void submit()
+    }
+  }
+
+  const state = micState(status)
+  const unavailable = sttAvailable !== true
+  const micDisabled = status === 'stopping' || (!dictating && (unavailable || isLoading))
+  const micTitle =
+    !dictating && sttAvailable === false
+      ? `Dictation is unavailable: ${sttUnavailableReason ?? 'the speech gateway is not ready'}`
+      : !dictating && sttAvailable == null
+        ? 'Checking the speech gateway…'
+        : MIC_LABEL[status]
+  const MicIcon = state === 'connecting' ? LoaderCircle : isRecording ? MicOff : Mic
+
+  return (
+    <section className="thread" aria-label="Thread">
+      <ol className="thread-messages" ref={listRef} role="log" aria-live="polite" aria-label="Messages">
+        {messages.length === 0 ? (
+          <li className="thread-empty">No messages yet. Type, or press the microphone and speak.</li>
+        ) : (
+          messages.map((message) => (
+            <li key={message.id} className={`thread-message thread-message-${message.role}`}>
+              {message.text}
+            </li>
+          ))
+        )}
+      </ol>
+
+      {sttError && (
+        <div role="alert" className="thread-error" data-testid="stt-error">
+          {sttError}
+        </div>
+      )}
+      {submitError && (
+        <div role="alert" className="thread-error" data-testid="submit-error">
+          {submitError}
+        </div>
+      )}
+
+      <form className="thread-composer" onSubmit={onFormSubmit} aria-busy={isLoading}>
+        <label htmlFor={inputId} className="visually-hidden">
+          Message
+        </label>
+        <textarea
+          id={inputId}
+          aria-label="Message"
+          className="thread-input"
+          rows={3}
+          placeholder={isRecording ? 'Listening…' : 'Type a message, or dictate with the microphone'}
+          value={shown}
+          onChange={(event) => onInputChange(event.target.value)}
+          onKeyDown={onKeyDown}
+          data-interim={interim || undefined}
+        />
+        <div className="thread-actions">
+          <Button
+            className={`mic mic-${state}`}
+            variant={state === 'recording' || state === 'error' ? 'danger' : 'ghost'}
+            aria-label={MIC_LABEL[status]}
+            aria-pressed={isRecording}
+            title={micTitle}
+            data-state={state}
+            data-status={status}
+            disabled={micDisabled}
+            onClick={toggleDictation}
+          >
+            <MicIcon aria-hidden="true" className={state === 'connecting' ? 'spin' : undefined} size={20} />
+            <span
+              className="mic-level"
+              aria-hidden="true"
+              data-level={level.toFixed(3)}
+              style={{ transform: `scaleX(${Math.min(1, level * 4).toFixed(3)})` }}
+            />
+          </Button>
+          <Button
+            type="submit"
+            variant="primary"
+            aria-label="Send message"
+            title={dictating ? 'Stop dictation to send' : 'Send message'}
+            disabled={isLoading || dictating || !shown.trim()}
+          >
+            {isLoading ? (
+              <LoaderCircle aria-hidden="true" className="spin" size={20} />
+            ) : (
+              <SendHorizontal aria-hidden="true" size={20} />
+            )}
+          </Button>
+        </div>
+      </form>
+      {!dictating && sttAvailable === false && (
+        <p className="thread-hint" role="status">
+          Dictation is unavailable: {sttUnavailableReason ?? 'the speech gateway is not ready'}.
+        </p>
+      )}
+    </section>
+  )
+}
+
+export default Thread

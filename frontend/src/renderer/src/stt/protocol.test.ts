@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest'
+import { configureMessage, describeServerError, encodeClientMessage, parseServerMessage } from './protocol'
+
+describe('client messages', () => {
+  it('puts the options beside audio_format, with the defaults', () => {
+    const message = configureMessage({ encoding: 'linear16', sample_rate: 16000, channels: 1 }, { language: 'en' })
+    expect(JSON.parse(encodeClientMessage(message))).toEqual({
+      action: 'configure',
+      audio_format: { encoding: 'linear16', sample_rate: 16000, channels: 1 },
+      interim_results: true,
+      endpointing: 300,
+      language: 'en',
+    })
+  })
+
+  it('sends just the encoding for containers', () => {
+    expect(configureMessage({ encoding: 'webm' }).audio_format).toEqual({ encoding: 'webm' })
+  })
+
+  it('encodes stop and finalize', () => {
+    expect(encodeClientMessage({ action: 'stop' })).toBe('{"action":"stop"}')
+    expect(encodeClientMessage({ action: 'finalize' })).toBe('{"action":"finalize"}')
+  })
+})
+
+describe('parseServerMessage', () => {
+  it.each([
+    ['{"type":"ready","session_id":"abc","engine":"local"}', { type: 'ready', session_id: 'abc', engine: 'local' }],
+    ['{"type":"interim_transcript","transcript":"hel"}', { type: 'interim_transcript', transcript: 'hel' }],
+    [
+      '{"type":"final_transcript","transcript":"Hello.","start":0.5,"end":1.25,"speech_final":true}',
+      { type: 'final_transcript', transcript: 'Hello.', start: 0.5, end: 1.25, speech_final: true },
+    ],
+    ['{"type":"speech_started","timestamp":0.3}', { type: 'speech_started', timestamp: 0.3 }],
+    ['{"type":"utterance_end","last_word_end":2}', { type: 'utterance_end', last_word_end: 2 }],
+    [
+      '{"type":"error","code":"engine_error","message":"boom"}',
+      { type: 'error', code: 'engine_error', message: 'boom' },
+    ],
+    ['{"type":"warning","code":"draining","message":"soon"}', { type: 'warning', code: 'draining', message: 'soon' }],
+    ['{"type":"stopped"}', { type: 'stopped' }],
+  ])('%s', (text, expected) => {
+    expect(parseServerMessage(text)).toEqual(expected)
+  })
+
+  it.each(['not json', '[]', 'null', '{"type":"mystery"}', '{"type":"final_transcript"}', '{"transcript":"x"}'])(
+    'returns null for %s',
+    (text) => {
+      expect(parseServerMessage(text)).toBeNull()
+    },
+  )
+})
+
+describe('describeServerError', () => {
+  it('explains known codes and keeps the server detail', () => {
+    expect(describeServerError({ code: 'engine_unavailable', message: 'model is loading' })).toBe(
+      'The speech engine is not available: model is loading',
+    )
+    expect(describeServerError({ code: 'weird', message: '' })).toBe('Gateway error (weird).')
+  })
+})

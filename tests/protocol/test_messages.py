@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from voxrelay.protocol import messages as m
+
+
+def test_configure_with_inline_options() -> None:
+    msg = m.parse_client_text(
+        json.dumps(
+            {
+                "action": "configure",
+                "audio_format": {"encoding": "linear16", "sample_rate": 48000, "channels": 2},
+                "interim_results": False,
+                "endpointing": 500,
+                "keyterms": ["voxrelay"],
+            }
+        )
+    )
+    assert isinstance(msg, m.Configure)
+    assert msg.audio_format.sample_rate == 48000 and msg.audio_format.channels == 2
+    assert msg.audio_format.bytes_per_second == 48000 * 2 * 2
+    assert msg.options.interim_results is False and msg.options.endpointing == 500
+    assert msg.options.keyterms == ("voxrelay",)
+
+
+def test_configure_defaults() -> None:
+    msg = m.parse_client_text('{"action":"configure"}')
+    assert isinstance(msg, m.Configure)
+    assert msg.audio_format == m.AudioFormat(encoding="linear16", sample_rate=16000, channels=1)
+    assert msg.options.interim_results is True and msg.options.endpointing == 300
+
+
+def test_container_formats_have_no_byte_rate() -> None:
+    msg = m.parse_client_text('{"action":"configure","audio_format":{"encoding":"webm"}}')
+    assert isinstance(msg, m.Configure) and msg.audio_format.is_container
+    assert msg.audio_format.bytes_per_second is None
+
+
+def test_control_messages() -> None:
+    assert m.parse_client_text('{"action":"finalize"}') == m.Finalize()
+    assert m.parse_client_text('{"action":"stop"}') == m.Stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "needle"),
+    [
+        ("not json", "bad_request", "not valid JSON"),
+        ("[1,2]", "bad_request", "JSON object"),
+        ('{"action":"dance"}', "bad_request", "unknown action 'dance'"),
+        ('{"action":"configure","audio_format":{"encoding":"mp3"}}', "unsupported_audio", "encoding"),
+        ('{"action":"configure","audio_format":{"sample_rate":96000}}', "unsupported_audio", "sample_rate"),
+        ('{"action":"configure","audio_format":{"channels":6}}', "unsupported_audio", "channels"),
+        ('{"action":"configure","endpointing":-5}', "bad_request", "endpointing"),
+        ('{"action":"configure","colour":"blue"}', "bad_request", "colour"),
+    ],
+)
+def test_bad_client_text(text: str, code: str, needle: str) -> None:
+    with pytest.raises(m.ProtocolError) as info:
+        m.parse_client_text(text)
+    assert info.value.code == code
+    assert needle in info.value.message
+
+
+def test_encode_puts_type_first_and_rounds_times() -> None:
+    text = m.encode(m.FinalTranscript("Hello there.", 0.12345, 1.98765, True))
+    assert text.startswith('{"type": "final_transcript"')
+    assert json.loads(text) == {
+        "type": "final_transcript",
+        "transcript": "Hello there.",
+        "start": 0.123,
+        "end": 1.988,
+        "speech_final": True,
+    }
+    assert json.loads(m.encode(m.Stopped())) == {"type": "stopped"}
+    assert json.loads(m.encode(m.ErrorMessage("bad_request", "no")))["code"] == "bad_request"

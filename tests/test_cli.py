@@ -1,0 +1,95 @@
+"""`voxrelay` as a person runs it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.support import ServerThread, clip, wer
+
+VOXRELAY = [sys.executable, "-m", "voxrelay.cli"]
+
+
+def test_transcribe_prints_the_transcript(local_engine_server: ServerThread) -> None:
+    c = clip("s07_names_message.wav")
+    done = subprocess.run(
+        [*VOXRELAY, "transcribe", str(c.path), "--url", local_engine_server.url(), "--speed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert wer([c.reference], [done.stdout.strip()]) <= 0.3, done.stdout
+
+
+def test_transcribe_json_lines(local_engine_server: ServerThread) -> None:
+    c = clip("s03_question_weather.wav")
+    done = subprocess.run(
+        [*VOXRELAY, "transcribe", str(c.path), "--url", local_engine_server.url(), "--speed", "2", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    messages = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = [m["type"] for m in messages]
+    assert kinds[0] == "ready" and kinds[-1] == "stopped" and "final_transcript" in kinds
+    text = " ".join(m["transcript"] for m in messages if m["type"] == "final_transcript")
+    assert wer([c.reference], [text]) <= 0.2
+
+
+def test_transcribe_reports_an_unreachable_gateway() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    c = clip("s01_command_lights.wav")
+    done = subprocess.run(
+        [*VOXRELAY, "transcribe", str(c.path), "--url", f"ws://127.0.0.1:{port}/stt-stream"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr
+
+
+def test_serve_starts_and_reports_health() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*VOXRELAY, "serve", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "VOXRELAY_MAX_SESSIONS": "3"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                status = response.status_code
+                if status == 200:
+                    assert response.json() == {"status": "ok", "engine": "local"}
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # polling a starting process over HTTP
+        assert status == 200, proc.stdout.read() if proc.poll() is not None else status
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_serve_rejects_an_unknown_engine() -> None:
+    done = subprocess.run([*VOXRELAY, "serve", "--engine", "nope"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unknown engine 'nope'" in done.stderr
