@@ -182,7 +182,9 @@ def padded_wav(source: Path, target: Path, before_s: float = 1.0, after_s: float
     return duration
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while sync_playwright is open it keeps an asyncio loop running in
+# the main thread, which would break every later test that calls asyncio.run().
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
