@@ -1,0 +1,489 @@
+"""Engine `deepgram`: Deepgram's Live API through the official `deepgram-sdk` (7.x).
+
+The only module that imports `deepgram`; its types stop here. One upstream WebSocket
+per stream, owned by the stream's `_run` task:
+
+- `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
+  CloseStream always follow the audio sent before them. After `keepalive_s` without
+  anything to send (a silent client), the sender sends KeepAlive, so Deepgram never
+  closes an idle stream with NET-0001.
+- The SDK's `start_listening()` runs as the reader task; its MESSAGE events become
+  engine events (Results -> interim/final, SpeechStarted, UtteranceEnd).
+- `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes
+  the socket (at most `close_timeout_s`), so the last words are never lost
+  (deepgram-js-sdk #198, pipecat #5347). `abort()` cancels the task, which closes the
+  upstream socket on its way out.
+- Upstream failures (HTTP 401 at the handshake, close 1011 NET-0001/NET-0000, DATA-0000,
+  a dropped connection, malformed messages) become `EngineError`s with clear messages.
+
+The API key comes from `DEEPGRAM_API_KEY` in the server's environment only. It is kept
+out of reprs and every message this module writes; the SDK masks it in its own
+exceptions and in the `websockets` handshake logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from voxrelay.engines.base import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineFailure,
+    EngineStream,
+    FinalResult,
+    InterimResult,
+    SpeechStarted,
+    StreamConfig,
+    UtteranceEnd,
+    Word,
+)
+
+try:
+    import httpx
+    import websockets.exceptions
+    from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+    from deepgram.core.api_error import ApiError
+    from deepgram.core.events import EventType
+    from deepgram.listen.v1.types import (
+        ListenV1Error,
+        ListenV1Metadata,
+        ListenV1Results,
+        ListenV1SpeechStarted,
+        ListenV1UtteranceEnd,
+    )
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+    raise ModuleNotFoundError(
+        f"the deepgram engine needs the {exc.name!r} package: pip install 'voxrelay[deepgram]'", name=exc.name
+    ) from exc
+
+__all__ = ["DeepgramEngine", "DeepgramStream"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "nova-3"
+_FINALIZE = "finalize"
+_CLOSE = "close"
+_END = object()
+
+
+class _Stalled(Exception):
+    """The upstream stopped reading (TCP backpressure): a send did not complete in time."""
+
+
+class DeepgramEngine(Engine):
+    """Deepgram's cloud (or a self-hosted/compatible server at `url`) through `deepgram-sdk`.
+
+    Args:
+        model: the default model (`nova-3`); a client's configure may name another.
+        url: the upstream base URL, e.g. `ws://127.0.0.1:8765` (VOXRELAY_DEEPGRAM_URL);
+            None = Deepgram's cloud.
+        keepalive_s: send KeepAlive after this long with nothing else to send.
+        close_timeout_s: after CloseStream, how long to wait for Deepgram to close.
+        open_timeout_s: how long the upstream handshake may take.
+        send_timeout_s: how long one send may wait for an upstream that stopped reading.
+
+    Raises:
+        EngineFailure: DEEPGRAM_API_KEY is not set.
+    """
+
+    name = "deepgram"
+    wants_raw_audio = True
+
+    def __init__(
+        self,
+        model: str | None = None,
+        url: str | None = None,
+        keepalive_s: float = 5.0,
+        close_timeout_s: float = 10.0,
+        open_timeout_s: float = 10.0,
+        send_timeout_s: float = 10.0,
+        **_: Any,
+    ) -> None:
+        key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
+        if not key:
+            raise EngineFailure(
+                "engine 'deepgram' needs a Deepgram API key: set DEEPGRAM_API_KEY in the server's environment "
+                "(it stays on the server and is never sent to clients)"
+            )
+        self.__key = key
+        self._model_name = model or DEFAULT_MODEL
+        self._url = url
+        self._environment = _environment(url)
+        self.keepalive_s = keepalive_s
+        self.close_timeout_s = close_timeout_s
+        self.open_timeout_s = open_timeout_s
+        self.send_timeout_s = send_timeout_s
+        self._client: AsyncDeepgramClient | None = None
+        self._httpx: httpx.AsyncClient | None = None
+        self._streams: set[DeepgramStream] = set()
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"DeepgramEngine(model={self._model_name!r}, url={self._url or 'deepgram cloud'!r})"
+
+    @property
+    def active_streams(self) -> int:
+        """Streams whose upstream connection is open or being opened."""
+        return len(self._streams)
+
+    async def start(self) -> None:
+        # The SDK's HTTP client is unused for streaming; ours is closed in stop().
+        self._httpx = httpx.AsyncClient()
+        self._client = AsyncDeepgramClient(api_key=self.__key, environment=self._environment, httpx_client=self._httpx)
+        self._started = True
+
+    async def open(self, config: StreamConfig) -> DeepgramStream:
+        if not self._started or self._client is None:
+            raise EngineFailure("the deepgram engine is not started")
+        stream = DeepgramStream(self, self._client, _options(config, self._model_name))
+        await stream.connect()
+        return stream
+
+    async def stop(self) -> None:
+        for stream in list(self._streams):
+            await stream.abort()
+        if self._httpx is not None:
+            await self._httpx.aclose()
+        self._started = False
+
+    # Helpers for streams.
+
+    def scrub(self, text: str) -> str:
+        """`text` with the API key masked (for anything that may reach a client or a log)."""
+        return text.replace(self.__key, "[redacted]")
+
+    def track(self, stream: DeepgramStream, alive: bool) -> None:
+        if alive:
+            self._streams.add(stream)
+        else:
+            self._streams.discard(stream)
+
+
+def _environment(url: str | None) -> DeepgramClientEnvironment:
+    """An SDK environment for a base URL; `ws(s)://` and `http(s)://` both work, a `/v1/listen` suffix too."""
+    if not url:
+        return DeepgramClientEnvironment.PRODUCTION
+    base = url.strip().rstrip("/")
+    if base.endswith("/v1/listen"):
+        base = base[: -len("/v1/listen")]
+    scheme, sep, rest = base.partition("://")
+    if not sep or scheme not in ("ws", "wss", "http", "https"):
+        raise EngineFailure(f"VOXRELAY_DEEPGRAM_URL must start with ws://, wss://, http:// or https:// (got {url!r})")
+    secure = scheme in ("wss", "https")
+    ws_url = f"{'wss' if secure else 'ws'}://{rest}"
+    http_url = f"{'https' if secure else 'http'}://{rest}"
+    return DeepgramClientEnvironment(base=http_url, production=ws_url, agent=ws_url, agent_rest=http_url)
+
+
+def _options(config: StreamConfig, default_model: str) -> dict[str, Any]:
+    """Deepgram query options for a stream (the SDK writes booleans as true/false, lists as repeats)."""
+    model = config.model or default_model
+    options: dict[str, Any] = {
+        "model": model,
+        "interim_results": config.interim_results,
+        "endpointing": config.endpointing_ms,
+        "vad_events": config.vad_events,
+        "punctuate": config.punctuate,
+        "smart_format": config.smart_format,
+    }
+    if config.encoding == "linear16":
+        options.update(encoding="linear16", sample_rate=config.sample_rate, channels=config.channels)
+    elif config.encoding in ("opus", "ogg-opus"):
+        options.update(encoding=config.encoding, sample_rate=config.sample_rate)
+    elif config.encoding not in ("webm", "ogg"):  # containers: Deepgram reads the header
+        raise EngineFailure(f"the deepgram engine cannot take {config.encoding!r} audio", code="unsupported_audio")
+    if config.language:
+        options["language"] = config.language
+    if config.utterance_end_ms is not None:
+        options["utterance_end_ms"] = config.utterance_end_ms
+    if config.keyterms:
+        # Nova-3 takes keyterm; older models take keywords.
+        options["keyterm" if model.startswith("nova-3") else "keywords"] = list(config.keyterms)
+    return options
+
+
+class DeepgramStream(EngineStream):
+    """One session's upstream connection. Created by `DeepgramEngine.open`."""
+
+    def __init__(self, engine: DeepgramEngine, client: AsyncDeepgramClient, options: dict[str, Any]) -> None:
+        self._engine = engine
+        self._client = client
+        self._options = options
+        self._inbox: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
+        self._closing = False  # close() was called: CloseStream follows the queued audio
+        self._finished = False  # no more events will be produced
+        self._aborted = False
+        self._sending = True
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        """Open the upstream socket; raises `EngineFailure` with a clear message if Deepgram refuses."""
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._engine.track(self, True)
+        self._task = asyncio.create_task(self._run(ready), name="deepgram-stream")
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), self._engine.open_timeout_s)
+        except asyncio.TimeoutError:
+            await self.abort()
+            raise EngineFailure(
+                f"Deepgram did not answer within {self._engine.open_timeout_s:g} s; try again later"
+            ) from None
+        except BaseException:
+            await self.abort()
+            raise
+
+    # EngineStream interface.
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        if not isinstance(audio, bytes):
+            raise TypeError("the deepgram engine takes the client's audio bytes")
+        if not self._closing and not self._finished and audio:
+            self._inbox.put_nowait(audio)
+
+    async def finalize(self) -> None:
+        if not self._closing and not self._finished:
+            self._inbox.put_nowait(_FINALIZE)
+
+    async def close(self) -> None:
+        if not self._closing and not self._finished:
+            self._closing = True
+            self._inbox.put_nowait(_CLOSE)
+
+    async def abort(self) -> None:
+        self._aborted = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._end()
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while True:
+            event = await self._outbox.get()
+            if event is _END:
+                return
+            yield event  # type: ignore[misc]
+
+    # The stream's task: owns the upstream connection from handshake to close.
+
+    async def _run(self, ready: asyncio.Future[None]) -> None:
+        try:
+            async with self._client.listen.v1.connect(**self._options) as connection:
+                ready.set_result(None)
+                await self._serve(connection)
+        except asyncio.CancelledError:
+            if not ready.done():
+                ready.cancel()
+            raise
+        except Exception as exc:
+            if not ready.done():
+                ready.set_exception(self._handshake_failure(exc))
+            else:
+                log.warning("deepgram stream failed: %s", self._engine.scrub(repr(exc)))
+                self._emit(EngineError("engine_error", self._engine.scrub(f"the Deepgram stream failed: {exc}")))
+        finally:
+            self._engine.track(self, False)
+            self._end()
+
+    async def _serve(self, connection: Any) -> None:
+        errors: list[BaseException] = []
+        connection.on(EventType.MESSAGE, self._on_message)
+        connection.on(EventType.ERROR, errors.append)
+        reader = asyncio.create_task(connection.start_listening(), name="deepgram-listen")
+        sender = asyncio.create_task(self._send_loop(connection), name="deepgram-send")
+        timed_out = False
+        send_error: BaseException | None = None
+        try:
+            await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done():
+                send_error = sender.exception()
+            if not reader.done() and send_error is None:
+                # CloseStream is sent (or the upstream is gone): read until Deepgram closes.
+                done, _ = await asyncio.wait({reader}, timeout=self._engine.close_timeout_s)
+                timed_out = not done
+        finally:
+            self._sending = False
+            for task in (sender, reader):
+                task.cancel()
+            for task in (sender, reader):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if send_error is not None:
+            log.warning("deepgram send failed: %s", self._engine.scrub(repr(send_error)))
+            message = (
+                str(send_error) if isinstance(send_error, _Stalled) else f"sending to Deepgram failed: {send_error}"
+            )
+            self._emit(EngineError("engine_error", self._engine.scrub(message)))
+        elif timed_out:
+            self._emit(
+                EngineError(
+                    "engine_error",
+                    f"Deepgram did not close the stream within {self._engine.close_timeout_s:g} s "
+                    "of the end of audio; later results are lost",
+                    fatal=False,
+                )
+            )
+        elif errors:
+            self._emit(self._upstream_error(errors[0]))
+        elif not self._closing:
+            self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
+
+    async def _send_loop(self, connection: Any) -> None:
+        keepalive = self._engine.keepalive_s
+        try:
+            # `_sending` as well as cancellation: before Python 3.12, wait_for can swallow a cancel
+            # that lands as its inner future completes, and the loop must still end.
+            while self._sending:
+                try:
+                    item: bytes | str | None = await asyncio.wait_for(self._inbox.get(), keepalive)
+                except asyncio.TimeoutError:
+                    item = None
+                if not self._sending:
+                    return
+                if item is None:
+                    await self._guarded(connection.send_keep_alive())
+                elif isinstance(item, bytes):
+                    await self._guarded(connection.send_media(item))
+                elif item == _FINALIZE:
+                    await self._guarded(connection.send_finalize())
+                else:
+                    await self._guarded(connection.send_finalize())
+                    await self._guarded(connection.send_close_stream())
+                    return
+        except websockets.exceptions.ConnectionClosed:
+            return  # the reader reports why
+
+    async def _guarded(self, send: Any) -> None:
+        """A send that an upstream which stopped reading cannot block forever."""
+        limit = self._engine.send_timeout_s
+        task = asyncio.ensure_future(send)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=limit)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            raise _Stalled(f"Deepgram stopped accepting data for {limit:g} s")
+        task.result()
+
+    # Upstream messages -> engine events (called by the SDK in the reader task; must not raise).
+
+    def _on_message(self, message: Any) -> None:
+        try:
+            event = _event(message)
+        except Exception as exc:
+            log.warning("deepgram: unreadable %s: %s", type(message).__name__, exc)
+            return
+        if event is not None:
+            self._emit(event)
+        elif isinstance(message, ListenV1Metadata):
+            log.debug("deepgram stream metadata: request %s, %.2f s", message.request_id, message.duration)
+        elif isinstance(message, ListenV1Error):
+            text = self._engine.scrub(f"Deepgram reported an error: {message.description}")
+            self._emit(EngineError("engine_error", text, fatal=False))
+
+    def _emit(self, event: EngineEvent) -> None:
+        if not self._finished and not self._aborted:
+            self._outbox.put_nowait(event)
+
+    def _end(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._outbox.put_nowait(_END)
+
+    # Failures -> clear messages.
+
+    def _handshake_failure(self, exc: BaseException) -> EngineFailure:
+        scrub = self._engine.scrub
+        if isinstance(exc, ApiError):
+            status = exc.status_code
+            if status in (401, 403):
+                message = f"Deepgram refused the server's API key (HTTP {status}); check DEEPGRAM_API_KEY"
+                return EngineFailure(message, code="engine_unavailable")
+            if status == 400:
+                return EngineFailure(
+                    "Deepgram refused the stream options (HTTP 400); check model, language and audio format",
+                    code="bad_request",
+                )
+            if status in (402, 429):
+                return EngineFailure(
+                    f"Deepgram refused the stream: limit or quota reached (HTTP {status})", code="limit_exceeded"
+                )
+            return EngineFailure(f"Deepgram refused the connection (HTTP {status})", code="engine_unavailable")
+        if isinstance(exc, OSError):
+            log.warning("cannot reach Deepgram at %s: %s", self._engine._environment.production, scrub(str(exc)))
+            return EngineFailure(f"cannot reach Deepgram: {scrub(str(exc)) or type(exc).__name__}")
+        log.warning("Deepgram handshake failed: %s", scrub(repr(exc)))
+        return EngineFailure(f"could not open a Deepgram stream: {scrub(str(exc)) or type(exc).__name__}")
+
+    def _upstream_error(self, exc: BaseException) -> EngineError:
+        scrub = self._engine.scrub
+        if isinstance(exc, websockets.exceptions.ConnectionClosed):
+            received = exc.rcvd
+            if received is None:
+                return EngineError("engine_error", "the connection to Deepgram dropped; the last words may be lost")
+            code, reason = received.code, scrub(received.reason)
+            if reason.startswith("NET-0001"):
+                return EngineError(
+                    "engine_error", f"Deepgram closed the stream: no audio reached it in time ({reason})"
+                )
+            if reason.startswith("NET-0000"):
+                return EngineError(
+                    "engine_error",
+                    f"Deepgram stopped answering and closed the stream ({reason}); "
+                    "this often means it could not decode the audio",
+                )
+            if reason.startswith("DATA-"):
+                return EngineError("unsupported_audio", f"Deepgram could not decode the audio ({reason})")
+            return EngineError("engine_error", f"Deepgram closed the stream ({code}{': ' + reason if reason else ''})")
+        if isinstance(exc, json.JSONDecodeError):
+            return EngineError("engine_error", "Deepgram sent a message that is not valid JSON; the stream was closed")
+        return EngineError("engine_error", scrub(f"the Deepgram stream failed: {type(exc).__name__}: {exc}"))
+
+
+def _event(message: Any) -> EngineEvent | None:
+    """The engine event for an SDK message, or None for messages that map to none."""
+    if isinstance(message, ListenV1Results):
+        alternatives = getattr(message.channel, "alternatives", None) or []
+        best = alternatives[0] if alternatives else None
+        transcript = getattr(best, "transcript", "") or ""
+        confidence = float(getattr(best, "confidence", 0.0) or 0.0)
+        words = tuple(
+            Word(
+                word=w.word,
+                start=float(w.start),
+                end=float(w.end),
+                confidence=float(w.confidence),
+                punctuated_word=getattr(w, "punctuated_word", None) or w.word,
+            )
+            for w in (getattr(best, "words", None) or [])
+        )
+        start = float(message.start)
+        end = start + float(message.duration)
+        if message.is_final:
+            return FinalResult(
+                transcript,
+                start,
+                end,
+                speech_final=bool(message.speech_final),
+                from_finalize=bool(message.from_finalize),
+                confidence=confidence,
+                words=words,
+            )
+        return InterimResult(transcript, start, end, confidence, words)
+    if isinstance(message, ListenV1SpeechStarted):
+        return SpeechStarted(float(message.timestamp))
+    if isinstance(message, ListenV1UtteranceEnd):
+        return UtteranceEnd(float(message.last_word_end))
+    return None

@@ -1,0 +1,1 @@
+"""Test doubles that ship with voxrelay (used by its tests and benchmarks)."""
