@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from voxrelay import __version__
@@ -24,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--model", help="model name or path (local default tiny.en)")
     serve.add_argument("--max-sessions", type=int, dest="max_sessions", help="concurrent session cap")
     serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format", dest="log_format", choices=["auto", "json", "text"],
+        help="auto (default): text on a terminal, one JSON object per line otherwise",
+    )
 
     transcribe = commands.add_parser("transcribe", help="stream an audio file to a gateway and print the text")
     transcribe.add_argument("file", help="any audio file PyAV can read")
@@ -32,34 +35,78 @@ def main(argv: list[str] | None = None) -> int:
     transcribe.add_argument("--json", action="store_true", help="print every server message as a JSON line")
     transcribe.add_argument("--endpointing", type=int, default=300, help="ms of silence that ends an utterance")
 
+    bench = commands.add_parser("bench", help="measure latency, accuracy and capacity; write a report")
+    bench.add_argument("--quick", action="store_true", help="a smoke run of every measurement (seconds)")
+    bench.add_argument("--out", default="bench-results", help="folder for bench.json, bench.md and plots")
+    bench.add_argument("--corpus", help="folder with refs.tsv and WAV clips (default: the repository's test clips)")
+    bench.add_argument("--clips", type=int, help="use only the first N clips")
+    bench.add_argument("--levels", help="concurrent local sessions to try, e.g. 1,4,8")
+    bench.add_argument("--proxy-levels", help="concurrent proxied streams, e.g. 1,100,1000")
+    bench.add_argument("--proxy-seconds", type=float, help="seconds of audio per proxied stream")
+    bench.add_argument("--skip-local", action="store_true")
+    bench.add_argument("--skip-proxy", action="store_true")
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "bench":
+        return _bench(args, argv if argv is not None else sys.argv[2:])
     return _transcribe(args)
+
+
+def _bench(args: argparse.Namespace, argv: list[str]) -> int:
+    from pathlib import Path
+
+    from voxrelay.bench import run_bench
+
+    def ints(text: str | None) -> list[int] | None:
+        return [int(x) for x in text.split(",") if x] if text else None
+
+    report = run_bench(
+        out=Path(args.out),
+        quick=args.quick,
+        corpus=Path(args.corpus) if args.corpus else None,
+        clips=args.clips,
+        levels=ints(args.levels),
+        proxy_levels=ints(args.proxy_levels),
+        proxy_seconds=args.proxy_seconds,
+        skip_local=args.skip_local,
+        skip_proxy=args.skip_proxy,
+        argv=[a for a in argv if a != "bench"],
+    )
+    print(report.read_text())
+    print(f"report: {report}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from voxrelay.engines.base import EngineFailure
+    from voxrelay.logs import configure_logging
     from voxrelay.server import create_app
     from voxrelay.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         app = create_app(settings)
     except EngineFailure as exc:
         print(f"voxrelay: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
+    from voxrelay.drain import DrainingServer
+
+    # SIGTERM/SIGINT drain the live sessions first (docs/reliability.md); a second signal exits at once.
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go to the root handler configure_logging installed
         ws_max_size=max(settings.max_audio_frame, settings.max_text_frame) * 4,
     )
+    DrainingServer(config, app.state.gateway.drainer).run()
     return 0
 
 

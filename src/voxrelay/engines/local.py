@@ -67,6 +67,8 @@ class LocalEngine(Engine):
         max_segment_s: float = 15.0,
         final_beam_size: int = 1,
         context_prompt: bool = False,
+        final_window_pad_s: float | None = 8.0,
+        interim_window_pad_s: float | None = 2.0,
         **_: Any,
     ) -> None:
         self._model_name = model or "tiny.en"
@@ -77,6 +79,9 @@ class LocalEngine(Engine):
         self.max_segment_s = max_segment_s
         self.final_beam_size = final_beam_size
         self.context_prompt = context_prompt
+        # Encoder window = audio + this padding (None: Whisper's full 30 s); see WhisperDecoder.decode.
+        self.final_window_pad_s = final_window_pad_s
+        self.interim_window_pad_s = interim_window_pad_s
         self.decoder: WhisperDecoder | None = None
         self.vad: SileroVad | None = None
         self.scheduler: InferenceScheduler | None = None
@@ -247,7 +252,7 @@ class LocalStream(EngineStream):
             beam_size=self._engine.final_beam_size if final else 1,
             word_timestamps=cfg.word_timings,
             punctuate=cfg.punctuate,
-            short_window=not final,  # interims: ~3x cheaper, slightly less accurate
+            window_pad_s=self._engine.final_window_pad_s if final else self._engine.interim_window_pad_s,
         )
 
     async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -91,6 +92,7 @@ class Script:
     close_reason: str = "NET-0000: the service did not transmit a text frame within the timeout window"
     idle_timeout_s: float | None = None
     ignore_close_stream: bool = False
+    stamp_transcripts: bool = False  # append " t<time.monotonic_ns() at send>" to every transcript (benchmarks)
 
 
 @dataclass
@@ -362,6 +364,9 @@ class _Stream:
                 if isinstance(item, int):
                     await self.ws.close(item)
                     return
+                if self.script.stamp_transcripts and isinstance(item, ResultsMessage):
+                    # Benchmarks measure relay latency from this stamp (CLOCK_MONOTONIC is system-wide).
+                    item = dataclasses.replace(item, transcript=f"{item.transcript} t{time.monotonic_ns()}")
                 await self.ws.send(item if isinstance(item, str) else encode(item))
 
 
@@ -383,11 +388,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--api-key", default=None, help="require `Authorization: Token KEY` (default: accept any)")
     parser.add_argument("--final-every", type=float, default=1.0, help="audio seconds per automatic final")
+    parser.add_argument("--stamp", action="store_true", help="append the send time (monotonic ns) to transcripts")
     args = parser.parse_args(argv)
 
     async def serve_forever() -> None:
         fake = FakeDeepgram(
-            api_key=args.api_key, default=Script(final_every_s=args.final_every), host=args.host, port=args.port
+            api_key=args.api_key,
+            default=Script(final_every_s=args.final_every, stamp_transcripts=args.stamp),
+            host=args.host,
+            port=args.port,
         )
         async with fake:
             print(f"fake Deepgram listening on {fake.url}/v1/listen", flush=True)

@@ -1,0 +1,69 @@
+"""`voxrelay bench`: latency, accuracy and capacity of the local engine and the Deepgram proxy path.
+
+    voxrelay bench                 # full run (about 15 minutes on 2 cores)
+    voxrelay bench --quick         # a smoke run of every measurement (seconds)
+
+Writes bench.json, bench.md and PNG plots to --out (default bench-results/).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_bench"]
+
+
+def _progress(enabled: bool) -> Callable[[str, int], Callable[[], None]]:
+    def start(label: str, total: int) -> Callable[[], None]:
+        if not enabled:
+            return lambda: None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=label, unit="step", file=sys.stderr, leave=True)
+
+        def tick() -> None:
+            bar.update(1)
+            if bar.n >= bar.total:
+                bar.close()
+
+        return tick
+
+    return start
+
+
+def run_bench(
+    *,
+    out: Path,
+    quick: bool = False,
+    corpus: Path | None = None,
+    clips: int | None = None,
+    levels: Sequence[int] | None = None,
+    proxy_levels: Sequence[int] | None = None,
+    proxy_seconds: float | None = None,
+    skip_local: bool = False,
+    skip_proxy: bool = False,
+    progress: bool = True,
+    argv: Sequence[str] = (),
+) -> Path:
+    from voxrelay.bench.common import find_corpus, load_clips
+    from voxrelay.bench.report import write_report
+
+    data: dict[str, Any] = {"mode": "quick" if quick else "full", "command": "voxrelay bench " + shlex.join(argv)}
+    tick = _progress(progress)
+    if not skip_local:
+        from voxrelay.bench.local import run_local
+
+        chosen = load_clips(corpus or find_corpus(), limit=clips or (1 if quick else None))
+        levels = levels if levels is not None else ([2] if quick else [1, 2, 4, 6, 8, 10, 12])
+        data["local"] = run_local(chosen, levels=levels, per_session=1 if quick else 3, progress=tick).to_dict()
+    if not skip_proxy:
+        from voxrelay.bench.proxy import run_proxy
+
+        plevels = proxy_levels if proxy_levels is not None else ([1, 5] if quick else [1, 100, 1000])
+        seconds = proxy_seconds if proxy_seconds is not None else (1.0 if quick else 10.0)
+        data["proxy"] = run_proxy(plevels, seconds, tick).to_dict()
+    return write_report(out, data)

@@ -1,0 +1,188 @@
+"""Local-engine benchmarks: latency, accuracy and capacity through `/stt-stream` at real-time pace.
+
+Audio is paced like a live microphone: each 50 ms frame is sent when its last sample
+would have been spoken, so stream time t is on the server at wall time ~t after the
+first frame, and "end of speech at t" can be compared with arrival times directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voxrelay.bench.common import RATE, Clip, Gateway, percentile
+from voxrelay.client import StreamResult, stream_audio, to_linear16
+
+__all__ = ["LocalResults", "run_local"]
+
+LINEAR16 = {"encoding": "linear16", "sample_rate": RATE, "channels": 1}
+
+
+@dataclass
+class LocalResults:
+    clips: list[str] = field(default_factory=list)
+    final_after_stop_s: list[float] = field(default_factory=list)
+    stopped_after_stop_s: list[float] = field(default_factory=list)
+    speech_final_after_speech_end_s: list[float] = field(default_factory=list)
+    first_interim_after_onset_s: list[float] = field(default_factory=list)
+    streaming_transcripts: list[str] = field(default_factory=list)
+    whole_file_transcripts: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    streaming_wer: float | None = None
+    whole_file_wer: float | None = None
+    endpointing_ms: int = 300
+    capacity: list[dict[str, Any]] = field(default_factory=list)
+    capacity_sessions: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        def pct(values: list[float]) -> dict[str, float | None]:
+            return {"p50": percentile(values, 50), "p95": percentile(values, 95), "n": len(values)}
+
+        return {
+            "final_after_stop_s": pct(self.final_after_stop_s),
+            "stopped_after_stop_s": pct(self.stopped_after_stop_s),
+            "speech_final_after_speech_end_s": pct(self.speech_final_after_speech_end_s),
+            "first_interim_after_onset_s": pct(self.first_interim_after_onset_s),
+            "streaming_wer": self.streaming_wer,
+            "whole_file_wer": self.whole_file_wer,
+            "endpointing_ms": self.endpointing_ms,
+            "capacity_sessions": self.capacity_sessions,
+            "capacity": self.capacity,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "summary": self.summary()}
+
+
+async def _stream(url: str, pcm: np.ndarray, endpointing: int) -> StreamResult:
+    return await stream_audio(
+        url, to_linear16(pcm), configure={"audio_format": LINEAR16, "endpointing": endpointing}, chunk_bytes=1600
+    )
+
+
+def _final_after_stop(result: StreamResult) -> tuple[float | None, float | None]:
+    if result.stop_sent_at is None:
+        return None, None
+    finals = [t for m, t in zip(result.messages, result.times) if m["type"] == "final_transcript"]
+    stopped = [t for m, t in zip(result.messages, result.times) if m["type"] == "stopped"]
+    last_final = max(0.0, finals[-1] - result.stop_sent_at) if finals else None
+    return last_final, (stopped[0] - result.stop_sent_at) if stopped else None
+
+
+async def measure_latency(url: str, clips: Sequence[Clip], results: LocalResults, tick: Callable[[], None]) -> None:
+    """Stop right after the last word: how long until its final arrives."""
+    for clip in clips:
+        result = await _stream(url, clip.trimmed(), results.endpointing_ms)
+        final, stopped = _final_after_stop(result)
+        if final is not None:
+            results.final_after_stop_s.append(final)
+        if stopped is not None:
+            results.stopped_after_stop_s.append(stopped)
+        tick()
+
+
+async def measure_endpointing(url: str, clips: Sequence[Clip], results: LocalResults, tick: Callable[[], None]) -> None:
+    """Speech then 1.5 s of silence: the server's endpointing ends the utterance before any stop."""
+    silence = np.zeros(int(1.5 * RATE), dtype=np.float32)
+    for clip in clips:
+        pcm = np.concatenate([clip.trimmed(), silence])
+        result = await _stream(url, pcm, results.endpointing_ms)
+        timed = list(zip(result.messages, result.times))
+        speech_finals = [t for m, t in timed if m["type"] == "final_transcript" and m["speech_final"]]
+        before_stop = [t for t in speech_finals if result.stop_sent_at is None or t <= result.stop_sent_at]
+        if before_stop:
+            results.speech_final_after_speech_end_s.append(before_stop[-1] - clip.speech_end)
+        interims = [t for m, t in timed if m["type"] == "interim_transcript"]
+        if interims:
+            results.first_interim_after_onset_s.append(interims[0] - clip.speech_start)
+        results.clips.append(clip.name)
+        results.references.append(clip.reference)
+        results.streaming_transcripts.append(result.transcript)
+        tick()
+
+
+async def measure_capacity(
+    url: str, clips: Sequence[Clip], levels: Sequence[int], per_session: int, tick: Callable[[], None]
+) -> list[dict[str, Any]]:
+    """N concurrent real-time sessions; each streams `per_session` clips and stops after each."""
+    rows = []
+    for level in levels:
+        latencies: list[float] = []
+        behind = 0
+
+        async def session(index: int) -> None:
+            nonlocal behind
+            worst = 0.0
+            for k in range(per_session):
+                clip = clips[(index * per_session + k) % len(clips)]
+                result = await _stream(url, clip.trimmed(), 300)
+                final, stopped = _final_after_stop(result)
+                if final is not None:
+                    latencies.append(final)
+                worst = max(worst, stopped if stopped is not None else 99.0)
+            # A session that needs over a second after stop is working through a backlog:
+            # the engine has fallen behind real time.
+            if worst > 1.0:
+                behind += 1
+
+        await asyncio.gather(*(session(i) for i in range(level)))
+        rows.append(
+            {
+                "sessions": level,
+                "final_after_stop_p50_s": percentile(latencies, 50),
+                "final_after_stop_p95_s": percentile(latencies, 95),
+                "sessions_behind": behind,
+                "finals": len(latencies),
+            }
+        )
+        tick()
+    return rows
+
+
+def whole_file_transcripts(clips: Sequence[Clip], model: str = "tiny.en") -> list[str]:
+    """faster-whisper's own transcription of each whole file (its defaults: beam 5, 30 s windows)."""
+    from faster_whisper import WhisperModel
+
+    from voxrelay.asr.whisper import resolve_model
+
+    whisper = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
+    out = []
+    for clip in clips:
+        segments, _ = whisper.transcribe(clip.pcm, language="en")
+        out.append(" ".join(s.text.strip() for s in segments))
+    return out
+
+
+def run_local(
+    clips: Sequence[Clip],
+    *,
+    levels: Sequence[int],
+    per_session: int,
+    progress: Callable[[str, int], Callable[[], None]],
+    gateway_args: Sequence[str] = (),
+) -> LocalResults:
+    from voxrelay.bench.wer import wer
+
+    results = LocalResults()
+    with Gateway("--engine", "local", "--max-sessions", str(max([*levels, 1]) + 2), *gateway_args) as gateway:
+        url = gateway.url()
+        asyncio.run(measure_latency(url, clips, results, progress("final after stop", len(clips))))
+        asyncio.run(measure_endpointing(url, clips, results, progress("endpointing + interims", len(clips))))
+        if levels:
+            results.capacity = asyncio.run(
+                measure_capacity(url, clips, levels, per_session, progress("capacity", len(levels)))
+            )
+    results.whole_file_transcripts = whole_file_transcripts(clips)
+    results.streaming_wer = wer(results.references, results.streaming_transcripts)
+    results.whole_file_wer = wer(results.references, results.whole_file_transcripts)
+    passing = [
+        row["sessions"]
+        for row in results.capacity
+        if row["final_after_stop_p95_s"] is not None and row["final_after_stop_p95_s"] <= 0.5 and row["sessions_behind"] == 0
+    ]
+    results.capacity_sessions = max(passing) if passing else 0
+    return results

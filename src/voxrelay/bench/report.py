@@ -1,0 +1,170 @@
+"""Benchmark output: JSON (everything), Markdown (the report) and PNG plots (matplotlib)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+GOALS = {
+    "final_after_stop_p50_s": 0.250,
+    "final_after_stop_p95_s": 0.500,
+    "first_interim_p50_s": 0.500,
+    "wer_gap_points": 1.0,
+    "capacity_sessions": 8,
+    "added_p50_ms_1000": 1.0,
+    "added_p99_ms_1000": 10.0,
+    "memory_per_session_kb": 200.0,
+}
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * scale:.{digits}f}{unit}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def write_report(out: Path, data: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    data = {**data, "machine": machine()}
+    (out / "bench.json").write_text(json.dumps(data, indent=2))
+    plots = _plots(out, data)
+    lines = [f"# voxrelay benchmark ({data['mode']} run)", ""]
+    m = data["machine"]
+    lines += [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}. Command: `{data['command']}`.", ""]
+    local = data.get("local")
+    if local:
+        s = local["summary"]
+        gap = None
+        if s["streaming_wer"] is not None and s["whole_file_wer"] is not None:
+            gap = 100 * (s["streaming_wer"] - s["whole_file_wer"])
+        fas, fi, ep = s["final_after_stop_s"], s["first_interim_after_onset_s"], s["speech_final_after_speech_end_s"]
+        ep_goal = s["endpointing_ms"] / 1000 + 0.25
+        lines += [
+            "## Local engine (tiny.en, int8, CPU), real-time streams through /stt-stream",
+            "",
+            f"{fas['n']} clips. Latencies in ms.",
+            "",
+            "| measure | p50 | p95 | goal | verdict |",
+            "|---|---|---|---|---|",
+            f"| final after stop | {_fmt(fas['p50'], 1000)} | {_fmt(fas['p95'], 1000)} | p50 ≤ 250, p95 ≤ 500 | "
+            f"{_verdict(None if fas['p50'] is None else fas['p50'] <= 0.25 and fas['p95'] <= 0.5)} |",
+            f"| speech_final after end of speech (endpointing {s['endpointing_ms']} ms) | {_fmt(ep['p50'], 1000)} | "
+            f"{_fmt(ep['p95'], 1000)} | p50 ≤ {ep_goal * 1000:.0f} | {_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
+            f"| first interim after speech onset | {_fmt(fi['p50'], 1000)} | {_fmt(fi['p95'], 1000)} | p50 ≤ 500 | "
+            f"{_verdict(None if fi['p50'] is None else fi['p50'] <= 0.5)} |",
+            "",
+            f"Streaming WER {_fmt(s['streaming_wer'], 100, 1, ' %')} against faster-whisper's whole-file WER "
+            f"{_fmt(s['whole_file_wer'], 100, 1, ' %')} (same model and clips): gap {_fmt(gap, 1, 1)} points, goal ≤ 1 "
+            f"({_verdict(None if gap is None else gap <= 1.0)}).",
+            "",
+        ]
+        if s["capacity"]:
+            lines += ["| concurrent sessions | final after stop p50 | p95 | sessions behind |", "|---|---|---|---|"]
+            for row in s["capacity"]:
+                lines.append(
+                    f"| {row['sessions']} | {_fmt(row['final_after_stop_p50_s'], 1000)} | "
+                    f"{_fmt(row['final_after_stop_p95_s'], 1000)} | {row['sessions_behind']} |"
+                )
+            lines += [
+                "",
+                f"Capacity (p95 final after stop ≤ 500 ms, no session behind): **{s['capacity_sessions']}** sessions; "
+                f"goal ≥ 8 ({_verdict(s['capacity_sessions'] >= 8)}).",
+                "",
+            ]
+    proxy = data.get("proxy")
+    if proxy:
+        lines += [
+            "## Proxy path (--engine deepgram against a fake upstream on loopback)",
+            "",
+            "| streams | direct p50 / p99 ms | through gateway p50 / p99 ms | added p50 / p99 ms | gateway CPU per stream | memory per session |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in proxy["levels"]:
+            lines.append(
+                f"| {row['streams']} | {_fmt(row['direct_p50_ms'], 1, 2)} / {_fmt(row['direct_p99_ms'], 1, 2)} | "
+                f"{_fmt(row['relayed_p50_ms'], 1, 2)} / {_fmt(row['relayed_p99_ms'], 1, 2)} | "
+                f"{_fmt(row['added_p50_ms'], 1, 2)} / {_fmt(row['added_p99_ms'], 1, 2)} | "
+                f"{_fmt(row['gateway_cpu_per_stream_pct'], 1, 3, ' %')} | {_fmt(row['memory_per_session_kb'], 1, 0, ' KB')} |"
+            )
+        lines += ["", "Goals at 1000 streams: added p50 < 1 ms, p99 < 10 ms; < 200 KB per session.", ""]
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
+    report = out / "bench.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _plots(out: Path, data: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    local = data.get("local")
+    if local and local["final_after_stop_s"]:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        series = {
+            "final after stop": local["final_after_stop_s"],
+            "speech_final after end of speech": local["speech_final_after_speech_end_s"],
+            "first interim after onset": local["first_interim_after_onset_s"],
+        }
+        ax.boxplot([[v * 1000 for v in vals] or [0] for vals in series.values()], tick_labels=list(series))
+        ax.set_ylabel("ms")
+        ax.set_title("Local engine latencies (real-time streams)")
+        fig.tight_layout()
+        made.append(out / "local_latency.png")
+        fig.savefig(made[-1], dpi=100)
+        plt.close(fig)
+    if local and local["summary"]["capacity"]:
+        rows = local["summary"]["capacity"]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        xs = [r["sessions"] for r in rows]
+        ax.plot(xs, [(r["final_after_stop_p50_s"] or 0) * 1000 for r in rows], marker="o", label="p50")
+        ax.plot(xs, [(r["final_after_stop_p95_s"] or 0) * 1000 for r in rows], marker="o", label="p95")
+        ax.axhline(500, color="grey", linestyle="--", label="p95 goal")
+        ax.set_xlabel("concurrent real-time sessions")
+        ax.set_ylabel("final after stop, ms")
+        ax.legend()
+        fig.tight_layout()
+        made.append(out / "local_capacity.png")
+        fig.savefig(made[-1], dpi=100)
+        plt.close(fig)
+    proxy = data.get("proxy")
+    if proxy and proxy["levels"]:
+        rows = proxy["levels"]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        xs = [r["streams"] for r in rows]
+        for key, label in [("added_p50_ms", "added p50"), ("added_p99_ms", "added p99")]:
+            ax.plot(xs, [r[key] or 0 for r in rows], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("concurrent streams")
+        ax.set_ylabel("gateway added latency, ms")
+        ax.legend()
+        fig.tight_layout()
+        made.append(out / "proxy_latency.png")
+        fig.savefig(made[-1], dpi=100)
+        plt.close(fig)
+    return made

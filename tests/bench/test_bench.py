@@ -1,0 +1,34 @@
+"""A smoke run of `voxrelay bench`: every measurement runs (briefly) so the benchmarks never rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "voxrelay.cli", "bench", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((tmp_path / "bench.json").read_text())
+    summary = data["local"]["summary"]
+    # Every local measurement produced numbers from real streams.
+    assert summary["final_after_stop_s"]["n"] >= 1 and summary["final_after_stop_s"]["p50"] >= 0
+    assert summary["speech_final_after_speech_end_s"]["n"] >= 1
+    assert summary["first_interim_after_onset_s"]["n"] >= 1
+    assert 0 <= summary["streaming_wer"] < 0.5 and 0 <= summary["whole_file_wer"] < 0.5
+    assert summary["capacity"] and summary["capacity"][0]["finals"] >= 1
+    # The proxy path relayed stamped transcripts at every level.
+    for row in data["proxy"]["levels"]:
+        assert row["messages_direct"] > 0 and row["messages_relayed"] > 0
+        assert row["relayed_p50_ms"] is not None and row["memory_per_session_kb"] >= 0
+    report = (tmp_path / "bench.md").read_text()
+    assert "final after stop" in report and "Proxy path" in report
+    for plot in ("local_latency.png", "local_capacity.png", "proxy_latency.png"):
+        assert (tmp_path / plot).stat().st_size > 1000
