@@ -9,13 +9,13 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 quiet() { "$@" > /tmp/voxrelay-setup.log 2>&1 || { cat /tmp/voxrelay-setup.log; return 1; }; }
 
-# 1. Debian packages: chromium for the browser tests (dev only).
-if [ "$dev" = 1 ] && ! command -v chromium > /dev/null; then
-  echo "setup: installing Debian chromium (browser tests)"
+# 1. Debian packages: chromium for the browser tests, nginx for `nginx -t` of deploy/ (dev only).
+if [ "$dev" = 1 ] && { ! command -v chromium > /dev/null || ! [ -x /usr/sbin/nginx ]; }; then
+  echo "setup: installing Debian chromium and nginx (browser and deploy tests)"
   sudo_cmd=""
   [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   quiet $sudo_cmd apt-get update
-  DEBIAN_FRONTEND=noninteractive quiet $sudo_cmd apt-get install -y --no-install-recommends chromium
+  DEBIAN_FRONTEND=noninteractive quiet $sudo_cmd apt-get install -y --no-install-recommends chromium nginx
 fi
 
 # 2. Python: a venv with voxrelay and its engines (+ test tools for --dev).

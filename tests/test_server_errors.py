@@ -111,8 +111,12 @@ async def test_session_cap_answers_1013(limited_server: ServerThread) -> None:
         for ws in (first, second):
             await ws.send(json.dumps({"action": "configure"}))
             assert json.loads(await ws.recv())["type"] == "ready"
-        messages, code, _ = await converse(limited_server.url(), [])
-        assert errors(messages)[0]["code"] == "limit_exceeded" and code == 1013, messages
+        # Refused before the upgrade: 503 with Retry-After (1013 after it only for races).
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await converse(limited_server.url(), [])
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"]
+        assert b"session limit" in refused.value.response.body
     # Capacity comes back when sessions end.
     await wait_for(lambda: len(limited_server.gateway.sessions) == 0)
     messages, code, _ = await converse(limited_server.url(), [json.dumps({"action": "stop"})])

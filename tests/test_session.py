@@ -132,6 +132,7 @@ def test_audio_after_stop_is_refused_but_not_fatal() -> None:
     s.receive_audio(b"zz")
     (message,) = sent(s.actions())
     assert message.code == "bad_request" and s.state is SessionState.FINALIZING
+    s.receive_audio(b"zz")  # told once, not once per frame
     s.receive_text('{"action":"stop"}')
     assert s.actions() == []
 

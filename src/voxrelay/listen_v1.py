@@ -23,8 +23,10 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from voxrelay import __version__
+from voxrelay import __version__, logs
+from voxrelay.auth import origin_allowed
 from voxrelay.engines.base import EngineEvent, EngineFailure, EngineStream
+from voxrelay.metrics import Outcome
 from voxrelay.pipeline import AudioPipeline
 from voxrelay.protocol.deepgram_live import ListenRequestError, ModelInfo, authorized, parse_params, pick_subprotocol
 from voxrelay.protocol.listen_session import (
@@ -142,9 +144,12 @@ class ListenConnection:
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle: asyncio.TimerHandle | None = None
+        self.stats = gateway.metrics.session("v1-listen")
+        self._outcome: Outcome = "disconnected"
 
     async def run(self) -> None:
         gateway, settings, engine = self.gateway, self.gateway.settings, self.gateway.engine
+        logs.session_id.set(f"listen-{self.request_id}")  # inherited by the tasks created below
         try:
             params = parse_params(
                 self.ws.query_params.multi_items(),
@@ -154,8 +159,19 @@ class ListenConnection:
             await self._deny(exc)
             return
         offered = self.ws.headers.get("sec-websocket-protocol")
-        if not authorized(self.ws.headers.get("authorization"), offered, _keys(settings.listen_api_keys)):
+        # Deepgram's key forms; VOXRELAY_API_KEYS are accepted too. Auth is off only on loopback with no keys.
+        keys = _keys(settings.listen_api_keys) + list(gateway.gatekeeper.keys)
+        keys_missing = gateway.gatekeeper.auth_on and not keys
+        if keys_missing or not authorized(self.ws.headers.get("authorization"), offered, keys):
             await self._deny(ListenRequestError(401, "INVALID_AUTH", "Invalid credentials."))
+            return
+        gatekeeper = gateway.gatekeeper
+        if not origin_allowed(self.ws.headers.get("origin"), self.ws.headers.get("host"), gatekeeper.origins,
+                              auth_on=gatekeeper.auth_on or bool(keys)):
+            await self._deny(ListenRequestError(403, "FORBIDDEN", "This origin may not connect."))
+            return
+        if gateway.draining:
+            await self._deny(ListenRequestError(503, "SERVICE_UNAVAILABLE", "The server is shutting down."))
             return
         if not gateway.ready:
             reason = gateway.start_error or "the engine is still starting; try again shortly"
@@ -199,12 +215,14 @@ class ListenConnection:
             elif self.stream is not None:
                 await self.stream.abort()
             gateway.sessions.discard(sid)
+            self.stats.closed(self._outcome, self.stream.audio_seconds() if self.stream else None)
             log.info("listen %s closed (%d audio bytes)", self.request_id, self.session.audio_bytes)
 
     # Before the upgrade.
 
     async def _deny(self, exc: ListenRequestError) -> None:
         log.info("listen %s refused (HTTP %d): %s", self.request_id, exc.status, exc.message)
+        self.stats.refused(exc.err_code)
         headers = {
             "dg-error": exc.message.encode("ascii", "replace").decode(),
             "dg-request-id": self.request_id,
@@ -330,6 +348,9 @@ class ListenConnection:
 
     async def _close(self, code: int, reason: str) -> None:
         if self.ws.application_state is WebSocketState.CONNECTED:
+            self._outcome = "stopped" if code == 1000 else "error"
+            if code != 1000:
+                self.stats.error(str(code))
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 await self.ws.close(code, reason)
         self._closed.set()

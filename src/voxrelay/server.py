@@ -17,15 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from voxrelay import __version__
+from voxrelay import __version__, logs
 from voxrelay.engines import create_engine
+from voxrelay.drain import Drainer, create_admin_router
 from voxrelay.engines.base import Engine, EngineFailure, StreamConfig
+from voxrelay.gatekeeper import Admission, Gatekeeper, Refusal, create_auth_router, deny
+from voxrelay.limits import SessionGuard
+from voxrelay.metrics import CONTENT_TYPE, CountingStream, Metrics, Outcome
 from voxrelay.pipeline import AudioPipeline
 from voxrelay.protocol import messages as m
+from voxrelay.protocol.state import SessionState
 from voxrelay.session import (
     Action,
     CloseEngine,
@@ -55,10 +60,30 @@ class Gateway:
         self.sessions: set[str] = set()
         self.start_error: str | None = None
         self.limits = SessionLimits(settings.max_text_frame, settings.max_audio_frame)
+        self.gatekeeper = Gatekeeper(settings)
+        self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions))
+        self.metrics = Metrics(engine.name, lambda: len(self.sessions))
+        self.metrics.max_sessions.set(settings.max_sessions)
 
     @property
     def ready(self) -> bool:
         return self.engine.ready
+
+    @property
+    def draining(self) -> bool:
+        """True once a drain began: not ready, new sessions refused (docs/reliability.md)."""
+        return self.drainer.draining
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""
+        reasons = []
+        if not self.ready:
+            reasons.append("engine_failed" if self.start_error else "engine_starting")
+        if getattr(self, "draining", False):
+            reasons.append("draining")
+        if len(self.sessions) >= self.settings.max_sessions:
+            reasons.append("at_capacity")
+        return reasons
 
     def stream_config(self, audio_format: m.AudioFormat, options: m.StreamOptions) -> StreamConfig:
         """The engine-facing config for a client's configure."""
@@ -88,6 +113,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is None:
         engine = create_engine(settings.engine, **engine_options(settings))
     gateway = Gateway(settings, engine)
+    if hasattr(engine, "on_timing"):  # the local engine's inference scheduler reports job timings
+        engine.on_timing = gateway.metrics.observe_job
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,10 +147,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             body["message"] = gateway.start_error
         return JSONResponse(body, status_code=503)
 
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        # Readiness (load balancers, k8s): take new sessions here? /healthz stays the liveness check.
+        reasons = gateway.not_ready_reasons()
+        gateway.metrics.ready.set(0 if reasons else 1)
+        body = {"status": "not_ready" if reasons else "ready", "reasons": reasons, "sessions": len(gateway.sessions)}
+        return JSONResponse(body, status_code=503 if reasons else 200)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        gateway.metrics.ready.set(0 if gateway.not_ready_reasons() else 1)
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
+
     @app.websocket("/stt-stream")
     async def stt_stream(websocket: WebSocket) -> None:
         await SttConnection(websocket, gateway).run()
 
+    app.include_router(create_auth_router(gateway.gatekeeper))
+    app.include_router(create_admin_router(gateway.drainer, settings.admin_key))
     for router in extra_routers(gateway):
         app.include_router(router)
 
@@ -146,6 +188,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "device": settings.device,
         "compute_type": settings.compute_type,
         "cpu_threads": settings.cpu_threads,
+        "decode_workers": settings.decode_workers,
         "interim_interval": settings.interim_interval,
         "final_beam_size": settings.final_beam_size,
         "url": settings.deepgram_url,
@@ -171,12 +214,45 @@ class SttConnection:
         self.gateway = gateway
         self.session = Session(uuid.uuid4().hex, gateway.engine.name, gateway.limits)
         self.pipeline: AudioPipeline | None = None
+        self.stats = gateway.metrics.session("stt-stream")
+        self._counter: CountingStream | None = None
+        self._outcome: Outcome = "disconnected"
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        settings = gateway.settings
+        self.guard = SessionGuard(
+            asyncio.get_running_loop().time(),
+            settings.rate_limit_factor,
+            settings.rate_limit_burst_s,
+            settings.idle_timeout_s,
+        )
+        self.admission: Admission | None = None
 
     async def run(self) -> None:
         gateway = self.gateway
-        await self.ws.accept()
+        logs.session_id.set(self.session.session_id)  # inherited by the tasks created below
+        peer = self.ws.client.host if self.ws.client else None
+        try:
+            admission = gateway.gatekeeper.admit(
+                self.ws.headers,
+                self.ws.query_params.multi_items(),
+                peer,
+                live_sessions=len(gateway.sessions),
+                draining=gateway.draining,
+            )
+        except Refusal as exc:
+            self.stats.refused(exc.code)
+            await deny(self.ws, exc)
+            return
+        try:
+            await self._serve(admission)
+        finally:
+            gateway.gatekeeper.release(admission)
+
+    async def _serve(self, admission: Admission) -> None:
+        gateway = self.gateway
+        self.admission = admission
+        await self.ws.accept(subprotocol=admission.subprotocol)
         if len(gateway.sessions) >= gateway.settings.max_sessions:
             await self._refuse("limit_exceeded", "the server is at its session limit; try again later", 1013)
             return
@@ -186,13 +262,17 @@ class SttConnection:
             return
         sid = self.session.session_id
         gateway.sessions.add(sid)
+        gateway.drainer.connections.add(self)
         log.info("session %s opened", sid)
         deadline = asyncio.get_running_loop().call_later(gateway.settings.max_session_s, self._deadline)
         reader = asyncio.create_task(self._read(), name=f"read-{sid}")
         self._tasks.append(reader)
+        if gateway.settings.idle_timeout_s > 0:
+            self._tasks.append(asyncio.create_task(self._watch_idle(), name=f"idle-{sid}"))
         try:
             await self._closed.wait()
         finally:
+            gateway.drainer.connections.discard(self)
             deadline.cancel()
             for task in self._tasks:
                 task.cancel()
@@ -202,6 +282,7 @@ class SttConnection:
             if self.pipeline is not None:
                 await self.pipeline.abort()
             gateway.sessions.discard(sid)
+            self.stats.closed(self._outcome, self._counter.audio_seconds() if self._counter else None)
             log.info("session %s closed (%d audio bytes)", sid, self.session.audio_bytes)
 
     # Reading the socket.
@@ -214,8 +295,10 @@ class SttConnection:
                     self.session.client_gone()
                     break
                 if message.get("bytes") is not None:
+                    self._check_rate(len(message["bytes"]))
                     self.session.receive_audio(message["bytes"])
                 elif message.get("text") is not None:
+                    self.guard.on_frame(asyncio.get_running_loop().time())
                     self.session.receive_text(message["text"])
                 await self._execute()
         except (WebSocketDisconnect, RuntimeError):
@@ -250,15 +333,18 @@ class SttConnection:
 
     async def _run_action(self, action: Action) -> None:
         if isinstance(action, SendMessage):
+            self.stats.message_sent(action.message)
             await self._send(action.message)
         elif isinstance(action, FeedAudio):
             if self.pipeline is not None:
+                self.stats.audio_fed()
                 await self.pipeline.feed(action.data)
         elif isinstance(action, FinalizeEngine):
             if self.pipeline is not None:
                 await self.pipeline.finalize()
         elif isinstance(action, CloseEngine):
             if self.pipeline is not None:
+                self.stats.stop_requested()
                 await self.pipeline.close()
         elif isinstance(action, OpenEngine):
             await self._open_engine(action)
@@ -273,11 +359,45 @@ class SttConnection:
             code = "engine_unavailable" if exc.code == "engine_unavailable" else "engine_error"
             self.session.fail(code, str(exc))  # type: ignore[arg-type]
             return
-        self.pipeline = AudioPipeline(
-            stream, action.audio_format, self.gateway.engine, on_error=self._on_audio_error
-        )
+        engine = self.gateway.engine
+        rate = engine.sample_rate if not engine.wants_raw_audio else 0
+        stream = self._counter = CountingStream(stream, rate, action.audio_format.bytes_per_second)
+        self.pipeline = AudioPipeline(stream, action.audio_format, engine, on_error=self._on_audio_error)
+        self.guard.declare(action.audio_format.bytes_per_second)
         self._tasks.append(asyncio.create_task(self._pump_events(), name=f"events-{self.session.session_id}"))
         self.session.engine_opened()
+
+    # Limits and drain (the rules are in limits.py and drain.py; this is the glue).
+
+    def _check_rate(self, nbytes: int) -> None:
+        reason = self.guard.on_audio(nbytes, asyncio.get_running_loop().time())
+        if reason is not None and self.admission is not None and self.admission.rate_limited:
+            self.session.fail("limit_exceeded", reason, 1008)
+
+    async def _watch_idle(self) -> None:
+        limit = self.gateway.settings.idle_timeout_s
+        loop = asyncio.get_running_loop()
+        while not self.session.closed:
+            await asyncio.sleep(max(0.05, limit - self.guard.idle_for(loop.time())))
+            if self.session.state in (SessionState.CONFIGURING, SessionState.STREAMING) and self.guard.idle_expired(
+                loop.time()
+            ):
+                self.session.fail("limit_exceeded", f"no audio or message for {limit:g} s; the session was closed", 1008)
+                await self._execute()
+                return
+
+    def drain(self) -> None:
+        """The server is draining: warn the client, then stop as if it had sent `stop` (finals follow)."""
+        self.session.warn(
+            "draining", "the server is shutting down: this session ends after its final transcripts; reconnect"
+        )
+        self.session.stop()
+        self._tasks.append(asyncio.create_task(self._execute()))
+
+    def force_close(self) -> None:
+        """The drain deadline passed: close 1012 now."""
+        if not self._closed.is_set():
+            self._tasks.append(asyncio.create_task(self._close(1012, "the server is restarting")))
 
     def _on_audio_error(self, message: str) -> None:
         # Called on the event loop when the audio cannot be decoded.
@@ -296,11 +416,13 @@ class SttConnection:
 
     async def _close(self, code: int, reason: str) -> None:
         if self.ws.application_state is WebSocketState.CONNECTED:
+            self._outcome = "stopped" if code == 1000 else "error"
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 await self.ws.close(code, reason.encode()[:120].decode(errors="ignore"))
         self._closed.set()
 
     async def _refuse(self, code: m.ErrorCode, message: str, close_code: int) -> None:
+        self.stats.refused(code)
         await self._send(m.ErrorMessage(code, message))
         await self._close(close_code, message)
 

@@ -102,6 +102,7 @@ class Session:
         self.audio_bytes = 0
         self.finals: list[str] = []
         self._engine_open = False
+        self._told_audio_after_stop = False
         self._actions: list[Action] = []
 
     # Public methods for receiving data.
@@ -139,7 +140,10 @@ class Session:
             self._fatal("limit_exceeded", f"audio frame larger than {self.limits.max_audio_frame} bytes", 1009)
             return
         if self.state is SessionState.FINALIZING:
-            self._send(m.ErrorMessage("bad_request", "audio after stop is ignored"))
+            # Said once: a client still streaming when the server stopped it (a drain) sends many.
+            if not self._told_audio_after_stop:
+                self._told_audio_after_stop = True
+                self._send(m.ErrorMessage("bad_request", "audio after stop is ignored"))
             return
         if self.state is SessionState.CONFIGURING:
             self._open(m.AudioFormat(), m.StreamOptions())
@@ -169,6 +173,8 @@ class Session:
             self._send(m.SpeechStarted(event.timestamp))
         elif isinstance(event, engine_events.UtteranceEnd):
             self._send(m.UtteranceEnd(event.last_word_end))
+        elif isinstance(event, engine_events.EngineWarning):
+            self._send(m.Warning(event.code, event.message))
         elif event.fatal:
             self._fatal(event.code, event.message)
         else:
@@ -191,6 +197,18 @@ class Session:
         """Tell the client something that does not end the session."""
         if self.state is not SessionState.CLOSED:
             self._send(m.Warning(code, message))
+
+    def stop(self) -> None:
+        """The server ends the session (a drain): like a client's stop, so the finals still arrive.
+
+        A session that never configured has nothing to flush: it says `stopped` and closes 1012.
+        """
+        if self.state is SessionState.CONFIGURING:
+            self.state = next_state(self.state, Trigger.FATAL)
+            self._send(m.Stopped())
+            self._actions.append(CloseSocket(1012, "the server is restarting"))
+        elif self.state is SessionState.STREAMING:
+            self._on_stop()
 
     def client_gone(self) -> None:
         """The socket closed under us: release the engine stream, send nothing."""

@@ -71,7 +71,9 @@ async def fake() -> AsyncIterator[FakeDeepgram]:
 
 @pytest_asyncio.fixture(scope="module")
 async def gateway(fake: FakeDeepgram) -> AsyncIterator[ServerThread]:
-    engine = engine_with_key(API_KEY, url=fake.url, keepalive_s=0.2, close_timeout_s=1.5)
+    # No reconnects here: these tests check the error each fault gives (tests/engines/test_deepgram_reconnect.py
+    # checks that retryable faults are survived).
+    engine = engine_with_key(API_KEY, url=fake.url, keepalive_s=0.2, close_timeout_s=1.5, max_reconnects=0)
     server = ServerThread(Settings(port=0, max_sessions=8), engine).start()
     assert server.gateway.ready, server.gateway.start_error
     yield server

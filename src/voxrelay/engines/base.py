@@ -27,6 +27,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "EngineEvent",
+    "EngineWarning",
     "EngineFailure",
     "EngineStream",
     "FinalResult",
@@ -115,7 +116,15 @@ class EngineError:
     fatal: bool = True
 
 
-EngineEvent = Union[InterimResult, FinalResult, SpeechStarted, UtteranceEnd, EngineError]
+@dataclass(frozen=True, slots=True)
+class EngineWarning:
+    """Something the client should know that does not end the stream (e.g. `reconnecting` upstream)."""
+
+    code: str
+    message: str
+
+
+EngineEvent = Union[InterimResult, FinalResult, SpeechStarted, UtteranceEnd, EngineError, EngineWarning]
 
 
 class EngineFailure(Exception):

@@ -15,6 +15,12 @@ per stream, owned by the stream's `_run` task:
   upstream socket on its way out.
 - Upstream failures (HTTP 401 at the handshake, close 1011 NET-0001/NET-0000, DATA-0000,
   a dropped connection, malformed messages) become `EngineError`s with clear messages.
+- Retryable closes (1006 dropped, 1011, 1012, 1013, 1014, network errors) reconnect with
+  full-jitter backoff, at most `max_reconnects` times in a row; the client gets an
+  `EngineWarning` (`reconnecting`). Linear16 audio not yet covered by a final is kept
+  (`replay.ReplayBuffer`, at most `replay_s`, drop-oldest) and re-sent, and the new
+  connection's timestamps are shifted back into session time. For webm/ogg the container
+  header is re-sent first, then the stream goes on (the audio in flight is the gap).
 
 The API key comes from `DEEPGRAM_API_KEY` in the server's environment only. It is kept
 out of reprs and every message this module writes; the SDK masks it in its own
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +46,7 @@ from voxrelay.engines.base import (
     EngineEvent,
     EngineFailure,
     EngineStream,
+    EngineWarning,
     FinalResult,
     InterimResult,
     SpeechStarted,
@@ -46,6 +54,7 @@ from voxrelay.engines.base import (
     UtteranceEnd,
     Word,
 )
+from voxrelay.engines.replay import ReplayBuffer, backoff_s, container_header, retryable
 
 try:
     import httpx
@@ -106,6 +115,10 @@ class DeepgramEngine(Engine):
         close_timeout_s: float = 10.0,
         open_timeout_s: float = 10.0,
         send_timeout_s: float = 10.0,
+        max_reconnects: int = 5,
+        reconnect_base_s: float = 0.5,
+        reconnect_cap_s: float = 10.0,
+        replay_s: float = 30.0,
         **_: Any,
     ) -> None:
         key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
@@ -122,6 +135,11 @@ class DeepgramEngine(Engine):
         self.close_timeout_s = close_timeout_s
         self.open_timeout_s = open_timeout_s
         self.send_timeout_s = send_timeout_s
+        self.max_reconnects = max_reconnects
+        self.reconnect_base_s = reconnect_base_s
+        self.reconnect_cap_s = reconnect_cap_s
+        self.replay_s = replay_s
+        self.reconnects = 0  # upstream reconnects, all streams (for tests and reports)
         self._client: AsyncDeepgramClient | None = None
         self._httpx: httpx.AsyncClient | None = None
         self._streams: set[DeepgramStream] = set()
@@ -144,7 +162,7 @@ class DeepgramEngine(Engine):
     async def open(self, config: StreamConfig) -> DeepgramStream:
         if not self._started or self._client is None:
             raise EngineFailure("the deepgram engine is not started")
-        stream = DeepgramStream(self, self._client, _options(config, self._model_name))
+        stream = DeepgramStream(self, self._client, _options(config, self._model_name), config)
         await stream.connect()
         return stream
 
@@ -214,8 +232,21 @@ def _options(config: StreamConfig, default_model: str) -> dict[str, Any]:
 class DeepgramStream(EngineStream):
     """One session's upstream connection. Created by `DeepgramEngine.open`."""
 
-    def __init__(self, engine: DeepgramEngine, client: AsyncDeepgramClient, options: dict[str, Any]) -> None:
+    def __init__(
+        self, engine: DeepgramEngine, client: AsyncDeepgramClient, options: dict[str, Any], config: StreamConfig
+    ) -> None:
         self._engine = engine
+        self._encoding = config.encoding
+        self._raw = config.encoding == "linear16"
+        frame = 2 * config.channels
+        self._replay = ReplayBuffer(config.sample_rate * frame, engine.replay_s, frame) if self._raw else None
+        self._header: bytes | None = None  # webm/ogg: re-sent first after a reconnect
+        self._head = bytearray()
+        self._offset_s = 0.0  # session time of the current connection's t=0
+        self._last_end = 0.0  # latest result end, in session time (the offset for containers)
+        self._close_sent = False
+        self._heard = False  # the current connection answered something
+        self.reconnects = 0
         self._client = client
         self._options = options
         self._inbox: asyncio.Queue[bytes | str] = asyncio.Queue()
@@ -277,25 +308,131 @@ class DeepgramStream(EngineStream):
     # The stream's task: owns the upstream connection from handshake to close.
 
     async def _run(self, ready: asyncio.Future[None]) -> None:
+        engine = self._engine
+        failures = 0
         try:
-            async with self._client.listen.v1.connect(**self._options) as connection:
-                ready.set_result(None)
-                await self._serve(connection)
+            while True:
+                retry: BaseException | None = None
+                self._heard = False
+                try:
+                    async with self._client.listen.v1.connect(**self._options) as connection:
+                        if ready.done():
+                            await self._resume(connection)
+                        else:
+                            ready.set_result(None)
+                        retry = await self._serve(connection)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if not ready.done():
+                        ready.set_exception(self._handshake_failure(exc))
+                        return
+                    if not self._retryable(exc):
+                        log.warning("deepgram stream failed: %s", engine.scrub(repr(exc)))
+                        failure = self._handshake_failure(exc)
+                        self._emit(EngineError("engine_error", engine.scrub(f"the Deepgram stream failed: {failure}")))
+                        return
+                    retry = exc
+                if retry is None or self._aborted:
+                    return
+                # A connection that answered anything worked: the attempt budget starts again.
+                failures = 1 if self._heard else failures + 1
+                why = self._describe(retry)
+                if failures > engine.max_reconnects:
+                    self._emit(
+                        EngineError(
+                            "engine_error",
+                            f"lost the connection to Deepgram ({why}) and {engine.max_reconnects} reconnects failed",
+                        )
+                    )
+                    return
+                log.warning("deepgram connection lost (%s); reconnect %d of %d", why, failures, engine.max_reconnects)
+                self._emit(
+                    EngineWarning(
+                        "reconnecting",
+                        f"the connection to the speech service was lost ({why}); reconnecting "
+                        f"(attempt {failures} of {engine.max_reconnects}); buffered audio will be re-sent",
+                    )
+                )
+                await asyncio.sleep(backoff_s(failures - 1, engine.reconnect_base_s, engine.reconnect_cap_s))
         except asyncio.CancelledError:
             if not ready.done():
                 ready.cancel()
             raise
-        except Exception as exc:
-            if not ready.done():
-                ready.set_exception(self._handshake_failure(exc))
-            else:
-                log.warning("deepgram stream failed: %s", self._engine.scrub(repr(exc)))
-                self._emit(EngineError("engine_error", self._engine.scrub(f"the Deepgram stream failed: {exc}")))
         finally:
-            self._engine.track(self, False)
+            engine.track(self, False)
             self._end()
 
-    async def _serve(self, connection: Any) -> None:
+    async def _resume(self, connection: Any) -> None:
+        """A new upstream connection: re-send what the old one may have lost, then go on."""
+        self.reconnects += 1
+        self._engine.reconnects += 1
+        self._sending = True
+        if self._replay is not None:
+            self._offset_s = self._replay.offset_s
+            for chunk in self._replay.chunks():  # as first sent: the upstream sees the same stream
+                await self._guarded(connection.send_media(chunk))
+            log.info(
+                "deepgram reconnected: replayed %.2f s from %.2f s (%d bytes dropped so far)",
+                len(self._replay) / self._replay.bytes_per_s,
+                self._offset_s,
+                self._replay.dropped_bytes,
+            )
+        else:
+            self._offset_s = self._last_end
+            if self._header is not None:
+                await self._guarded(connection.send_media(self._header))
+        if self._close_sent:
+            self._inbox.put_nowait(_CLOSE)  # CloseStream may not have arrived: send it again
+
+    @property
+    def dropped_audio_s(self) -> float:
+        """Audio that fell out of the replay buffer before a final covered it (lost words)."""
+        return self._replay.dropped_bytes / self._replay.bytes_per_s if self._replay else 0.0
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, websockets.exceptions.ConnectionClosed):
+            return retryable(exc.rcvd.code if exc.rcvd is not None else None)
+        if isinstance(exc, ApiError):
+            return exc.status_code in (500, 502, 503, 504)
+        return isinstance(exc, (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake))
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, websockets.exceptions.ConnectionClosed):
+            if exc.rcvd is None:
+                return "connection dropped"
+            return self._engine.scrub(f"closed {exc.rcvd.code} {exc.rcvd.reason}".strip())
+        return self._engine.scrub(type(exc).__name__)
+
+    def _record(self, audio: bytes) -> None:
+        """Audio about to be sent: kept for a replay (linear16) or for its header (containers)."""
+        if self._replay is not None:
+            self._replay.append(audio)
+        elif self._header is None and len(self._head) < 1 << 20:
+            self._head += audio
+            size = container_header(bytes(self._head), self._encoding)
+            if size is not None:
+                self._header = bytes(self._head[:size])
+                self._head = bytearray()
+
+    def _shift(self, event: EngineEvent) -> EngineEvent:
+        """An event of the current connection, in session time."""
+        offset = self._offset_s
+        if offset and isinstance(event, (FinalResult, InterimResult)):
+            words = tuple(dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in event.words)
+            event = dataclasses.replace(event, start=event.start + offset, end=event.end + offset, words=words)
+        elif offset and isinstance(event, SpeechStarted):
+            event = SpeechStarted(event.timestamp + offset)
+        elif offset and isinstance(event, UtteranceEnd):
+            event = UtteranceEnd(event.last_word_end + offset)
+        if isinstance(event, FinalResult):
+            self._last_end = max(self._last_end, event.end)
+            if self._replay is not None:
+                self._replay.acknowledge(event.end)
+        return event
+
+    async def _serve(self, connection: Any) -> BaseException | None:
+        """Run one upstream connection; returns the failure if it is worth a reconnect."""
         errors: list[BaseException] = []
         connection.on(EventType.MESSAGE, self._on_message)
         connection.on(EventType.ERROR, errors.append)
@@ -334,9 +471,12 @@ class DeepgramStream(EngineStream):
                 )
             )
         elif errors:
+            if self._retryable(errors[0]) and not self._aborted and self._engine.max_reconnects > 0:
+                return errors[0]
             self._emit(self._upstream_error(errors[0]))
         elif not self._closing:
             self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
+        return None
 
     async def _send_loop(self, connection: Any) -> None:
         keepalive = self._engine.keepalive_s
@@ -353,10 +493,12 @@ class DeepgramStream(EngineStream):
                 if item is None:
                     await self._guarded(connection.send_keep_alive())
                 elif isinstance(item, bytes):
+                    self._record(item)
                     await self._guarded(connection.send_media(item))
                 elif item == _FINALIZE:
                     await self._guarded(connection.send_finalize())
                 else:
+                    self._close_sent = True
                     await self._guarded(connection.send_finalize())
                     await self._guarded(connection.send_close_stream())
                     return
@@ -385,8 +527,9 @@ class DeepgramStream(EngineStream):
         except Exception as exc:
             log.warning("deepgram: unreadable %s: %s", type(message).__name__, exc)
             return
+        self._heard = True
         if event is not None:
-            self._emit(event)
+            self._emit(self._shift(event))
         elif isinstance(message, ListenV1Metadata):
             log.debug("deepgram stream metadata: request %s, %.2f s", message.request_id, message.duration)
         elif isinstance(message, ListenV1Error):

@@ -377,6 +377,8 @@ class ListenSession:
         elif isinstance(event, ev.UtteranceEnd):
             if options.utterance_end_ms is not None:
                 self._send(UtteranceEndMessage(event.last_word_end))
+        elif isinstance(event, ev.EngineWarning):
+            return  # Deepgram's protocol has no warning message (e.g. an upstream reconnect)
         elif event.fatal:
             self._fatal(event.code, event.message)
         else:

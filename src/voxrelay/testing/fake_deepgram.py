@@ -29,6 +29,7 @@ import json
 import logging
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -79,6 +80,10 @@ class Script:
             frame that is not JSON).
         idle_timeout_s: close 1011 NET-0001 after this long with neither audio nor a message.
         ignore_close_stream: never answer CloseStream (the client has to give up).
+        fault_once: the fault hits only the first connection with this `model` (a reconnect
+            with the same options then succeeds), so faults can be survived.
+        words_from_audio: a final's words are checksums of its audio, one per 100 ms
+            (`w1a2b3c4d`), so equal transcripts mean the same audio arrived, in order.
     """
 
     transcript: str = "the quick brown fox jumps over the lazy dog"
@@ -92,6 +97,8 @@ class Script:
     close_reason: str = "NET-0000: the service did not transmit a text frame within the timeout window"
     idle_timeout_s: float | None = None
     ignore_close_stream: bool = False
+    fault_once: bool = False
+    words_from_audio: bool = False
     stamp_transcripts: bool = False  # append " t<time.monotonic_ns() at send>" to every transcript (benchmarks)
 
 
@@ -133,6 +140,7 @@ class FakeDeepgram:
         self._port = port
         self._server: Server | None = None
         self.connections: list[Connection] = []
+        self.faulted_models: set[str] = set()  # for Script.fault_once
         self._changed: asyncio.Condition | None = None
 
     async def start(self) -> FakeDeepgram:
@@ -206,7 +214,7 @@ class FakeDeepgram:
         record = Connection(params, self._authorized(ws.request.headers), self._script_for(params))
         self.connections.append(record)
         try:
-            await _Stream(ws, record).run()
+            await _Stream(ws, record, self.faulted_models).run()
         finally:
             record.closed = True
             async with self._changed:
@@ -216,7 +224,9 @@ class FakeDeepgram:
 class _Stream:
     """The fake's side of one stream: counts audio, answers on schedule, runs the script's fault."""
 
-    def __init__(self, ws: ServerConnection, record: Connection) -> None:
+    def __init__(self, ws: ServerConnection, record: Connection, faulted_models: set[str] | None = None) -> None:
+        self.faulted_models = faulted_models if faulted_models is not None else set()
+        self.segment = bytearray()  # this segment's audio (Script.words_from_audio)
         self.ws = ws
         self.record = record
         self.script = record.script
@@ -268,8 +278,17 @@ class _Stream:
     async def _on_audio(self, data: bytes) -> None:
         self.record.audio_bytes += len(data)
         script = self.script
-        if script.fault is not None and not self.faulted and self.record.audio_bytes >= script.fault_after_bytes:
+        if self.faulted and script.fault == "close":
+            return  # closing: a server that gave up on the stream answers nothing more
+        model = self.record.param("model") or ""
+        if (
+            script.fault is not None
+            and not self.faulted
+            and self.record.audio_bytes >= script.fault_after_bytes
+            and not (script.fault_once and model in self.faulted_models)
+        ):
             self.faulted = True
+            self.faulted_models.add(model)
             if script.fault == "drop":
                 self.ws.transport.abort()
                 return
@@ -277,6 +296,8 @@ class _Stream:
                 self._close_soon(script.close_code, script.close_reason)
                 return
             self._queue("{this is not json")
+        if script.words_from_audio:
+            self.segment += data
         if not self.speaking:
             self.speaking = True
             if self.vad_events:
@@ -300,6 +321,8 @@ class _Stream:
     def _on_text(self, text: str) -> None:
         kind = _message_type(text)
         self.record.messages.append(kind)
+        if self.faulted and self.script.fault == "close":
+            return  # closing after a fault: nothing more is answered
         if kind == "KeepAlive":
             self.record.keepalives += 1
         elif kind == "Finalize":
@@ -325,12 +348,17 @@ class _Stream:
         if self.utterance_end:
             self._queue(UtteranceEndMessage(end))
         self.segment_start = end
+        self.segment = bytearray()
         self.next_interim = self.script.interim_every_s
         self.interims = 0
         self.speaking = False
 
     def _results(self, *, final: bool, speech_final: bool = False, from_finalize: bool = False) -> ResultsMessage:
         all_words = self.script.transcript.split()
+        if self.script.words_from_audio:
+            block = max(2, self.bytes_per_s // 10)
+            seg = bytes(self.segment)
+            all_words = [f"w{zlib.crc32(seg[i : i + block]):08x}" for i in range(0, len(seg), block)] or ["-"]
         count = len(all_words) if final else min(len(all_words), self.interims)
         start, end = self.segment_start, max(self.audio_s, self.segment_start)
         step = (end - start) / max(len(all_words), 1)

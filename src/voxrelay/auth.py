@@ -1,0 +1,209 @@
+"""Who may connect: API keys, short-lived single-use tokens, origins. Pure: no I/O, no clock.
+
+- Auth is off only when the server is bound to loopback and no keys are configured
+  (`auth_required`). Otherwise every handshake needs a credential.
+- Servers and CLIs send `Authorization: Bearer KEY`; keys are compared in constant time
+  (`match_key`) and are known afterwards only by a fingerprint (`KeyId`) that is safe to log.
+- Browsers never hold a key: `TokenStore.mint` makes a random token that expires after
+  `ttl_s` and can be redeemed once (`TokenStore.redeem`); the browser offers it as
+  `Sec-WebSocket-Protocol: bearer, TOKEN`, and the server answers `bearer` only.
+- Tokens in query strings are refused (`token_in_query`): URLs end up in logs.
+- `origin_allowed` checks the `Origin` header against an exact allowlist (no wildcards).
+
+The token store lives in one process. Several instances behind a load balancer need
+sticky minting (the instance that minted the token takes the socket) or a shared store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+__all__ = [
+    "AuthError",
+    "Credential",
+    "KeyId",
+    "TokenStore",
+    "auth_required",
+    "credential_from",
+    "is_loopback_host",
+    "key_id",
+    "match_key",
+    "origin_allowed",
+    "parse_list",
+    "token_in_query",
+]
+
+KeyId = str  # "key-<8 hex>": a fingerprint of the key, safe to log and to count sessions by
+
+_QUERY_CREDENTIALS = ("token", "access_token", "key", "api_key", "apikey", "auth", "authorization", "bearer")
+
+
+class AuthError(Exception):
+    """A refused credential; `status` is the HTTP status before the upgrade (401/403), `reason` is for people."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a handshake offered: a long-lived key (header) or a minted token (subprotocol)."""
+
+    kind: Literal["key", "token"]
+    value: str
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"Credential(kind={self.kind!r}, value='[redacted]')"
+
+
+def parse_list(setting: str) -> tuple[str, ...]:
+    """A comma-separated setting as a tuple of non-empty, stripped items."""
+    return tuple(item.strip() for item in setting.split(",") if item.strip())
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `127.0.0.1`, `::1`, `localhost` and the like (a bind address or a peer)."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_required(bind_host: str, keys: Sequence[str]) -> bool:
+    """Auth is off only when bound to loopback with no keys configured."""
+    return bool(keys) or not is_loopback_host(bind_host)
+
+
+def key_id(key: str) -> KeyId:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def match_key(candidate: str, keys: Iterable[str]) -> KeyId | None:
+    """The id of the configured key equal to `candidate` (constant time per key), else None."""
+    found: KeyId | None = None
+    for key in keys:
+        # Compare against every key so timing does not tell which one (or whether any) matched.
+        if hmac.compare_digest(candidate.encode(), key.encode()):
+            found = key_id(key)
+    return found
+
+
+def offered_protocols(header: str | None) -> list[str]:
+    return [p.strip() for p in (header or "").split(",") if p.strip()]
+
+
+def credential_from(authorization: str | None, sec_websocket_protocol: str | None) -> Credential | None:
+    """The credential a handshake or request carries: `Bearer KEY` header, or `bearer, TOKEN` subprotocol."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return Credential("key", value.strip())
+    offered = offered_protocols(sec_websocket_protocol)
+    if len(offered) >= 2 and offered[0].lower() == "bearer":
+        return Credential("token", offered[1])
+    return None
+
+
+def token_in_query(query: Mapping[str, str] | Iterable[tuple[str, str]]) -> bool:
+    """True if the URL carries something that looks like a credential (refused: URLs end up in logs)."""
+    items = query.items() if isinstance(query, Mapping) else query
+    return any(name.lower() in _QUERY_CREDENTIALS for name, _ in items)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowlist: Sequence[str], *, auth_on: bool) -> bool:
+    """Whether a handshake's `Origin` may open a socket (against cross-site WebSocket hijacking).
+
+    - No Origin header: not a browser (CLIs, servers); allowed here, credentials decide.
+    - An exact entry of `allowlist` (e.g. `app://voxrelay` for the Electron app).
+    - Same origin as the request (the web UI served by the gateway): `Origin` host:port equals
+      `Host`. With auth off, the host must also be loopback, so a DNS-rebound name
+      (evil.example -> 127.0.0.1) cannot reach an unauthenticated gateway.
+    - With auth off, any loopback origin (local dev servers such as Vite's).
+    `null` and `file://` origins are never allowed implicitly.
+    """
+    if origin is None:
+        return True
+    origin = origin.strip()
+    if origin in allowlist:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if not auth_on:
+        return is_loopback_host(parts.hostname) and (host is None or is_loopback_host(_hostname(host)))
+    return host is not None and parts.netloc.lower() == host.strip().lower()
+
+
+def _hostname(host: str) -> str:
+    return urlsplit(f"//{host}").hostname or host
+
+
+class TokenStore:
+    """Short-lived, single-use connection tokens, in memory. The caller passes the clock.
+
+    Args:
+        ttl_s: how long a token may wait before it is used to connect.
+        max_outstanding: at most this many unexpired tokens (minting beyond raises 429).
+    """
+
+    def __init__(self, ttl_s: float = 60.0, max_outstanding: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_outstanding = max_outstanding
+        self._tokens: dict[str, tuple[float, KeyId]] = {}  # digest -> (expiry, key id)
+        self._retired: dict[str, tuple[float, str]] = {}  # digest -> (forget after, why), for clear refusals
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def mint(self, owner: KeyId, now: float) -> tuple[str, float]:
+        """A new token for `owner`, and its expiry time (`now + ttl_s`)."""
+        self._purge(now)
+        if len(self._tokens) >= self.max_outstanding:
+            raise AuthError(429, "too many unused tokens; use or let some expire first")
+        token = "vxt_" + secrets.token_urlsafe(32)
+        expiry = now + self.ttl_s
+        self._tokens[_digest(token)] = (expiry, owner)
+        return token, expiry
+
+    def redeem(self, token: str, now: float) -> KeyId:
+        """The owner of `token`, which is used up. Raises `AuthError` (401) if unknown, used or expired."""
+        digest = _digest(token)
+        entry = self._tokens.pop(digest, None)
+        if entry is None:
+            self._purge(now)
+            retired = self._retired.get(digest)
+            raise AuthError(401, retired[1] if retired else "unknown token")
+        expiry, owner = entry
+        if now > expiry:
+            self._retired[digest] = (expiry + self.ttl_s, _EXPIRED)
+            raise AuthError(401, _EXPIRED)
+        self._retired[digest] = (expiry + self.ttl_s, _USED)
+        return owner
+
+    def _purge(self, now: float) -> None:
+        for digest in [d for d, (expiry, _) in self._tokens.items() if expiry < now]:
+            expiry, _ = self._tokens.pop(digest)
+            self._retired[digest] = (expiry + self.ttl_s, _EXPIRED)
+        for digest in [d for d, (keep_until, _) in self._retired.items() if keep_until < now]:
+            del self._retired[digest]
+
+
+_USED = "this token was already used; mint a new one for each connection"
+_EXPIRED = "the token expired; mint a new one and connect within its lifetime"
+
+
+def _digest(token: str) -> str:
+    # Stored hashed: a heap dump or a debug repr does not hand out live tokens.
+    return hashlib.sha256(token.encode()).hexdigest()

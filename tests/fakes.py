@@ -1,0 +1,66 @@
+"""A tiny raw-audio engine for gateway tests: one final per `chunk` bytes, and one for the rest on finalize/close."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from voxrelay.engines import base
+from voxrelay.engines.base import Engine, EngineStream, StreamConfig
+
+
+class CountingStream(EngineStream):
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.pending = 0
+        self.total = 0
+        self._events: asyncio.Queue[base.EngineEvent | None] = asyncio.Queue()
+
+    def _final(self) -> None:
+        if self.pending:
+            start = (self.total - self.pending) / 32000
+            words = f"bytes {self.total - self.pending} to {self.total}"
+            self._events.put_nowait(base.FinalResult(words, start, self.total / 32000, speech_final=True))
+            self.pending = 0
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        assert isinstance(audio, bytes)
+        self.pending += len(audio)
+        self.total += len(audio)
+        while self.pending >= self.chunk:
+            extra = self.pending - self.chunk
+            self.pending, self.total = self.chunk, self.total - extra
+            self._final()
+            self.pending, self.total = extra, self.total + extra
+
+    async def finalize(self) -> None:
+        self._final()
+
+    async def close(self) -> None:
+        self._final()
+        self._events.put_nowait(None)
+
+    async def abort(self) -> None:
+        self._events.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[base.EngineEvent]:
+        while (event := await self._events.get()) is not None:
+            yield event
+
+
+class CountingEngine(Engine):
+    """Takes the client's bytes (no decoding); transcripts name the byte ranges they cover."""
+
+    name = "counting"
+    wants_raw_audio = True
+
+    def __init__(self, chunk: int = 16000) -> None:
+        self.chunk = chunk
+
+    async def start(self) -> None:
+        self._started = True
+
+    async def open(self, config: StreamConfig) -> EngineStream:
+        return CountingStream(self.chunk)
