@@ -21,6 +21,7 @@ export default defineConfig({
     // `npm run dev:web`: the UI with hot reload, proxying to a running gateway.
     proxy: {
       '/healthz': gateway,
+      '/v1/auth': gateway,
       '/stt-stream': { target: gateway.replace(/^http/, 'ws'), ws: true },
     },
   },

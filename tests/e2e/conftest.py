@@ -6,6 +6,7 @@ with a fake microphone that plays a WAV file.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -116,11 +117,14 @@ class Gateway:
                 self.process.wait(timeout=10)
 
 
-def spawn_gateway(web_dir: Path, log_dir: Path) -> Gateway:
-    """Start `voxrelay serve` on a free port with the local engine and wait until /healthz is 200."""
+def spawn_gateway(web_dir: Path, log_dir: Path, env: dict[str, str] | None = None) -> Gateway:
+    """Start `voxrelay serve` on a free port with the local engine and wait until /healthz is 200.
+
+    `env` adds variables (e.g. `VOXRELAY_API_KEYS`) to the subprocess's environment.
+    """
     port = free_port()
     log_path = log_dir / "serve.log"
-    env = {**os.environ, "VOXRELAY_WEB_DIR": str(web_dir)}
+    env = {**os.environ, "VOXRELAY_WEB_DIR": str(web_dir), **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*_voxrelay_command(), "serve", "--port", str(port), "--engine", "local"],
@@ -142,6 +146,18 @@ def spawn_gateway(web_dir: Path, log_dir: Path) -> Gateway:
 def gateway(web_ui: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """One gateway shared by a module's dictation tests (the model loads once)."""
     gw = spawn_gateway(web_ui, tmp_path_factory.mktemp("gateway"))
+    yield gw
+    gw.stop()
+
+
+# A key only these tests know; the gateway below requires it (auth on, although on loopback).
+TEST_API_KEY = "vxk_e2e_" + secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="module")
+def auth_gateway(web_ui: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway with `VOXRELAY_API_KEYS=TEST_API_KEY`: browsers need a key to mint tokens."""
+    gw = spawn_gateway(web_ui, tmp_path_factory.mktemp("auth-gateway"), {"VOXRELAY_API_KEYS": TEST_API_KEY})
     yield gw
     gw.stop()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from tests.support import clip as corpus_clip
 from tests.support import normalize
 
-from .conftest import Gateway, padded_wav
+from .conftest import TEST_API_KEY, Gateway, padded_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -121,10 +122,17 @@ def dictate_clip(
     context = launch_chromium(audio)
     page, console, sockets = open_ui(context, f"{gateway.url}/{query}")
 
+    expect(page.get_by_role("button", name="Start dictation")).to_be_enabled(timeout=15_000)
+    expect(page.locator("button[data-state]")).to_have_attribute("data-state", "idle")
+    value = speak_clip(page, duration)
+    watch = page.evaluate("window.__vox")
+    return value, clip.reference, watch, sockets, console
+
+
+def speak_clip(page: Any, duration: float) -> str:
+    """Type TYPED, press the mic, let the fake mic play the clip, press stop; returns the textarea's value."""
     mic = page.locator("button[data-state]")
     textarea = page.get_by_role("textbox", name="Message")
-    expect(page.get_by_role("button", name="Start dictation")).to_be_enabled(timeout=15_000)
-    expect(mic).to_have_attribute("data-state", "idle")
     textarea.fill(TYPED)
 
     clicked = time.monotonic()
@@ -144,9 +152,7 @@ def dictate_clip(
         page.wait_for_timeout(remaining * 1000)
     page.get_by_role("button", name="Stop dictation").click()
     expect(mic).to_have_attribute("data-state", "idle", timeout=30_000)
-    value = textarea.input_value()
-    watch = page.evaluate("window.__vox")
-    return value, clip.reference, watch, sockets, console
+    return str(textarea.input_value())
 
 
 def collapsed(states: list[str]) -> list[str]:
@@ -229,3 +235,83 @@ def test_gateway_stopped_shows_an_error_and_never_records(
     # The failure triggers a health re-check: the mic is then disabled with an explanation.
     expect(mic).to_be_disabled(timeout=15_000)
     assert "unavailable" in (mic.get_attribute("title") or ""), console
+
+
+def test_auth_on_asks_for_the_key_once_refuses_a_wrong_one_and_dictates_with_tokens(
+    launch_chromium: Any, auth_gateway: Gateway, tmp_path: Path
+) -> None:
+    """Keys configured: the page asks for the gateway key, a wrong key is refused before the
+    microphone opens, the right one mints a single-use token per connect, and neither the
+    key nor a token reaches the gateway's log (or a URL)."""
+    gateway = auth_gateway
+    with urllib.request.urlopen(f"{gateway.url}/v1/auth", timeout=5) as response:
+        assert json.load(response)["auth_required"] is True
+
+    clip = corpus_clip("s03_question_weather.wav")
+    audio = tmp_path / "padded-auth.wav"
+    duration = padded_wav(clip.path, audio, PAD_BEFORE_S, PAD_AFTER_S)
+    context = launch_chromium(audio)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+    page.add_init_script(WATCH_MIC)
+    mints: list[Any] = []
+    page.on("response", lambda r: mints.append(r) if r.url.endswith("/v1/auth/token") else None)
+    socket_urls: list[str] = []
+    page.on("websocket", lambda ws: socket_urls.append(ws.url))
+    sockets = SocketLog(page)
+    page.goto(f"{gateway.url}/")
+
+    mic = page.locator("button[data-state]")
+    key_input = page.get_by_label("Gateway key", exact=True)
+    expect(page.get_by_role("button", name="Start dictation")).to_be_enabled(timeout=15_000)
+    # The key form appears on load, with a password input.
+    expect(key_input).to_be_visible(timeout=15_000)
+    assert key_input.get_attribute("type") == "password"
+
+    # A wrong key: the clear error, the mic in `error`, never recording, no socket, asked again.
+    wrong = "vxk_wrong_" + TEST_API_KEY[-8:]
+    key_input.fill(wrong)
+    page.get_by_role("button", name="Use key").click()
+    expect(key_input).to_be_hidden()
+    page.get_by_role("button", name="Start dictation").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible(timeout=15_000)
+    expect(alert).to_contain_text("The gateway key was refused")
+    expect(mic).to_have_attribute("data-state", "error")
+    assert "recording" not in page.evaluate("window.__vox.states")
+    assert socket_urls == []
+    assert [m.status for m in mints] == [401]
+    assert page.evaluate("sessionStorage.getItem('voxrelay.gatewayKey')") is None
+    expect(key_input).to_be_visible()
+    expect(page.get_by_role("form", name="Gateway access")).to_contain_text("That key was refused")
+
+    # The right key: kept for the tab, and the clip is transcribed.
+    key_input.fill(TEST_API_KEY)
+    key_input.press("Enter")
+    expect(key_input).to_be_hidden()
+    value = speak_clip(page, duration)
+    details = f"\ntextarea={value!r}\nconsole={console}\ngateway log:\n{gateway.log_tail()}"
+    assert value.startswith(TYPED), "text typed before dictation was lost" + details
+    dictated = value[len(TYPED) :]
+    assert wer(clip.reference, dictated) <= MAX_WER, f"WER too high for {dictated!r} vs {clip.reference!r}" + details
+    assert {"type": "stopped"} in sockets.received
+    assert page.evaluate("sessionStorage.getItem('voxrelay.gatewayKey')") == TEST_API_KEY
+
+    # One token per connect, offered as a subprotocol only: never in a URL.
+    assert [m.status for m in mints] == [401, 200]
+    minted = mints[1].json()
+    assert minted["subprotocol"] == "bearer" and minted["expires_in"] <= 60
+    token = minted["token"]
+    assert socket_urls and all(url.endswith("/stt-stream") for url in socket_urls), socket_urls
+    assert all(token not in url and TEST_API_KEY not in url for url in socket_urls)
+
+    # Once per tab: a reload keeps the key (no form) until the tab closes.
+    page.reload()
+    expect(page.get_by_role("button", name="Start dictation")).to_be_enabled(timeout=15_000)
+    page.wait_for_timeout(500)
+    expect(page.get_by_label("Gateway key", exact=True)).to_have_count(0)
+
+    log = gateway.log_path.read_text(errors="replace")
+    for secret in (TEST_API_KEY, wrong, token):
+        assert secret not in log, f"{secret[:8]}… appears in the gateway log"

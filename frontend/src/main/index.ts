@@ -7,7 +7,8 @@
  * - Permission handler: the microphone (audio only) for the app's pages; nothing else.
  * - No navigation away from the app, no new windows, no <webview>.
  * - The preload gets the gateway URL via `additionalArguments`; settings go over two
- *   IPC channels whose sender is checked.
+ *   IPC channels and tokens over a third (`voxrelay:mint-token`, see tokens.ts), all
+ *   with the sender checked. The gateway key stays in this process.
  */
 
 import { app, BrowserWindow, ipcMain, net, protocol, session, shell, type IpcMainInvokeEvent } from 'electron'
@@ -15,6 +16,7 @@ import { join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { VoxrelaySettings } from '../preload/api'
 import { gatewayOverride, isAudioMode, sanitizeSettings, SettingsStore } from './settings'
+import { registerTokenIpc } from './tokens'
 import {
   allowsPermissionCheck,
   APP_ORIGIN,
@@ -35,6 +37,8 @@ const devServer = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefine
 const rendererDir = resolve(join(__dirname, '../renderer'))
 
 let settings: VoxrelaySettings
+/** The gateway key: main process only (tokens are minted with it; the renderer gets tokens). */
+let apiKey: string | undefined
 
 function serveRenderer(csp: string): void {
   protocol.handle(APP_SCHEME, async (request) => {
@@ -77,6 +81,7 @@ function fromApp(event: IpcMainInvokeEvent): boolean {
 }
 
 function registerIpc(store: SettingsStore): void {
+  registerTokenIpc(ipcMain, () => ({ gatewayUrl: settings.gatewayUrl, apiKey }), (url) => isAppUrl(url, devServer))
   ipcMain.handle('voxrelay:get-settings', (event) => {
     if (!fromApp(event)) throw new Error('not allowed')
     return settings
@@ -132,6 +137,7 @@ app.on('window-all-closed', () => {
 void app.whenReady().then(async () => {
   const store = new SettingsStore(app.getPath('userData'))
   settings = await store.load()
+  apiKey = await store.loadApiKey(process.env)
   const override = gatewayOverride(process.argv, process.env)
   if (override) {
     try {

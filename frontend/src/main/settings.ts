@@ -1,6 +1,8 @@
 /**
  * The shell's settings: `settings.json` in the user-data folder, overridden by
- * `--gateway-url=` on the command line or `VOXRELAY_GATEWAY_URL`.
+ * `--gateway-url=` on the command line or `VOXRELAY_GATEWAY_URL`. The gateway key
+ * (`VOXRELAY_API_KEY`, or `"apiKey"` in the same file) is read separately and never
+ * reaches the renderer.
  */
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -40,15 +42,39 @@ export class SettingsStore {
   }
 
   async load(): Promise<VoxrelaySettings> {
-    try {
-      return sanitizeSettings(JSON.parse(await readFile(this.file, 'utf8')))
-    } catch {
-      return sanitizeSettings({})
-    }
+    return sanitizeSettings(await this.raw())
   }
 
-  async save(settings: VoxrelaySettings): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true })
-    await writeFile(this.file, `${JSON.stringify(settings, null, 2)}\n`, 'utf8')
+  /** The gateway key (`VOXRELAY_API_KEY`, else the file's `"apiKey"`); main process only. */
+  async loadApiKey(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+    return apiKeyFrom(env, await this.raw())
   }
+
+  /** Save the settings, keeping a stored `"apiKey"` (which is not part of `VoxrelaySettings`). */
+  async save(settings: VoxrelaySettings): Promise<void> {
+    const stored = await this.raw()
+    const apiKey = typeof stored.apiKey === 'string' ? { apiKey: stored.apiKey } : {}
+    await mkdir(dirname(this.file), { recursive: true })
+    await writeFile(this.file, `${JSON.stringify({ ...settings, ...apiKey }, null, 2)}\n`, { encoding: 'utf8', mode: 0o600 })
+  }
+
+  private async raw(): Promise<Record<string, unknown>> {
+    try {
+      const data: unknown = JSON.parse(await readFile(this.file, 'utf8'))
+      return typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {}
+    } catch {
+      return {}
+    }
+  }
+}
+
+/**
+ * The gateway key for minting tokens: `VOXRELAY_API_KEY`, else `"apiKey"` in settings.json.
+ * It stays in the main process: `sanitizeSettings` (what the renderer gets) drops it.
+ */
+export function apiKeyFrom(env: NodeJS.ProcessEnv, stored: unknown): string | undefined {
+  const fromEnv = env.VOXRELAY_API_KEY?.trim()
+  if (fromEnv) return fromEnv
+  const data = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown>
+  return typeof data.apiKey === 'string' && data.apiKey.trim() ? data.apiKey.trim() : undefined
 }

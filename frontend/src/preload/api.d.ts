@@ -16,4 +16,10 @@ export interface VoxrelayBridge {
   getSettings(): Promise<VoxrelaySettings>
   /** Save the capture mode; resolves to the saved settings. */
   setAudioMode(mode: AudioMode): Promise<VoxrelaySettings>
+  /**
+   * A fresh single-use token for one `/stt-stream` connection, minted by the main
+   * process with the gateway key it holds (the renderer never sees the key). Offer it
+   * as `new WebSocket(url, ['bearer', token])` within 60 s. Rejects with a sentence for people.
+   */
+  mintToken(): Promise<string>
 }

@@ -18,6 +18,8 @@ const bridge: VoxrelayBridge = {
   getGatewayUrl: (): string => gatewayUrl,
   getSettings: (): Promise<VoxrelaySettings> => ipcRenderer.invoke('voxrelay:get-settings'),
   setAudioMode: (mode: AudioMode): Promise<VoxrelaySettings> => ipcRenderer.invoke('voxrelay:set-audio-mode', mode),
+  // No arguments: the renderer cannot choose the gateway or see the key.
+  mintToken: (): Promise<string> => ipcRenderer.invoke('voxrelay:mint-token'),
 }
 
 contextBridge.exposeInMainWorld('voxrelay', bridge)

@@ -1,6 +1,7 @@
 /**
  * The app shell: finds the gateway (same origin on the web, the preload's setting
- * in Electron), watches its health, and renders the thread.
+ * in Electron), watches its health, picks the token provider (the preload's
+ * `mintToken` in Electron, the per-tab key form on the web), and renders the thread.
  *
  * `?audio=webm` in the page URL selects MediaRecorder WebM/Opus instead of PCM.
  */
@@ -9,6 +10,7 @@ import { useEffect, useMemo, useState } from 'react'
 import { Thread } from './components/thread'
 import { useGatewayHealth } from './hooks/useGatewayHealth'
 import type { CaptureMode } from './stt/client'
+import { bridgeTokenProvider, GatewayKeyAuth, type TokenProvider } from './stt/auth'
 import { currentGateway } from './stt/gateway'
 
 function initialMode(): CaptureMode {
@@ -20,6 +22,19 @@ export function App(): React.JSX.Element {
   const gateway = useMemo(() => currentGateway(), [])
   const health = useGatewayHealth(gateway.health)
   const [mode, setMode] = useState<CaptureMode>(initialMode)
+  // Electron: the main process mints tokens with the key it holds. Web: ask for the key
+  // once per tab when `GET /v1/auth` says auth is on, and mint a token per dictation.
+  const auth = useMemo<{ tokenProvider: TokenProvider; keyAuth?: GatewayKeyAuth }>(() => {
+    const bridge = window.voxrelay
+    if (bridge) return { tokenProvider: bridgeTokenProvider(bridge) }
+    const keyAuth = new GatewayKeyAuth(gateway.base)
+    return { tokenProvider: keyAuth.tokenProvider, keyAuth }
+  }, [gateway.base])
+
+  // Open the key form on load when the gateway needs a key this tab does not have.
+  useEffect(() => {
+    void auth.keyAuth?.check()
+  }, [auth, health.available])
 
   // In Electron, the saved setting wins over the default.
   useEffect(() => {
@@ -69,6 +84,8 @@ export function App(): React.JSX.Element {
           sttUnavailableReason={health.reason}
           audioMode={mode}
           onSttError={health.recheck}
+          tokenProvider={auth.tokenProvider}
+          keyPrompt={auth.keyAuth}
         />
       </main>
     </div>

@@ -9,6 +9,7 @@
  */
 
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
+import type { TokenProvider } from '../stt/auth'
 import { SttClient, type CaptureMode, type MediaEnvironment } from '../stt/client'
 import type { StreamOptions } from '../stt/protocol'
 import { initialSttState, isActive, joinText, sttReducer, type SttStatus } from '../stt/reducer'
@@ -23,6 +24,8 @@ export interface UseSpeechToTextOptions {
   /** Timeouts, for tests and slow gateways. */
   connectTimeoutMs?: number
   stopTimeoutMs?: number
+  /** A fresh connection token per start (gateways with auth on); none: connect without credentials. */
+  tokenProvider?: TokenProvider
   /** Browser APIs; tests may inject stubs instead of patching globals. */
   environment?: () => MediaEnvironment
 }
@@ -71,8 +74,8 @@ export function useSpeechToText(options: UseSpeechToTextOptions): SpeechToText {
   }, [])
 
   const start = useCallback(async () => {
-    const { url, mode, stream, connectTimeoutMs, stopTimeoutMs } = optionsRef.current
-    await clientRef.current?.start({ url, mode, stream, connectTimeoutMs, stopTimeoutMs })
+    const { url, mode, stream, connectTimeoutMs, stopTimeoutMs, tokenProvider } = optionsRef.current
+    await clientRef.current?.start({ url, mode, stream, connectTimeoutMs, stopTimeoutMs, tokenProvider })
   }, [])
 
   const stop = useCallback(async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   fakeMedia,
+  FakeWebSocket,
   FakeAudioContext,
   FakeMediaRecorder,
   FakeWorkletNode,
@@ -10,6 +11,7 @@ import {
 } from '../test/fakes'
 import { browserEnvironment, microphoneFailure, SttClient, type SttStartOptions } from './client'
 import type { SttClientEvent } from './reducer'
+import { TokenError } from './auth'
 
 const URL = 'ws://gateway.test/stt-stream'
 
@@ -390,5 +392,67 @@ describe('helpers', () => {
     expect(env.AudioContext).toBe(FakeAudioContext)
     expect(env.WebSocket).toBe(globalThis.WebSocket)
     expect(env.workletUrl).toMatch(/pcm-worklet\.js/)
+  })
+})
+
+describe('SttClient with a token provider', () => {
+  it('offers ["bearer", token] from a fresh token on every start', async () => {
+    let n = 0
+    const tokenProvider = vi.fn(async () => `vxt_${++n}`)
+    const t = setup()
+    await t.client.start({ url: URL, tokenProvider })
+    expect(lastSocket().protocols).toEqual(['bearer', 'vxt_1'])
+    expect(lastSocket().url).toBe(URL) // never in the URL
+    lastSocket().open()
+    await t.client.stop()
+    lastSocket().receive({ type: 'stopped' })
+    await t.client.start({ url: URL, tokenProvider })
+    expect(lastSocket().protocols).toEqual(['bearer', 'vxt_2'])
+    expect(tokenProvider).toHaveBeenCalledTimes(2)
+  })
+
+  it('offers no subprotocol without a provider, or when it resolves to null (auth off)', async () => {
+    const t = setup()
+    await t.client.start({ url: URL })
+    expect(lastSocket().protocols).toBeUndefined()
+    t.client.dispose()
+    const u = setup()
+    await u.client.start({ url: URL, tokenProvider: async () => null })
+    expect(lastSocket().protocols).toBeUndefined()
+  })
+
+  it('a refused key fails the run before the microphone is opened', async () => {
+    const t = setup()
+    const sockets = FakeWebSocket.instances.length
+    await t.client.start({
+      url: URL,
+      tokenProvider: () => Promise.reject(new TokenError('The gateway key was refused. Enter it again.')),
+    })
+    expect(t.statuses()).toEqual(['connecting', 'error'])
+    expect(t.errors()).toEqual(['The gateway key was refused. Enter it again.'])
+    expect(t.media.getUserMedia.calls).toEqual([])
+    expect(FakeWebSocket.instances.length).toBe(sockets)
+    expect(t.client.status).toBe('error')
+  })
+
+  it('keeps the TokenError status (gateway unreachable) and wraps other errors', async () => {
+    const t = setup()
+    await t.client.start({ url: URL, tokenProvider: () => Promise.reject(new TokenError('down', 'gateway_unreachable')) })
+    expect(t.statuses()).toEqual(['connecting', 'gateway_unreachable'])
+    await t.client.start({ url: URL, tokenProvider: () => Promise.reject(new Error('boom')) })
+    expect(t.errors()).toEqual(['down', 'Could not get a connection token: boom'])
+  })
+
+  it('stop while waiting for the token cancels the run; the late token is not used', async () => {
+    let give: (token: string) => void = () => undefined
+    const t = setup()
+    const started = t.client.start({ url: URL, tokenProvider: () => new Promise((resolve) => (give = resolve)) })
+    const sockets = FakeWebSocket.instances.length
+    await t.client.stop()
+    give('vxt_late')
+    await started
+    expect(t.statuses()).toEqual(['connecting', 'idle'])
+    expect(t.media.getUserMedia.calls).toEqual([])
+    expect(FakeWebSocket.instances.length).toBe(sockets)
   })
 })

@@ -6,7 +6,8 @@
  * and silences the listeners). Every outcome is reported as an `SttClientEvent`;
  * `start` and `stop` never reject.
  *
- * A run: ask for the microphone -> open the socket and set up capture together ->
+ * A run: get a token from `tokenProvider` (when one is set; a failure ends the run
+ * before the microphone is opened) -> ask for the microphone -> open the socket and set up capture together ->
  * once both are ready send `configure`, then the audio buffered so far -> stream
  * -> `stop()`: flush the last audio, release the microphone, send `{"action":"stop"}`
  * and keep the socket until `stopped` arrives (or `stopTimeoutMs`) so the last
@@ -27,6 +28,7 @@ import {
   type StreamOptions,
 } from './protocol'
 import type { SttClientEvent, SttFailure, SttStatus } from './reducer'
+import { TokenError, type TokenProvider } from './auth'
 
 /** `linear16`: AudioWorklet PCM (the default). `webm`: MediaRecorder Opus in WebM. */
 export type CaptureMode = 'linear16' | 'webm'
@@ -47,6 +49,11 @@ export interface SttStartOptions {
   connectTimeoutMs?: number
   /** From sending `stop` until `stopped`. */
   stopTimeoutMs?: number
+  /**
+   * Called first in every run: a token makes the socket offer `["bearer", token]`;
+   * null (or no provider) opens it with no subprotocol.
+   */
+  tokenProvider?: TokenProvider
 }
 
 /** The browser APIs the client uses; tests pass stubs. */
@@ -120,7 +127,9 @@ class Run {
   onFlushed: (() => void) | null = null
   readonly timers = new Set<Timer>()
 
-  constructor(readonly options: Required<Omit<SttStartOptions, 'stream'>> & { stream: StreamOptions }) {}
+  constructor(
+    readonly options: Required<Omit<SttStartOptions, 'stream' | 'tokenProvider'>> & { stream: StreamOptions },
+  ) {}
 }
 
 class CaptureError extends Error {}
@@ -154,10 +163,26 @@ export class SttClient {
    */
   async start(options: SttStartOptions): Promise<void> {
     if (this.disposed || (this.phase !== 'idle' && this.phase !== 'failed')) return
-    const run = new Run({ ...DEFAULTS, stream: {}, ...stripUndefined(options), url: options.url })
+    const { tokenProvider, ...rest } = options
+    const run = new Run({ ...DEFAULTS, stream: {}, ...stripUndefined(rest), url: options.url })
     this.run = run
     this.move('connecting')
     this.emit({ type: 'status', status: 'connecting' })
+
+    // The token first: a refused key never opens the microphone. Tokens are single-use,
+    // so every run asks for a fresh one.
+    let token: string | null = null
+    if (tokenProvider) {
+      try {
+        token = await tokenProvider()
+      } catch (error) {
+        const status = error instanceof TokenError ? error.status : 'error'
+        const message =
+          error instanceof TokenError ? error.message : `Could not get a connection token: ${errorText(error)}`
+        return this.fail(run, status, message)
+      }
+      if (this.run !== run) return
+    }
 
     const env = this.env()
     if (!env.mediaDevices?.getUserMedia) {
@@ -190,7 +215,7 @@ export class SttClient {
       })
     }
 
-    this.openSocket(run, env)
+    this.openSocket(run, env, token)
     if (this.run !== run) return
     try {
       await this.startCapture(run, env, stream)
@@ -248,10 +273,11 @@ export class SttClient {
 
   // Socket.
 
-  private openSocket(run: Run, env: MediaEnvironment): void {
+  private openSocket(run: Run, env: MediaEnvironment, token: string | null): void {
     let socket: WebSocket
     try {
-      socket = new env.WebSocket(run.options.url)
+      // The token travels only as a subprotocol (never in the URL); the server answers `bearer`.
+      socket = token ? new env.WebSocket(run.options.url, ['bearer', token]) : new env.WebSocket(run.options.url)
     } catch (error) {
       this.fail(run, 'gateway_unreachable', `The gateway address ${run.options.url} is not valid: ${errorText(error)}`)
       return

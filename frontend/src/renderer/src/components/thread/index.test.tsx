@@ -2,6 +2,7 @@ import { act, fireEvent, render, screen } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { describe, expect, it, vi } from 'vitest'
 import { fakeMedia, lastSocket, type FakeMedia } from '../../test/fakes'
+import { GatewayKeyAuth, KEY_STORAGE_ITEM } from '../../stt/auth'
 import { Thread, type ThreadProps } from '.'
 
 const URL = 'ws://gateway.test/stt-stream'
@@ -191,5 +192,81 @@ describe('Thread', () => {
     unmount()
     expect(media.streams[0].tracks[0].stopCalls).toBe(1)
     expect(socket.closeCalls).toHaveLength(1)
+  })
+})
+
+describe('Thread with a gateway key (web build, auth on)', () => {
+  function keyedGateway(authRequired = true) {
+    sessionStorage.clear()
+    let n = 0
+    const fetch = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
+      if (String(url).endsWith('/v1/auth')) return new Response(JSON.stringify({ auth_required: authRequired }))
+      const ok = new Headers(init?.headers).get('Authorization') === 'Bearer right'
+      return ok
+        ? new Response(JSON.stringify({ token: `vxt_${++n}`, expires_in: 60, subprotocol: 'bearer' }))
+        : new Response(JSON.stringify({ error: 'unauthorized' }), { status: 401 })
+    })
+    const auth = new GatewayKeyAuth('http://gateway.test', { fetch: fetch as unknown as typeof globalThis.fetch })
+    return { auth, fetch }
+  }
+
+  const keyForm = () => screen.queryByRole('form', { name: 'Gateway access' })
+
+  it('asks for the key once, then dictates with ["bearer", token]', async () => {
+    const user = userEvent.setup()
+    const { auth } = keyedGateway()
+    const { mic, media } = renderThread({ tokenProvider: auth.tokenProvider, keyPrompt: auth })
+    await act(async () => void (await auth.check()))
+    expect(keyForm()).toBeInTheDocument()
+    const input = screen.getByLabelText('Gateway key')
+    expect(input).toHaveAttribute('type', 'password')
+    await user.type(input, 'right{Enter}')
+    expect(keyForm()).not.toBeInTheDocument()
+    expect(sessionStorage.getItem(KEY_STORAGE_ITEM)).toBe('right')
+
+    await user.click(mic())
+    await vi.waitFor(() => expect(lastSocket().protocols).toEqual(['bearer', 'vxt_1']))
+    act(() => lastSocket().open())
+    expect(mic()).toHaveAttribute('data-state', 'recording')
+    expect(media.getUserMedia.calls).toHaveLength(1)
+    expect(keyForm()).not.toBeInTheDocument()
+  })
+
+  it('a wrong key: "The gateway key was refused" in the alert, never recording, the form again', async () => {
+    const user = userEvent.setup()
+    const { auth } = keyedGateway()
+    const { mic, media } = renderThread({ tokenProvider: auth.tokenProvider, keyPrompt: auth })
+    await act(async () => void (await auth.check()))
+    await user.type(screen.getByLabelText('Gateway key'), 'wrong')
+    await user.click(screen.getByRole('button', { name: 'Use key' }))
+    await user.click(mic())
+    expect(await screen.findByRole('alert')).toHaveTextContent('The gateway key was refused')
+    expect(mic()).toHaveAttribute('data-state', 'error')
+    expect(media.getUserMedia.calls).toHaveLength(0)
+    expect(sessionStorage.getItem(KEY_STORAGE_ITEM)).toBeNull()
+    expect(keyForm()).toHaveTextContent('That key was refused')
+  })
+
+  it('pressing the mic before entering a key waits for the form; auth off shows no form', async () => {
+    const user = userEvent.setup()
+    const { auth } = keyedGateway()
+    const { mic } = renderThread({ tokenProvider: auth.tokenProvider, keyPrompt: auth })
+    await user.click(mic())
+    expect(await screen.findByLabelText('Gateway key')).toBeInTheDocument()
+    expect(mic()).toHaveAttribute('data-state', 'connecting')
+    await user.type(screen.getByLabelText('Gateway key'), 'right{Enter}')
+    await vi.waitFor(() => expect(lastSocket().protocols).toEqual(['bearer', 'vxt_1']))
+  })
+
+  it('auth off: no form, and the socket opens with no subprotocol', async () => {
+    const user = userEvent.setup()
+    const { auth, fetch } = keyedGateway(false)
+    const { mic } = renderThread({ tokenProvider: auth.tokenProvider, keyPrompt: auth })
+    await act(async () => void (await auth.check()))
+    expect(keyForm()).not.toBeInTheDocument()
+    await user.click(mic())
+    await vi.waitFor(() => expect(lastSocket().url).toBe(URL))
+    expect(lastSocket().protocols).toBeUndefined()
+    expect(fetch.mock.calls.filter(([, init]) => init?.method === 'POST')).toEqual([])
   })
 })

@@ -11,16 +11,20 @@
  * while connecting, "Finishing dictation" while the last words arrive; `data-state`
  * is idle | connecting | recording | error (connecting also covers finishing);
  * `data-status` is the hook's precise status. Errors appear in role="alert".
+ * With `keyPrompt` (web build, auth on) the "Gateway key" form appears above the
+ * composer while a key is needed.
  */
 
 import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
 import { useSpeechToText } from '../../hooks/useSpeechToText'
+import type { TokenProvider } from '../../stt/auth'
 import type { CaptureMode, MediaEnvironment } from '../../stt/client'
 import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
 import type { StreamOptions } from '../../stt/protocol'
 import { isFailure, type SttStatus } from '../../stt/reducer'
 import { Button } from '../ui/button'
+import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
 
 export interface ThreadMessage {
   id: string
@@ -48,6 +52,10 @@ export interface ThreadProps {
   initialMessages?: ThreadMessage[]
   /** Browser media APIs for the hook (tests). */
   sttEnvironment?: () => MediaEnvironment
+  /** A fresh connection token per dictation (gateways with auth on). */
+  tokenProvider?: TokenProvider
+  /** Web build: where the "Gateway key" form gets its state and sends the key. */
+  keyPrompt?: KeyPrompt
 }
 
 type MicState = 'idle' | 'connecting' | 'recording' | 'error'
@@ -82,6 +90,8 @@ export function Thread({
   onSttError,
   initialMessages = [],
   sttEnvironment,
+  tokenProvider,
+  keyPrompt,
 }: ThreadProps): React.JSX.Element {
   const [messages, setMessages] = useState<ThreadMessage[]>(initialMessages)
   const [input, setInput] = useState('')
@@ -91,7 +101,13 @@ export function Thread({
   const listRef = useRef<HTMLOListElement>(null)
   const inputId = useId()
 
-  const stt = useSpeechToText({ url: sttUrl, mode: audioMode, stream: streamOptions, environment: sttEnvironment })
+  const stt = useSpeechToText({
+    url: sttUrl,
+    mode: audioMode,
+    stream: streamOptions,
+    environment: sttEnvironment,
+    tokenProvider,
+  })
   const { status, final, interim, error: sttError, level } = stt
   const isRecording = status === 'recording'
   const dictating = stt.isActive
@@ -198,6 +214,8 @@ export function Thread({
           {submitError}
         </div>
       )}
+
+      {keyPrompt && <GatewayKeyForm prompt={keyPrompt} />}
 
       <form className="thread-composer" onSubmit={onFormSubmit} aria-busy={isLoading}>
         <label htmlFor={inputId} className="visually-hidden">
