@@ -67,12 +67,18 @@ def resolve_model(name: str) -> str:
 class WhisperDecoder:
     """One loaded Whisper model, shared by every local session."""
 
-    def __init__(self, model: str, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0) -> None:
+    def __init__(
+        self, model: str, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0, workers: int = 1
+    ) -> None:
         from faster_whisper import WhisperModel
 
         self.model_name = model
         self._model = WhisperModel(
-            resolve_model(model), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+            resolve_model(model),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=workers,  # concurrent decode calls from that many threads
         )
         self.multilingual = bool(self._model.model.is_multilingual)
         from faster_whisper.tokenizer import Tokenizer

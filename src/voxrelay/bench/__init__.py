@@ -57,7 +57,7 @@ def run_bench(
     if not skip_local:
         from voxrelay.bench.local import run_local
 
-        chosen = load_clips(corpus or find_corpus(), limit=clips or (1 if quick else None))
+        chosen = load_clips(corpus or find_corpus(), limit=clips or (2 if quick else None))
         levels = levels if levels is not None else ([2] if quick else [1, 2, 4, 6, 8, 10, 12])
         data["local"] = run_local(chosen, levels=levels, per_session=1 if quick else 3, progress=tick).to_dict()
     if not skip_proxy:

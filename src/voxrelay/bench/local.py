@@ -26,6 +26,7 @@ LINEAR16 = {"encoding": "linear16", "sample_rate": RATE, "channels": 1}
 class LocalResults:
     clips: list[str] = field(default_factory=list)
     final_after_stop_s: list[float] = field(default_factory=list)
+    final_before_stop: int = 0  # sessions whose last final came before the stop (nothing pending)
     stopped_after_stop_s: list[float] = field(default_factory=list)
     speech_final_after_speech_end_s: list[float] = field(default_factory=list)
     first_interim_after_onset_s: list[float] = field(default_factory=list)
@@ -44,6 +45,7 @@ class LocalResults:
 
         return {
             "final_after_stop_s": pct(self.final_after_stop_s),
+            "final_before_stop": self.final_before_stop,
             "stopped_after_stop_s": pct(self.stopped_after_stop_s),
             "speech_final_after_speech_end_s": pct(self.speech_final_after_speech_end_s),
             "first_interim_after_onset_s": pct(self.first_interim_after_onset_s),
@@ -69,7 +71,9 @@ def _final_after_stop(result: StreamResult) -> tuple[float | None, float | None]
         return None, None
     finals = [t for m, t in zip(result.messages, result.times) if m["type"] == "final_transcript"]
     stopped = [t for m, t in zip(result.messages, result.times) if m["type"] == "stopped"]
-    last_final = max(0.0, finals[-1] - result.stop_sent_at) if finals else None
+    # Only finals that arrive after the stop carry words that were pending at the stop; when the
+    # last final came first (endpointing already ended the utterance), there is nothing to time.
+    last_final = finals[-1] - result.stop_sent_at if finals and finals[-1] >= result.stop_sent_at else None
     return last_final, (stopped[0] - result.stop_sent_at) if stopped else None
 
 
@@ -80,6 +84,8 @@ async def measure_latency(url: str, clips: Sequence[Clip], results: LocalResults
         final, stopped = _final_after_stop(result)
         if final is not None:
             results.final_after_stop_s.append(final)
+        else:
+            results.final_before_stop += 1
         if stopped is not None:
             results.stopped_after_stop_s.append(stopped)
         tick()

@@ -64,7 +64,9 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
         lines += [
             "## Local engine (tiny.en, int8, CPU), real-time streams through /stt-stream",
             "",
-            f"{fas['n']} clips. Latencies in ms.",
+            f"{fas['n'] + s['final_before_stop']} clips, stopped 50 ms after the last loud frame; final after stop "
+            f"is timed on the {fas['n']} where words were still pending at the stop ({s['final_before_stop']} had "
+            "their last final before it). Latencies in ms.",
             "",
             "| measure | p50 | p95 | goal | verdict |",
             "|---|---|---|---|---|",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,7 @@ __all__ = ["LocalEngine", "LocalStream"]
 log = logging.getLogger(__name__)
 
 _PROMPT_CHARS = 200  # previous finals given to Whisper as context
-_FIRST_INTERIM_S = 0.3  # speech needed before the first interim decode of an utterance
+_FIRST_INTERIM_S = 0.2  # speech needed before the first interim decode of an utterance
 
 
 class LocalEngine(Engine):
@@ -63,6 +63,7 @@ class LocalEngine(Engine):
         device: str = "cpu",
         compute_type: str = "int8",
         cpu_threads: int = 0,
+        decode_workers: int = 1,
         interim_interval: float = 0.5,
         max_segment_s: float = 15.0,
         final_beam_size: int = 1,
@@ -75,6 +76,7 @@ class LocalEngine(Engine):
         self._device = device
         self._compute_type = compute_type
         self._cpu_threads = cpu_threads
+        self.decode_workers = decode_workers
         self.interim_interval = interim_interval
         self.max_segment_s = max_segment_s
         self.final_beam_size = final_beam_size
@@ -85,6 +87,8 @@ class LocalEngine(Engine):
         self.decoder: WhisperDecoder | None = None
         self.vad: SileroVad | None = None
         self.scheduler: InferenceScheduler | None = None
+        # Metrics hook, set before start(): called with (priority, JobTiming) after every decode.
+        self.on_timing: Callable[[int, JobTiming], None] | None = None
         self._started = False
 
     async def start(self) -> None:
@@ -92,11 +96,13 @@ class LocalEngine(Engine):
             self.decoder, self.vad = await asyncio.to_thread(self._load)
         except Exception as exc:
             raise EngineFailure(f"could not load the local model {self._model_name!r}: {exc}") from exc
-        self.scheduler = InferenceScheduler(workers=1)
+        self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self.on_timing)
         self._started = True
 
     def _load(self) -> tuple[WhisperDecoder, SileroVad]:
-        decoder = WhisperDecoder(self._model_name, self._device, self._compute_type, self._cpu_threads)
+        decoder = WhisperDecoder(
+            self._model_name, self._device, self._compute_type, self._cpu_threads, workers=self.decode_workers
+        )
         # Warm up: the first call allocates CTranslate2's buffers.
         decoder.decode(np.zeros(16000, dtype=np.float32))
         return decoder, SileroVad()
@@ -151,7 +157,6 @@ class LocalStream(EngineStream):
         self._last_word_end: float | None = None  # for UtteranceEnd
         self._utterance_end_sent = True
         self._finished = False
-        self.timings: list[tuple[int, JobTiming]] = []
         self._task = asyncio.create_task(self._run(), name="local-stream")
 
     # EngineStream interface.
@@ -260,8 +265,7 @@ class LocalStream(EngineStream):
         self._last_interim = ""
         self._interim_requested_at = 0.0
         future = self._scheduler.submit(functools.partial(self._decode_job, cut.audio, True), priority=FINAL)
-        decoded, timing = await future
-        self.timings.append((FINAL, timing))
+        decoded, _timing = await future
         words = _shift(decoded.words, cut.start)
         self._emit(
             FinalResult(
@@ -283,7 +287,9 @@ class LocalStream(EngineStream):
         if not self._config.interim_results or self._interim_in_flight or not self._segmenter.in_speech:
             return
         now = self._segmenter.end_time
-        if now - self._interim_requested_at < self._engine.interim_interval:
+        # Until an utterance has shown some text, ask again sooner: the first words matter most.
+        interval = self._engine.interim_interval if self._last_interim else _FIRST_INTERIM_S
+        if now - self._interim_requested_at < interval:
             return
         if now - self._segmenter.speech_start_time < _FIRST_INTERIM_S:
             return  # too little speech for Whisper to say anything useful yet
@@ -307,8 +313,7 @@ class LocalStream(EngineStream):
             return
         if future.exception() is not None:
             raise future.exception()  # type: ignore[misc]
-        decoded, timing = future.result()
-        self.timings.append((INTERIM, timing))
+        decoded, _timing = future.result()
         if generation != self._generation or not decoded.text or decoded.text == self._last_interim:
             return
         self._last_interim = decoded.text
