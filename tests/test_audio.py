@@ -1,6 +1,5 @@
 import threading
 
-import av
 import numpy as np
 import pytest
 

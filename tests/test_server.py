@@ -18,7 +18,6 @@ from tests.support import (
     Clip,
     ServerThread,
     clip,
-    clips,
     encode_container,
     normalize,
     pink_noise,

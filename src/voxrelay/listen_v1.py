@@ -15,18 +15,16 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
-import numpy as np
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from voxrelay import __version__, logs
 from voxrelay.auth import origin_allowed
-from voxrelay.engines.base import EngineEvent, EngineFailure, EngineStream
-from voxrelay.metrics import Outcome
+from voxrelay.engines.base import EngineFailure
+from voxrelay.metrics import CountingStream, Outcome
 from voxrelay.pipeline import AudioPipeline
 from voxrelay.protocol.deepgram_live import ListenRequestError, ModelInfo, authorized, parse_params, pick_subprotocol
 from voxrelay.protocol.listen_session import (
@@ -93,44 +91,6 @@ def _keys(setting: str) -> list[str]:
     return [key.strip() for key in setting.split(",") if key.strip()]
 
 
-class _MeteredStream(EngineStream):
-    """An engine stream that counts the audio it is given (for Metadata's duration)."""
-
-    def __init__(self, inner: EngineStream, audio_format: AudioFormat, pcm_rate: int) -> None:
-        self.inner = inner
-        self._format = audio_format
-        self._pcm_rate = pcm_rate
-        self._samples = 0
-        self._bytes = 0
-
-    async def send_audio(self, audio: bytes | np.ndarray) -> None:
-        if isinstance(audio, np.ndarray):
-            self._samples += int(audio.shape[0])
-        else:
-            self._bytes += len(audio)
-        await self.inner.send_audio(audio)
-
-    async def finalize(self) -> None:
-        await self.inner.finalize()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def abort(self) -> None:
-        await self.inner.abort()
-
-    def events(self) -> AsyncIterator[EngineEvent]:
-        return self.inner.events()
-
-    def audio_seconds(self) -> float | None:
-        if self._samples:
-            return self._samples / self._pcm_rate
-        per_second = self._format.bytes_per_second
-        if self._bytes and per_second:
-            return self._bytes / per_second
-        return None if self._bytes else 0.0
-
-
 class ListenConnection:
     """Runs one `/v1/listen` WebSocket: the only code that touches that socket."""
 
@@ -140,7 +100,7 @@ class ListenConnection:
         self.request_id = str(uuid.uuid4())
         self.session: ListenSession | None = None
         self.pipeline: AudioPipeline | None = None
-        self.stream: _MeteredStream | None = None
+        self.stream: CountingStream | None = None
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle: asyncio.TimerHandle | None = None
@@ -331,7 +291,7 @@ class ListenConnection:
         except EngineFailure as exc:
             self.session.fail("engine_unavailable" if exc.code == "engine_unavailable" else "engine_error", str(exc))
             return
-        self.stream = _MeteredStream(inner, audio_format, engine.sample_rate)
+        self.stream = CountingStream(inner, engine.sample_rate, audio_format.bytes_per_second)
         self.pipeline = AudioPipeline(self.stream, audio_format, engine, on_error=self._on_audio_error)
         self._tasks.append(asyncio.create_task(self._pump_events(), name=f"listen-events-{self.request_id}"))
 
