@@ -135,3 +135,33 @@ def test_drain_is_refused_to_remote_peers_without_the_admin_key() -> None:
         assert client.post("/admin/drain", headers={"Authorization": "Bearer wrong"}).status_code == 403
         assert client.post("/admin/drain", headers={"Authorization": "Bearer adm-secret"}).status_code == 202
         assert app.state.gateway.draining
+
+
+async def test_drain_closes_v1_listen_streams_like_close_stream() -> None:
+    """Deepgram's protocol has no warning: a drained /v1/listen stream gets its final Results, Metadata, 1000."""
+    server = draining_server()
+    try:
+        url = server.url("/v1/listen") + "?encoding=linear16&sample_rate=16000"
+        sizes = [6400, 16000, 48000]
+        streams = []
+        for size in sizes:
+            ws = await websockets.connect(url)
+            await ws.send(b"\1\0" * (size // 2))
+            streams.append(ws)
+        await wait_until(lambda: len(server.gateway.sessions) == len(sizes))
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(server.http("/admin/drain"))).status_code == 202
+        for ws, size in zip(streams, sizes):
+            messages = []
+            async with asyncio.timeout(20):
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+            finals = [m for m in messages if m.get("type") == "Results" and m["is_final"]]
+            covered = sum(int(m["channel"]["alternatives"][0]["transcript"].split()[3]) - int(
+                m["channel"]["alternatives"][0]["transcript"].split()[1]) for m in finals)
+            assert covered == size  # every byte sent before the drain came back as final
+            assert messages[-1]["type"] == "Metadata" and ws.close_code == 1000
+        await asyncio.to_thread(server._thread.join, 20)
+        assert not server._thread.is_alive()
+    finally:
+        server.stop()

@@ -149,6 +149,7 @@ class ListenConnection:
         self.session = ListenSession(self.request_id, params, model, created)
         sid = f"listen-{self.request_id}"
         gateway.sessions.add(sid)
+        gateway.drainer.connections.add(self)
         log.info(
             "listen %s opened (encoding %s, model %s)",
             self.request_id,
@@ -162,6 +163,7 @@ class ListenConnection:
         try:
             await self._closed.wait()
         finally:
+            gateway.drainer.connections.discard(self)
             deadline.cancel()
             if self._idle is not None:
                 self._idle.cancel()
@@ -235,6 +237,18 @@ class ListenConnection:
         )
         self.session.idle_timeout()
         self._tasks.append(asyncio.create_task(self._execute()))
+
+    def drain(self) -> None:
+        """The server is draining. Deepgram's protocol has no warning message, so the stream is
+        closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""
+        assert self.session is not None
+        self.session.receive_text('{"type": "CloseStream"}')
+        self._tasks.append(asyncio.create_task(self._execute()))
+
+    def force_close(self) -> None:
+        """The drain deadline passed: close 1012 now."""
+        if not self._closed.is_set():
+            self._tasks.append(asyncio.create_task(self._close(1012, "the server is restarting")))
 
     def _deadline(self) -> None:
         assert self.session is not None
