@@ -105,6 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,  # uvicorn's records go to the root handler configure_logging installed
         ws_max_size=max(settings.max_audio_frame, settings.max_text_frame) * 4,
+        # Audio barely compresses and transcripts are small: deflate only costs CPU (and OWASP
+        # advises against it unless needed).
+        ws_per_message_deflate=False,
     )
     DrainingServer(config, app.state.gateway.drainer).run()
     return 0
