@@ -120,6 +120,9 @@ async def test_minted_token_is_single_use_over_the_subprotocol(server: ServerThr
     assert messages[-1]["type"] == "stopped" and all(token not in json.dumps(m) for m in messages)
     reused = await refused(server.url(), subprotocols=["bearer", token])
     assert reused.response.status_code == 401 and b"already used" in reused.response.body
+    metrics = server.gateway.metrics
+    assert metrics.tokens_minted.labels("session")._value.get() >= 1
+    assert metrics.tokens_refused.labels("invalid_or_reused")._value.get() >= 1
 
 
 async def test_expired_and_unknown_tokens_get_401(server: ServerThread) -> None:
@@ -128,6 +131,7 @@ async def test_expired_and_unknown_tokens_get_401(server: ServerThread) -> None:
     assert expired.response.status_code == 401 and b"expired" in expired.response.body
     unknown = await refused(server.url(), subprotocols=["bearer", "vxt_forged"])
     assert unknown.response.status_code == 401 and b"unknown token" in unknown.response.body
+    assert server.gateway.metrics.tokens_refused.labels("expired")._value.get() >= 1
 
 
 async def test_mint_needs_a_key(server: ServerThread) -> None:

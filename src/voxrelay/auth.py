@@ -187,21 +187,21 @@ class TokenStore:
             raise AuthError(401, retired[1] if retired else "unknown token")
         expiry, owner = entry
         if now > expiry:
-            self._retired[digest] = (expiry + self.ttl_s, _EXPIRED)
-            raise AuthError(401, _EXPIRED)
+            self._retired[digest] = (expiry + self.ttl_s, EXPIRED)
+            raise AuthError(401, EXPIRED)
         self._retired[digest] = (expiry + self.ttl_s, _USED)
         return owner
 
     def _purge(self, now: float) -> None:
         for digest in [d for d, (expiry, _) in self._tokens.items() if expiry < now]:
             expiry, _ = self._tokens.pop(digest)
-            self._retired[digest] = (expiry + self.ttl_s, _EXPIRED)
+            self._retired[digest] = (expiry + self.ttl_s, EXPIRED)
         for digest in [d for d, (keep_until, _) in self._retired.items() if keep_until < now]:
             del self._retired[digest]
 
 
 _USED = "this token was already used; mint a new one for each connection"
-_EXPIRED = "the token expired; mint a new one and connect within its lifetime"
+EXPIRED = "the token expired; mint a new one and connect within its lifetime"
 
 
 def _digest(token: str) -> str:

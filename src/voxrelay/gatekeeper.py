@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,9 @@ class Gatekeeper:
         self.tokens = auth.TokenStore(settings.token_ttl_s)
         self.handshakes = HandshakeLimiter(settings.handshakes_per_minute, settings.handshake_burst)
         self.per_key: dict[str, int] = {}
+        # Metrics hooks (set by the server): a token was minted; a token or a mint request was refused.
+        self.on_token_minted: Callable[[], None] = lambda: None
+        self.on_token_refused: Callable[[str], None] = lambda reason: None
         if self.auth_on and not self.keys:
             log.warning(
                 "bound to %s with no VOXRELAY_API_KEYS: every connection will be refused "
@@ -125,6 +129,15 @@ class Gatekeeper:
 
     def mint(self, authorization: str | None, peer: str | None, now: float | None = None) -> tuple[str, float]:
         """A connection token for the key in `authorization`; raises `Refusal`."""
+        try:
+            minted = self._mint(authorization, peer, now)
+        except Refusal as refusal:
+            self.on_token_refused(refusal.code)
+            raise
+        self.on_token_minted()
+        return minted
+
+    def _mint(self, authorization: str | None, peer: str | None, now: float | None) -> tuple[str, float]:
         now = time.monotonic() if now is None else now
         if self.auth_on and self.handshakes.check(peer or "?", now) is not None:
             raise Refusal(429, "rate_limited", "too many token requests from this address", retry_after=5)
@@ -165,6 +178,7 @@ class Gatekeeper:
         try:
             return self.tokens.redeem(credential.value, now), "token"
         except auth.AuthError as exc:
+            self.on_token_refused("expired" if exc.reason == auth.EXPIRED else "invalid_or_reused")
             raise Refusal(401, "unauthorized", exc.reason) from None
 
 

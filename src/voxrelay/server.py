@@ -113,6 +113,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is None:
         engine = create_engine(settings.engine, **engine_options(settings))
     gateway = Gateway(settings, engine)
+    gateway.gatekeeper.on_token_minted = gateway.metrics.token_minted
+    gateway.gatekeeper.on_token_refused = gateway.metrics.token_refused
+    if hasattr(engine, "on_reconnect"):  # the Deepgram engine reports upstream reconnects
+        engine.on_reconnect = gateway.metrics.upstream_reconnect
     if hasattr(engine, "on_timing"):  # the local engine's inference scheduler reports job timings
         engine.on_timing = gateway.metrics.observe_job
 

@@ -110,6 +110,8 @@ async def test_200_sessions_with_faults_lose_no_words(gateway: ServerThread, fak
         assert len(" ".join(t for t, _, _ in expected).split()) == int(SECONDS * 10)  # one word per 100 ms
     assert words_lost == 0
     assert gateway.gateway.engine.reconnects >= SESSIONS
+    reconnects = gateway.gateway.metrics.upstream_reconnects.labels("deepgram", "ok")._value.get()
+    assert reconnects == gateway.gateway.engine.reconnects  # every reconnect reached /metrics
     await fake.wait_all_closed()
     assert gateway.gateway.engine.active_streams == 0
 

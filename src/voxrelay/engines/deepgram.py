@@ -35,7 +35,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -140,6 +140,8 @@ class DeepgramEngine(Engine):
         self.reconnect_cap_s = reconnect_cap_s
         self.replay_s = replay_s
         self.reconnects = 0  # upstream reconnects, all streams (for tests and reports)
+        # Metrics hook (set by the server): "ok" per reconnect, "failed" per failed attempt, "gave_up".
+        self.on_reconnect: Callable[[str], None] | None = None
         self._client: AsyncDeepgramClient | None = None
         self._httpx: httpx.AsyncClient | None = None
         self._streams: set[DeepgramStream] = set()
@@ -178,6 +180,10 @@ class DeepgramEngine(Engine):
     def scrub(self, text: str) -> str:
         """`text` with the API key masked (for anything that may reach a client or a log)."""
         return text.replace(self.__key, "[redacted]")
+
+    def report_reconnect(self, result: str) -> None:
+        if self.on_reconnect is not None:
+            self.on_reconnect(result)
 
     def track(self, stream: DeepgramStream, alive: bool) -> None:
         if alive:
@@ -337,8 +343,11 @@ class DeepgramStream(EngineStream):
                     return
                 # A connection that answered anything worked: the attempt budget starts again.
                 failures = 1 if self._heard else failures + 1
+                if failures > 1:
+                    engine.report_reconnect("failed")  # the previous attempt connected to nothing useful
                 why = self._describe(retry)
                 if failures > engine.max_reconnects:
+                    engine.report_reconnect("gave_up")
                     self._emit(
                         EngineError(
                             "engine_error",
@@ -367,6 +376,7 @@ class DeepgramStream(EngineStream):
         """A new upstream connection: re-send what the old one may have lost, then go on."""
         self.reconnects += 1
         self._engine.reconnects += 1
+        self._engine.report_reconnect("ok")
         self._sending = True
         if self._replay is not None:
             self._offset_s = self._replay.offset_s
