@@ -26,6 +26,7 @@ from voxrelay.auth import origin_allowed
 from voxrelay.engines.base import EngineFailure
 from voxrelay.metrics import CountingStream, Outcome
 from voxrelay.pipeline import AudioPipeline
+from voxrelay.tasks import cancel_and_wait
 from voxrelay.protocol.deepgram_live import ListenRequestError, ModelInfo, authorized, parse_params, pick_subprotocol
 from voxrelay.protocol.listen_session import (
     CloseSocket,
@@ -167,11 +168,7 @@ class ListenConnection:
             deadline.cancel()
             if self._idle is not None:
                 self._idle.cancel()
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(self._tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
             elif self.stream is not None:

@@ -29,6 +29,7 @@ from voxrelay.gatekeeper import Admission, Gatekeeper, Refusal, create_auth_rout
 from voxrelay.limits import SessionGuard
 from voxrelay.metrics import CONTENT_TYPE, CountingStream, Metrics, Outcome
 from voxrelay.pipeline import AudioPipeline
+from voxrelay.tasks import cancel_and_wait
 from voxrelay.protocol import messages as m
 from voxrelay.protocol.state import SessionState
 from voxrelay.session import (
@@ -278,11 +279,7 @@ class SttConnection:
         finally:
             gateway.drainer.connections.discard(self)
             deadline.cancel()
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(self._tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
             gateway.sessions.discard(sid)

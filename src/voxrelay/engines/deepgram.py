@@ -55,6 +55,7 @@ from voxrelay.engines.base import (
     Word,
 )
 from voxrelay.engines.replay import ReplayBuffer, backoff_s, container_header, retryable
+from voxrelay.tasks import cancel_and_wait
 
 try:
     import httpx
@@ -461,11 +462,7 @@ class DeepgramStream(EngineStream):
                 timed_out = not done
         finally:
             self._sending = False
-            for task in (sender, reader):
-                task.cancel()
-            for task in (sender, reader):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait((sender, reader))
         if send_error is not None:
             log.warning("deepgram send failed: %s", self._engine.scrub(repr(send_error)))
             message = (
