@@ -25,7 +25,16 @@ import websockets
 
 from tests.support import ServerThread, clip, encode_container, wer
 from voxrelay.client import stream_audio
-from voxrelay.engines.base import EngineFailure
+from voxrelay.engines import deepgram as deepgram_engine
+from voxrelay.engines.base import (
+    EngineError,
+    EngineFailure,
+    FinalResult,
+    InterimResult,
+    SpeechStarted,
+    StreamConfig,
+    UtteranceEnd,
+)
 from voxrelay.engines.deepgram import DeepgramEngine
 from voxrelay.server import create_app
 from voxrelay.settings import Settings
@@ -53,6 +62,7 @@ SCRIPTS = {
     ),
     "drop": Script(fault="drop", fault_after_bytes=8000),
     "malformed": Script(fault="malformed", fault_after_bytes=8000),
+    "stalls": Script(interim_every_s=0, stall_after_bytes=64000),
 }
 
 
@@ -202,6 +212,44 @@ def test_engine_repr_hides_the_key() -> None:
     assert engine.model_name == "nova-3" and engine.wants_raw_audio
 
 
+# Deepgram's JSON -> engine events (the reader maps the JSON itself, not the SDK's models).
+
+
+def test_results_json_maps_to_engine_events() -> None:
+    results = {
+        "type": "Results",
+        "start": 1.5,
+        "duration": 0.75,
+        "is_final": True,
+        "speech_final": True,
+        "from_finalize": False,
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": "Hello there.",
+                    "confidence": 0.9,
+                    "words": [
+                        {"word": "hello", "start": 1.5, "end": 1.8, "confidence": 0.95, "punctuated_word": "Hello"},
+                        {"word": "there", "start": 1.9, "end": 2.2, "confidence": 0.85},
+                    ],
+                }
+            ]
+        },
+    }
+    final = deepgram_engine._event("Results", results)
+    assert isinstance(final, FinalResult) and final.transcript == "Hello there."
+    assert (final.start, final.end, final.speech_final, final.from_finalize) == (1.5, 2.25, True, False)
+    assert [(w.word, w.punctuated_word) for w in final.words] == [("hello", "Hello"), ("there", "there")]
+    assert deepgram_engine._event("Results", results, with_words=False).words == ()  # type: ignore[union-attr]
+    interim = deepgram_engine._event("Results", {**results, "is_final": False})
+    assert isinstance(interim, InterimResult) and interim.end == 2.25
+    assert deepgram_engine._event("SpeechStarted", {"type": "SpeechStarted", "timestamp": 0.5}) == SpeechStarted(0.5)
+    assert deepgram_engine._event("UtteranceEnd", {"last_word_end": 2.2}) == UtteranceEnd(2.2)
+    assert deepgram_engine._event("Metadata", {"type": "Metadata"}) is None
+    with pytest.raises(KeyError):
+        deepgram_engine._event("Results", {"type": "Results"})  # the reader logs and skips such a message
+
+
 # The happy path against the fake: options out, events back.
 
 
@@ -227,6 +275,7 @@ async def test_configure_maps_to_deepgram_options_and_events_come_back(
         await client.wait_closed()
     upstream = fake.connections[before]
     assert upstream.authorized
+    assert upstream.extensions is None  # no permessage-deflate offered: it costs CPU, audio barely shrinks
     assert upstream.params == {
         "model": ["nova-3"],
         "encoding": ["linear16"],
@@ -329,6 +378,40 @@ async def test_keepalive_holds_a_silent_session(
     assert not client.of_type("error"), client.messages
     assert client.of_type("final_transcript") and client.close_code == 1000
     assert fake.connections[before].keepalives >= 3
+
+
+async def test_events_still_come_when_the_sdk_hides_its_socket(
+    gateway: ServerThread, fake: FakeDeepgram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback for an SDK release that moves its socket: the SDK's parsed models, same events."""
+    monkeypatch.setattr(deepgram_engine, "_raw_socket", lambda connection: None)
+    client = await healthy_session(gateway, ONE_SECOND * 2)
+    assert client.of_type("interim_transcript") and client.close_code == 1000
+    assert [m["transcript"] for m in client.of_type("final_transcript")] == [Script().transcript]
+    final = client.of_type("final_transcript")[0]
+    assert final["start"] == 0 and final["end"] == 2.0
+
+
+async def test_a_stalled_upstream_fails_the_stream_in_time(fake: FakeDeepgram) -> None:
+    """An upstream that stops reading blocks the sends (TCP backpressure): the watchdog fails the stream."""
+    engine = engine_with_key(API_KEY, url=fake.url, send_timeout_s=0.5, keepalive_s=0.2, max_reconnects=0)
+    await engine.start()
+    try:
+        stream = await engine.open(StreamConfig(encoding="linear16", model="stalls"))
+        chunk = b"\x00\x01" * (1 << 19)  # 1 MiB: loopback's socket buffers hold several
+        for _ in range(48):
+            await stream.send_audio(chunk)
+        started = time.monotonic()
+        async for event in stream.events():
+            if isinstance(event, EngineError):
+                break  # the gateway ends the session here: its client hears at once
+        assert time.monotonic() - started < 10
+        assert "stopped accepting data for 0.5 s" in event.message and API_KEY not in event.message, event
+        assert event.fatal
+        await stream.abort()
+    finally:
+        await engine.stop()
+    assert engine.active_streams == 0
 
 
 # Faults: a clear error for the session that hit it, and the gateway keeps serving the others.

@@ -3,12 +3,15 @@
 The only module that imports `deepgram`; its types stop here. One upstream WebSocket
 per stream, owned by the stream's `_run` task:
 
+- The SDK opens the connection (URL, options, auth, handshake errors) and sends.
 - `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
   CloseStream always follow the audio sent before them. After `keepalive_s` without
-  anything to send (a silent client), the sender sends KeepAlive, so Deepgram never
-  closes an idle stream with NET-0001.
-- The SDK's `start_listening()` runs as the reader task; its MESSAGE events become
-  engine events (Results -> interim/final, SpeechStarted, UtteranceEnd).
+  anything to send (a silent client), a per-connection watchdog timer queues KeepAlive,
+  so Deepgram never closes an idle stream with NET-0001; the same timer fails a send
+  that an upstream which stopped reading holds for `send_timeout_s`.
+- The reader task reads the connection's JSON messages and maps them to engine events
+  (Results -> interim/final, SpeechStarted, UtteranceEnd). It reads the JSON itself rather
+  than the SDK's pydantic models: those cost a quarter of the gateway's CPU under load.
 - `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes
   the socket (at most `close_timeout_s`), so the last words are never lost
   (deepgram-js-sdk #198, pipecat #5347). `abort()` cancels the task, which closes the
@@ -62,14 +65,6 @@ try:
     import websockets.exceptions
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
     from deepgram.core.api_error import ApiError
-    from deepgram.core.events import EventType
-    from deepgram.listen.v1.types import (
-        ListenV1Error,
-        ListenV1Metadata,
-        ListenV1Results,
-        ListenV1SpeechStarted,
-        ListenV1UtteranceEnd,
-    )
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise ModuleNotFoundError(
         f"the deepgram engine needs the {exc.name!r} package: pip install 'voxrelay[deepgram]'", name=exc.name
@@ -82,7 +77,45 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "nova-3"
 _FINALIZE = "finalize"
 _CLOSE = "close"
+_KEEPALIVE = "keepalive"
 _END = object()
+
+
+class _Watchdog:
+    """One timer per upstream connection: KeepAlive for a silent stream, and the stalled-send check.
+
+    A timeout around every send (a task and an `asyncio.wait` per audio frame) cost more
+    than the send itself at a thousand streams; this timer fires about once per `keepalive_s`.
+    """
+
+    def __init__(self, stream: DeepgramStream, sender: asyncio.Task[None]) -> None:
+        self._stream = stream
+        self._sender = sender
+        self._loop = asyncio.get_running_loop()
+        self.stalled = False
+        self._handle = self._loop.call_later(min(stream._engine.keepalive_s, stream._engine.send_timeout_s), self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        stream, engine = self._stream, self._stream._engine
+        if self._sender.done():
+            return
+        now = self._loop.time()
+        began = stream._send_began
+        if began is not None:
+            if now - began >= engine.send_timeout_s:
+                self.stalled = True  # the upstream stopped reading (TCP backpressure)
+                self._sender.cancel()
+                return
+            due = min(began + engine.send_timeout_s, now + engine.keepalive_s)
+        elif now - stream._last_sent >= engine.keepalive_s:
+            stream._queue_keep_alive()
+            due = now + engine.keepalive_s
+        else:
+            due = stream._last_sent + engine.keepalive_s
+        self._handle = self._loop.call_at(due, self._check)
 
 
 class _Stalled(Exception):
@@ -157,6 +190,7 @@ class DeepgramEngine(Engine):
         return len(self._streams)
 
     async def start(self) -> None:
+        _connect_without_compression()
         # The SDK's HTTP client is unused for streaming; ours is closed in stop().
         self._httpx = httpx.AsyncClient()
         self._client = AsyncDeepgramClient(api_key=self.__key, environment=self._environment, httpx_client=self._httpx)
@@ -191,6 +225,29 @@ class DeepgramEngine(Engine):
             self._streams.add(stream)
         else:
             self._streams.discard(stream)
+
+
+def _connect_without_compression() -> None:
+    """Make deepgram-sdk open its live sockets without permessage-deflate (idempotent).
+
+    The SDK opens them with websockets' `connect(url, extra_headers=...)`, whose default
+    offers permessage-deflate, and has no option to turn it off. Deflate keeps ~84 % of
+    linear16 speech bytes (Opus and webm do not compress at all), while compressing every
+    frame cost ~18 % of the gateway's CPU at 300 streams, and a zlib context per
+    connection (docs/benchmarks.md). OWASP's advice is the same: none unless needed.
+    """
+    from deepgram.listen.v1 import client as listen_client
+
+    connect = listen_client.websockets_client_connect
+    if getattr(connect, "voxrelay_uncompressed", False):
+        return
+
+    def uncompressed(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("compression", None)
+        return connect(*args, **kwargs)
+
+    uncompressed.voxrelay_uncompressed = True  # type: ignore[attr-defined]
+    listen_client.websockets_client_connect = uncompressed
 
 
 def _environment(url: str | None) -> DeepgramClientEnvironment:
@@ -244,6 +301,7 @@ class DeepgramStream(EngineStream):
     ) -> None:
         self._engine = engine
         self._encoding = config.encoding
+        self._word_timings = config.word_timings
         self._raw = config.encoding == "linear16"
         frame = 2 * config.channels
         self._replay = ReplayBuffer(config.sample_rate * frame, engine.replay_s, frame) if self._raw else None
@@ -263,6 +321,8 @@ class DeepgramStream(EngineStream):
         self._finished = False  # no more events will be produced
         self._aborted = False
         self._sending = True
+        self._send_began: float | None = None  # loop time a send started; None between sends (watchdog)
+        self._last_sent = 0.0  # loop time of the last completed send (watchdog: KeepAlive)
         self._task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -324,11 +384,12 @@ class DeepgramStream(EngineStream):
                 self._heard = False
                 try:
                     async with self._client.listen.v1.connect(**self._options) as connection:
+                        backlog: list[bytes] = []
                         if ready.done():
-                            await self._resume(connection)
+                            backlog = self._resume()
                         else:
                             ready.set_result(None)
-                        retry = await self._serve(connection)
+                        retry = await self._serve(connection, backlog)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -374,28 +435,25 @@ class DeepgramStream(EngineStream):
             engine.track(self, False)
             self._end()
 
-    async def _resume(self, connection: Any) -> None:
-        """A new upstream connection: re-send what the old one may have lost, then go on."""
+    def _resume(self) -> list[bytes]:
+        """A new upstream connection: what to re-send first, of what the old one may have lost."""
         self.reconnects += 1
         self._engine.reconnects += 1
         self._engine.report_reconnect("ok")
         self._sending = True
+        if self._close_sent:
+            self._inbox.put_nowait(_CLOSE)  # CloseStream may not have arrived: send it again
         if self._replay is not None:
             self._offset_s = self._replay.offset_s
-            for chunk in self._replay.chunks():  # as first sent: the upstream sees the same stream
-                await self._guarded(connection.send_media(chunk))
             log.info(
-                "deepgram reconnected: replayed %.2f s from %.2f s (%d bytes dropped so far)",
+                "deepgram reconnected: replaying %.2f s from %.2f s (%d bytes dropped so far)",
                 len(self._replay) / self._replay.bytes_per_s,
                 self._offset_s,
                 self._replay.dropped_bytes,
             )
-        else:
-            self._offset_s = self._last_end
-            if self._header is not None:
-                await self._guarded(connection.send_media(self._header))
-        if self._close_sent:
-            self._inbox.put_nowait(_CLOSE)  # CloseStream may not have arrived: send it again
+            return self._replay.chunks()  # as first sent: the upstream sees the same stream
+        self._offset_s = self._last_end
+        return [self._header] if self._header is not None else []
 
     @property
     def dropped_audio_s(self) -> float:
@@ -443,18 +501,19 @@ class DeepgramStream(EngineStream):
                 self._replay.acknowledge(event.end)
         return event
 
-    async def _serve(self, connection: Any) -> BaseException | None:
-        """Run one upstream connection; returns the failure if it is worth a reconnect."""
+    async def _serve(self, connection: Any, backlog: list[bytes]) -> BaseException | None:
+        """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
         errors: list[BaseException] = []
-        connection.on(EventType.MESSAGE, self._on_message)
-        connection.on(EventType.ERROR, errors.append)
-        reader = asyncio.create_task(connection.start_listening(), name="deepgram-listen")
-        sender = asyncio.create_task(self._send_loop(connection), name="deepgram-send")
+        reader = asyncio.create_task(self._read_loop(connection, errors), name="deepgram-read")
+        sender = asyncio.create_task(self._send_loop(connection, backlog), name="deepgram-send")
+        watchdog = _Watchdog(self, sender)
         timed_out = False
         send_error: BaseException | None = None
         try:
             await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
-            if sender.done():
+            if watchdog.stalled:
+                send_error = _Stalled(f"Deepgram stopped accepting data for {self._engine.send_timeout_s:g} s")
+            elif sender.done() and not sender.cancelled():
                 send_error = sender.exception()
             if not reader.done() and send_error is None:
                 # CloseStream is sent (or the upstream is gone): read until Deepgram closes.
@@ -462,6 +521,10 @@ class DeepgramStream(EngineStream):
                 timed_out = not done
         finally:
             self._sending = False
+            watchdog.cancel()
+            if watchdog.stalled:
+                # An upstream that stopped reading would stall the close handshake too: drop the TCP connection.
+                _abort_transport(connection)
             await cancel_and_wait((sender, reader))
         if send_error is not None:
             log.warning("deepgram send failed: %s", self._engine.scrub(repr(send_error)))
@@ -486,69 +549,75 @@ class DeepgramStream(EngineStream):
             self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
         return None
 
-    async def _send_loop(self, connection: Any) -> None:
-        keepalive = self._engine.keepalive_s
+    async def _send_loop(self, connection: Any, backlog: list[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_sent = loop.time()
         try:
-            # `_sending` as well as cancellation: before Python 3.12, wait_for can swallow a cancel
-            # that lands as its inner future completes, and the loop must still end.
+            for chunk in backlog:  # a reconnect's replay (recorded already) or container header
+                self._send_began = loop.time()
+                await connection.send_media(chunk)
+                self._send_began = None
+            # `_sending` as well as cancellation: a cancel that lands as an awaited future
+            # completes can be swallowed, and the loop must still end.
             while self._sending:
                 item: bytes | str | None
                 if self._carry is not None:
                     item, self._carry = self._carry, None
                 else:
-                    try:
-                        item = await asyncio.wait_for(self._inbox.get(), keepalive)
-                    except asyncio.TimeoutError:
-                        item = None
+                    item = await self._inbox.get()
                 if not self._sending:
                     # The connection is going away with an item in hand: it goes first on the next
                     # connection (dropping it here lost 100 ms of audio in the fault test).
                     self._carry = item
                     return
-                if item is None:
-                    await self._guarded(connection.send_keep_alive())
-                elif isinstance(item, bytes):
+                # The watchdog reads these: a send in progress too long is a stalled upstream.
+                self._send_began = loop.time()
+                if isinstance(item, bytes):
                     self._record(item)
-                    await self._guarded(connection.send_media(item))
+                    await connection.send_media(item)
+                elif item == _KEEPALIVE:
+                    await connection.send_keep_alive()
                 elif item == _FINALIZE:
-                    await self._guarded(connection.send_finalize())
+                    await connection.send_finalize()
                 else:
                     self._close_sent = True
-                    await self._guarded(connection.send_finalize())
-                    await self._guarded(connection.send_close_stream())
+                    await connection.send_finalize()
+                    await connection.send_close_stream()
                     return
+                self._last_sent = self._send_began
+                self._send_began = None
         except websockets.exceptions.ConnectionClosed:
             return  # the reader reports why
+        finally:
+            self._send_began = None
 
-    async def _guarded(self, send: Any) -> None:
-        """A send that an upstream which stopped reading cannot block forever."""
-        limit = self._engine.send_timeout_s
-        task = asyncio.ensure_future(send)
+    def _queue_keep_alive(self) -> None:
+        """Nothing was sent for `keepalive_s` (a silent client): queue a KeepAlive (called by the watchdog)."""
+        if self._inbox.empty() and self._carry is None:
+            self._inbox.put_nowait(_KEEPALIVE)
+
+    async def _read_loop(self, connection: Any, errors: list[BaseException]) -> None:
+        """Upstream messages -> engine events, until the upstream closes (errors go to `errors`)."""
         try:
-            done, _ = await asyncio.wait({task}, timeout=limit)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            task.cancel()
-            raise _Stalled(f"Deepgram stopped accepting data for {limit:g} s")
-        task.result()
+            async for data in _messages(connection):
+                self._on_message(data)
+        except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
+            errors.append(exc)
 
-    # Upstream messages -> engine events (called by the SDK in the reader task; must not raise).
-
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, data: Any) -> None:
+        kind = data.get("type") if isinstance(data, dict) else None
         try:
-            event = _event(message)
-        except Exception as exc:
-            log.warning("deepgram: unreadable %s: %s", type(message).__name__, exc)
+            event = _event(kind, data, self._word_timings)
+        except Exception as exc:  # a malformed message is skipped, never the end of the stream
+            log.warning("deepgram: unreadable %s message: %s", kind, type(exc).__name__)
             return
         self._heard = True
         if event is not None:
             self._emit(self._shift(event))
-        elif isinstance(message, ListenV1Metadata):
-            log.debug("deepgram stream metadata: request %s, %.2f s", message.request_id, message.duration)
-        elif isinstance(message, ListenV1Error):
-            text = self._engine.scrub(f"Deepgram reported an error: {message.description}")
+        elif kind == "Metadata":
+            log.debug("deepgram stream metadata: request %s, %s s", data.get("request_id"), data.get("duration"))
+        elif kind == "Error":
+            text = self._engine.scrub(f"Deepgram reported an error: {data.get('description') or data.get('message')}")
             self._emit(EngineError("engine_error", text, fatal=False))
 
     def _emit(self, event: EngineEvent) -> None:
@@ -610,38 +679,73 @@ class DeepgramStream(EngineStream):
         return EngineError("engine_error", scrub(f"the Deepgram stream failed: {type(exc).__name__}: {exc}"))
 
 
-def _event(message: Any) -> EngineEvent | None:
-    """The engine event for an SDK message, or None for messages that map to none."""
-    if isinstance(message, ListenV1Results):
-        alternatives = getattr(message.channel, "alternatives", None) or []
-        best = alternatives[0] if alternatives else None
-        transcript = getattr(best, "transcript", "") or ""
-        confidence = float(getattr(best, "confidence", 0.0) or 0.0)
+def _raw_socket(connection: Any) -> Any | None:
+    """The SDK connection's WebSocket, where deepgram-sdk 7.x keeps it (None if a release moved it)."""
+    socket = getattr(connection, "_websocket", None)
+    return socket if callable(getattr(socket, "recv", None)) else None
+
+
+def _abort_transport(connection: Any) -> None:
+    transport = getattr(_raw_socket(connection), "transport", None)
+    if transport is not None:
+        transport.abort()
+
+
+async def _messages(connection: Any) -> AsyncIterator[Any]:
+    """The upstream's JSON messages as dicts, until it closes with 1000 (other closes raise).
+
+    The SDK connects, authenticates and sends; its messages are read as plain JSON because
+    building its pydantic models for every message cost a quarter of the gateway's CPU.
+    """
+    socket = _raw_socket(connection)
+    if socket is None:
+        # A release that hides the socket: read the SDK's parsed models instead (slower).
+        async for message in connection:
+            if not isinstance(message, bytes):
+                yield message if isinstance(message, dict) else message.dict()
+        return
+    async for raw in socket:
+        if isinstance(raw, str):
+            yield json.loads(raw)
+
+
+def _event(kind: str | None, data: dict[str, Any], with_words: bool = True) -> EngineEvent | None:
+    """The engine event for an upstream message (Deepgram's JSON), or None for messages that map to none.
+
+    Read straight from the JSON: building the SDK's pydantic models for every message cost
+    about a quarter of the gateway's CPU at a few hundred proxied streams (docs/benchmarks.md).
+    Words are mapped only `with_words` (streams opened with `word_timings`).
+    """
+    if kind == "Results":
+        alternatives = data["channel"]["alternatives"]
+        best = alternatives[0] if alternatives else {}
         words = tuple(
             Word(
-                word=w.word,
-                start=float(w.start),
-                end=float(w.end),
-                confidence=float(w.confidence),
-                punctuated_word=getattr(w, "punctuated_word", None) or w.word,
+                w["word"],
+                float(w["start"]),
+                float(w["end"]),
+                float(w.get("confidence") or 0.0),
+                w.get("punctuated_word") or w["word"],
             )
-            for w in (getattr(best, "words", None) or [])
+            for w in (best.get("words") or () if with_words else ())
         )
-        start = float(message.start)
-        end = start + float(message.duration)
-        if message.is_final:
+        start = float(data["start"])
+        end = start + float(data["duration"])
+        transcript = best.get("transcript") or ""
+        confidence = float(best.get("confidence") or 0.0)
+        if data.get("is_final"):
             return FinalResult(
                 transcript,
                 start,
                 end,
-                speech_final=bool(message.speech_final),
-                from_finalize=bool(message.from_finalize),
+                speech_final=bool(data.get("speech_final")),
+                from_finalize=bool(data.get("from_finalize")),
                 confidence=confidence,
                 words=words,
             )
         return InterimResult(transcript, start, end, confidence, words)
-    if isinstance(message, ListenV1SpeechStarted):
-        return SpeechStarted(float(message.timestamp))
-    if isinstance(message, ListenV1UtteranceEnd):
-        return UtteranceEnd(float(message.last_word_end))
+    if kind == "SpeechStarted":
+        return SpeechStarted(float(data["timestamp"]))
+    if kind == "UtteranceEnd":
+        return UtteranceEnd(float(data["last_word_end"]))
     return None

@@ -84,6 +84,8 @@ class Script:
             with the same options then succeeds), so faults can be survived.
         words_from_audio: a final's words are checksums of its audio, one per 100 ms
             (`w1a2b3c4d`), so equal transcripts mean the same audio arrived, in order.
+        stall_after_bytes: stop reading once this much audio arrived (TCP backpressure: the
+            client's sends block, as with a hung upstream); drop the connection `stall_s` later.
     """
 
     transcript: str = "the quick brown fox jumps over the lazy dog"
@@ -100,6 +102,8 @@ class Script:
     fault_once: bool = False
     words_from_audio: bool = False
     stamp_transcripts: bool = False  # append " t<time.monotonic_ns() at send>" to every transcript (benchmarks)
+    stall_after_bytes: int | None = None
+    stall_s: float = 3.0
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Connection:
     finalizes: int = 0
     close_streams: int = 0
     messages: list[str] = field(default_factory=list)  # control message types, in order
+    extensions: str | None = None  # the Sec-WebSocket-Extensions header the client offered
     closed: bool = False
 
     def param(self, name: str) -> str | None:
@@ -146,7 +151,13 @@ class FakeDeepgram:
     async def start(self) -> FakeDeepgram:
         self._changed = asyncio.Condition()
         self._server = await serve(
-            self._handle, self._host, self._port, process_request=self._check, logger=_ws_log, max_size=None
+            self._handle,
+            self._host,
+            self._port,
+            process_request=self._check,
+            logger=_ws_log,
+            max_size=None,
+            close_timeout=2,  # a client that stopped answering (a stalled test) is not waited on for long
         )
         return self
 
@@ -212,6 +223,7 @@ class FakeDeepgram:
         assert ws.request is not None and self._changed is not None
         params = parse_qs(urlsplit(ws.request.path).query)
         record = Connection(params, self._authorized(ws.request.headers), self._script_for(params))
+        record.extensions = ws.request.headers.get("Sec-WebSocket-Extensions")
         self.connections.append(record)
         try:
             await _Stream(ws, record, self.faulted_models).run()
@@ -264,6 +276,13 @@ class _Stream:
                     continue
                 if isinstance(message, bytes):
                     await self._on_audio(message)
+                    stall = self.script.stall_after_bytes
+                    if stall is not None and self.record.audio_bytes >= stall:
+                        # Read nothing more (the client's sends back up); with reading paused a
+                        # client's close goes unseen, so give up on the connection after a while.
+                        await asyncio.sleep(self.script.stall_s)
+                        self.ws.transport.abort()
+                        return
                 else:
                     self._on_text(message)
         except ConnectionClosed:
