@@ -2,9 +2,13 @@
 
 Engines with `wants_raw_audio` get the client's bytes untouched. Others get float32
 mono PCM at their rate: linear16 is converted inline (cheap), webm/ogg is demuxed
-and decoded by a `ContainerDecoder` thread. Every item, audio or control, goes
-through one queue to one feeder task, so a finalize or close always reaches the
-engine after all the audio sent before it.
+and decoded by a `ContainerDecoder` thread.
+
+Raw and linear16 audio go to the engine stream directly, in the caller's order (engine
+streams queue what they are given, so this does not block on the engine). Decoded
+container audio comes back from the decoder thread, so there every item, audio or
+control, goes through one queue to one feeder task: a finalize or close reaches the
+engine after all the audio sent before it either way.
 """
 
 from __future__ import annotations
@@ -43,14 +47,15 @@ class AudioPipeline:
         self._linear16: Linear16Decoder | None = None
         self._container: ContainerDecoder | None = None
         self._closing = False
+        self._feeder: asyncio.Task[None] | None = None
         if not engine.wants_raw_audio:
             if audio_format.is_container:
                 self._container = ContainerDecoder(
                     audio_format.encoding, engine.sample_rate, self._pcm_from_thread, self._error_from_thread
                 )
+                self._feeder = asyncio.create_task(self._feed_engine(), name="feed-engine")
             else:
                 self._linear16 = Linear16Decoder(audio_format.sample_rate, audio_format.channels, engine.sample_rate)
-        self._feeder = asyncio.create_task(self._feed_engine(), name="feed-engine")
 
     async def feed(self, data: bytes) -> None:
         if self._closing:
@@ -60,16 +65,18 @@ class AudioPipeline:
         elif self._linear16 is not None:
             pcm = self._linear16.decode(data)
             if pcm.size:
-                self._queue.put_nowait(pcm)
+                await self.stream.send_audio(pcm)
         else:
-            self._queue.put_nowait(data)
+            await self.stream.send_audio(data)
 
     async def finalize(self) -> None:
         if self._closing:
             return
-        if self._container is not None:
-            # Everything fed so far must be decoded (and queued) before the finalize.
-            await asyncio.to_thread(self._container.wait_idle)
+        if self._container is None:
+            await self.stream.finalize()
+            return
+        # Everything fed so far must be decoded (and queued) before the finalize.
+        await asyncio.to_thread(self._container.wait_idle)
         self._queue.put_nowait(_FINALIZE)
 
     async def close(self) -> None:
@@ -79,18 +86,21 @@ class AudioPipeline:
         self._closing = True
         if self._container is not None:
             await asyncio.to_thread(self._container.close)
-        elif self._linear16 is not None:
+            self._queue.put_nowait(_CLOSE)
+            return
+        if self._linear16 is not None:
             tail = self._linear16.flush()
             if tail.size:
-                self._queue.put_nowait(tail)
-        self._queue.put_nowait(_CLOSE)
+                await self.stream.send_audio(tail)
+        await self.stream.close()
 
     async def abort(self) -> None:
         """The client is gone: stop feeding, release the decoder and the engine stream."""
         self._closing = True
-        self._feeder.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._feeder
+        if self._feeder is not None:
+            self._feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._feeder
         if self._container is not None:
             await asyncio.to_thread(self._container.close, 2.0)
         await self.stream.abort()
