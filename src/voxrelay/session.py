@@ -100,7 +100,7 @@ class Session:
         self.limits = limits or SessionLimits()
         self.state = SessionState.CONFIGURING
         self.audio_bytes = 0
-        self.finals: list[str] = []
+        self.finals_sent = 0  # a count, not the text: a long session must not grow with its transcript
         self._engine_open = False
         self._told_audio_after_stop = False
         self._actions: list[Action] = []
@@ -167,7 +167,7 @@ class Session:
                 self._send(m.InterimTranscript(event.transcript))
         elif isinstance(event, engine_events.FinalResult):
             if event.transcript:
-                self.finals.append(event.transcript)
+                self.finals_sent += 1
                 self._send(m.FinalTranscript(event.transcript, event.start, event.end, event.speech_final))
         elif isinstance(event, engine_events.SpeechStarted):
             self._send(m.SpeechStarted(event.timestamp))
