@@ -1,152 +1,134 @@
 """Proxy-path benchmark: `--engine deepgram` against a fast fake upstream on loopback.
 
-The fake upstream stamps every transcript with its send time (CLOCK_MONOTONIC, which
-all processes share). The same load runs twice: clients straight to the fake (its
-Deepgram protocol), then clients through the gateway (`/stt-stream`). The gateway's
-added latency is the difference of the two latency distributions at each percentile;
-its CPU per stream and memory per session are read from /proc while the load runs.
+The fake upstream (`bench.upstream`, a subprocess) stamps every transcript with its
+send time (CLOCK_MONOTONIC, which all processes share). The same load (`bench.loadgen`)
+runs twice per level: clients straight to the upstream (Deepgram's protocol), then
+clients through the gateway (`/stt-stream`). The gateway's added latency is the
+difference of the two latency distributions at each percentile; its CPU per stream
+and memory per session are read from /proc while the load runs.
+
+On a machine with two or more cores the gateway gets a core of its own and the rig
+(clients and upstream) the others, as on a real deployment where clients and Deepgram
+are elsewhere: otherwise the gateway's numbers would include waiting behind the rig.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import random
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import websockets
-
 from voxrelay.bench.common import Gateway, free_port, percentile, process_cpu_s, process_rss
+from voxrelay.bench.loadgen import LoadResult, run_load
 
 __all__ = ["ProxyResults", "run_proxy"]
 
-FRAME_BYTES = 3200  # 100 ms of 16 kHz linear16
 KEY = "bench-not-a-real-key"
 
 
 @dataclass
 class ProxyResults:
     levels: list[dict[str, Any]] = field(default_factory=list)
+    cores: dict[str, list[int]] | None = None  # CPU affinity of the gateway and the rig, when pinned
 
     def to_dict(self) -> dict[str, Any]:
-        return {"levels": self.levels}
+        return {"levels": self.levels, "cores": self.cores}
 
 
-def _latency_of(transcript: str, received_ns: int) -> float | None:
-    stamp = transcript.rsplit(" t", 1)
-    if len(stamp) != 2 or not stamp[1].isdigit():
+def _split_cores() -> tuple[set[int], set[int]] | None:
+    """(gateway cores, rig cores): one core for the gateway, the rest for the rig; None on one core."""
+    if not hasattr(os, "sched_getaffinity"):
         return None
-    return (received_ns - int(stamp[1])) / 1e9
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    return {cores[0]}, set(cores[1:])
 
 
-async def _client(url: str, seconds: float, latencies: list[float], *, direct: bool, ready: Callable[[], None]) -> None:
-    headers = {"Authorization": f"Token {KEY}"} if direct else None
-    await asyncio.sleep(random.random())  # stagger starts: real clients are not in lockstep
-    async with websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=60) as ws:
-        ready()
-
-        async def read() -> None:
-            async for raw in ws:
-                now = time.monotonic_ns()
-                message = json.loads(raw)
-                if direct and message.get("type") == "Results":
-                    latency = _latency_of(message["channel"]["alternatives"][0]["transcript"], now)
-                elif message.get("type") in ("interim_transcript", "final_transcript"):
-                    latency = _latency_of(message["transcript"], now)
-                else:
-                    latency = None
-                if latency is not None:
-                    latencies.append(latency)
-
-        reader = asyncio.create_task(read())
-        if not direct:
-            await ws.send(json.dumps({"action": "configure", "audio_format": {"encoding": "linear16"}}))
-        frame = b"\x00\x01" * (FRAME_BYTES // 2)
-        started = time.monotonic()
-        for i in range(int(seconds * 10)):
-            await ws.send(frame)
-            delay = started + (i + 1) * 0.1 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)  # real-time pacing
-        await ws.send(json.dumps({"type": "CloseStream"} if direct else {"action": "stop"}))
-        try:
-            async with asyncio.timeout(30):
-                await reader
-        except TimeoutError:
-            reader.cancel()
+def _run(main: Coroutine[Any, Any, LoadResult]) -> LoadResult:
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
-async def _load(url: str, streams: int, seconds: float, *, direct: bool, on_all_open: Callable[[], None]) -> list[float]:
-    latencies: list[float] = []
-    opened = 0
-    all_open = asyncio.Event()
+async def _sampled(load: Coroutine[Any, Any, LoadResult], pid: int, peak: dict[str, int]) -> LoadResult:
+    """Run `load` while sampling the gateway's RSS (the peak is the memory at full load)."""
 
-    def ready() -> None:
-        nonlocal opened
-        opened += 1
-        if opened == streams:
-            all_open.set()
+    async def sample() -> None:
+        while True:
+            peak["rss"] = max(peak["rss"], process_rss(pid))
+            await asyncio.sleep(0.25)
 
-    async def watch() -> None:
-        await all_open.wait()
-        on_all_open()
-
-    watcher = asyncio.create_task(watch())
-    results = await asyncio.gather(
-        *(_client(url, seconds, latencies, direct=direct, ready=ready) for _ in range(streams)), return_exceptions=True
-    )
-    watcher.cancel()
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {streams} streams failed: {failures[0]!r}")
-    return latencies
+    sampler = asyncio.ensure_future(sample())
+    try:
+        return await load
+    finally:
+        sampler.cancel()
 
 
 def run_proxy(levels: Sequence[int], seconds: float, progress: Callable[[str, int], Callable[[], None]]) -> ProxyResults:
     results = ProxyResults()
-    fake_port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "voxrelay.testing.fake_deepgram", "--port", str(fake_port), "--api-key", KEY, "--stamp"],
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "voxrelay.bench.upstream", "--port", str(port), "--api-key", KEY],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     tick = progress("proxy path", len(levels))
+    split = _split_cores()
+    own_cores = os.sched_getaffinity(0) if split else None
     try:
-        env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{fake_port}"}
+        env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
         with Gateway("--engine", "deepgram", "--max-sessions", str(max(levels) + 10), env=env) as gateway:
+            pid = gateway.proc.pid
+            if split:
+                gateway_cores, rig_cores = split
+                os.sched_setaffinity(pid, gateway_cores)
+                os.sched_setaffinity(upstream.pid, rig_cores)
+                os.sched_setaffinity(0, rig_cores)
+                results.cores = {"gateway": sorted(gateway_cores), "rig": sorted(rig_cores)}
+            direct_url = f"ws://127.0.0.1:{port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
             for streams in levels:
-                direct = asyncio.run(
-                    _load(f"ws://127.0.0.1:{fake_port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true",
-                          streams, seconds, direct=True, on_all_open=lambda: None)
-                )
-                rss_before = process_rss(gateway.proc.pid)
-                cpu_before = process_cpu_s(gateway.proc.pid)
+                direct = _run(run_load(direct_url, streams, seconds, protocol="direct", api_key=KEY))
+                rss_before = process_rss(pid)
+                cpu_before = process_cpu_s(pid)
                 wall_before = time.monotonic()
                 peak = {"rss": rss_before}
-
-                def sample() -> None:
-                    peak["rss"] = max(peak["rss"], process_rss(gateway.proc.pid))
-
-                relayed = asyncio.run(_load(gateway.url(), streams, seconds, direct=False, on_all_open=sample))
-                cpu = process_cpu_s(gateway.proc.pid) - cpu_before
+                relayed = _run(_sampled(run_load(gateway.url(), streams, seconds, protocol="gateway"), pid, peak))
+                cpu = process_cpu_s(pid) - cpu_before
                 wall = time.monotonic() - wall_before
-                row: dict[str, Any] = {"streams": streams, "messages_direct": len(direct), "messages_relayed": len(relayed)}
-                for q in (50, 99):
-                    d, r = percentile(direct, q), percentile(relayed, q)
-                    row[f"direct_p{q}_ms"] = None if d is None else d * 1000
-                    row[f"relayed_p{q}_ms"] = None if r is None else r * 1000
-                    row[f"added_p{q}_ms"] = None if d is None or r is None else (r - d) * 1000
-                row["gateway_cpu_per_stream_pct"] = 100 * cpu / wall / streams
-                row["memory_per_session_kb"] = max(0, peak["rss"] - rss_before) / 1024 / streams
-                results.levels.append(row)
+                results.levels.append(_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))
                 tick()
     finally:
-        fake.terminate()
-        fake.wait(timeout=30)
+        if own_cores is not None:
+            os.sched_setaffinity(0, own_cores)
+        upstream.terminate()
+        upstream.wait(timeout=30)
     return results
 
+
+def _row(streams: int, direct: LoadResult, relayed: LoadResult, cpu_share: float, rss_rise: int) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "streams": streams,
+        "messages_direct": len(direct.latencies_s),
+        "messages_relayed": len(relayed.latencies_s),
+        "failed_direct": len(direct.failures),
+        "failed_relayed": len(relayed.failures),
+    }
+    for q in (50, 99):
+        d, r = percentile(direct.latencies_s, q), percentile(relayed.latencies_s, q)
+        row[f"direct_p{q}_ms"] = None if d is None else d * 1000
+        row[f"relayed_p{q}_ms"] = None if r is None else r * 1000
+        row[f"added_p{q}_ms"] = None if d is None or r is None else (r - d) * 1000
+    row["gateway_cpu_per_stream_pct"] = 100 * cpu_share / streams
+    row["memory_per_session_kb"] = max(0, rss_rise) / 1024 / streams
+    if relayed.failures:
+        row["first_failure"] = relayed.failures[0]
+    return row

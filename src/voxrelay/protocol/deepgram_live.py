@@ -12,6 +12,7 @@ upstream in `voxrelay.testing.fake_deepgram` builds its answers with the same cl
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import re
@@ -358,6 +359,12 @@ def parse_control(text: str) -> ControlMessage:
 # Messages: server -> client.
 
 
+@functools.lru_cache(maxsize=64)
+def _model_uuid(arch: str, name: str, version: str) -> str:
+    # Every Results message carries it: computed once per model, not per message.
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"voxrelay:{arch}:{name}:{version}"))
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """What `metadata.model_info` says: the engine and the model behind it."""
@@ -368,7 +375,7 @@ class ModelInfo:
 
     @property
     def uuid(self) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"voxrelay:{self.arch}:{self.name}:{self.version}"))
+        return _model_uuid(self.arch, self.name, self.version)
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "arch": self.arch}
