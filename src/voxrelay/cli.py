@@ -109,6 +109,9 @@ def _serve(args: argparse.Namespace) -> int:
         # advises against it unless needed).
         ws_per_message_deflate=False,
     )
+    from voxrelay.gc_tuning import tune_for_serving
+
+    tune_for_serving()  # long-lived sessions: fewer, cheaper collections (gc_tuning.py)
     DrainingServer(config, app.state.gateway.drainer).run()
     return 0
 
