@@ -34,7 +34,8 @@ _MAX_COMPRESSION_RATIO = 2.4
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # Short-window decoding (see WhisperDecoder.decode).
 _SHORT_WINDOW_MAX_S = 27.0
-_MAX_TOKENS_PER_S = 8
+_MAX_TOKENS_PER_S = 8  # generated tokens (text and timestamps) per second of audio
+_MAX_NEW_TOKENS = 224  # Whisper's limit: half its 448-token text context
 _LATE_SEGMENT_S = 0.1  # a new segment starting this close to (or past) the end of the audio is a repeat
 _MIN_REPEAT_WORDS = 3  # a new segment starting this close to the end of the audio is a repeat
 
@@ -179,7 +180,7 @@ class WhisperDecoder:
             beam_size=beam_size,
             # Whisper on a short window tends to repeat the utterance; a cap from the
             # fastest plausible speech rate bounds the damage and the cost.
-            max_length=int(min(448, 10 + duration * _MAX_TOKENS_PER_S)),
+            max_length=_max_length(duration),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -196,6 +197,17 @@ class WhisperDecoder:
                 words.append(_word(word["word"], word["start"], word["end"], word["probability"], punctuate))
         logprob = result.scores[0] / max(1, len(tokens) + 1)
         return _result([text], words, [logprob], punctuate)
+
+
+def _max_length(duration: float) -> int:
+    """`max_length` for CTranslate2 that lets Whisper generate `_MAX_TOKENS_PER_S` tokens a second.
+
+    CTranslate2's Whisper generates at most `max_length // 2` tokens (as openai/whisper's
+    `sample_len`: half the 448-token text context), so the budget is doubled here; without
+    that, a fast talker's last words were cut off (tokens, timestamps included, run at
+    4-5 a second in ordinary dictation).
+    """
+    return 2 * int(min(_MAX_NEW_TOKENS, 10 + duration * _MAX_TOKENS_PER_S))
 
 
 def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
