@@ -7,7 +7,7 @@ import pytest
 import soxr
 
 from tests.support import clip, wer
-from voxrelay.asr.whisper import WhisperDecoder, _drop_repeats
+from voxrelay.asr.whisper import Context, WhisperDecoder, _drop_repeats
 
 # Clips of ordinary dictation, each a single utterance of 3-7 s.
 DICTATION = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
@@ -39,8 +39,8 @@ def test_repeat_guard_keeps_repeated_digits_and_cuts_repeated_phrases(decoder: W
     def segments(*texts: str) -> list[tuple[float, list[int]]]:
         return [(i * 0.5, tokenizer.encode(" " + t)) for i, t in enumerate(texts)]
 
-    def text(tokens: list[int]) -> str:
-        return tokenizer.decode(tokens).strip()
+    def text(kept: list[tuple[float, list[int]]]) -> str:
+        return tokenizer.decode([token for _, tokens in kept for token in tokens]).strip()
 
     # A digit said twice is speech ("four four nine eight"), not a runaway repetition.
     assert text(_drop_repeats(segments("4", "4", "9 8"), tokenizer, 3.0)) == "4 4 9 8"
@@ -49,3 +49,19 @@ def test_repeat_guard_keeps_repeated_digits_and_cuts_repeated_phrases(decoder: W
     assert text(kept) == "ask what you can do"
     # A segment that starts at the very end of the audio holds no speech of it.
     assert text(_drop_repeats(segments("hello there", "and more"), tokenizer, 0.55)) == "hello there"
+
+
+def test_repeat_guard_cuts_a_repeat_of_the_context(decoder: WhisperDecoder) -> None:
+    tokenizer = decoder._tokenizer
+    segments = [(0.0, tokenizer.encode(" and so my fellow Americans")), (1.0, tokenizer.encode(" ask not"))]
+    assert _drop_repeats(segments, tokenizer, 3.0, seen=("and so my fellow americans",)) == []
+
+
+def test_silence_after_a_context_says_nothing(decoder: WhisperDecoder) -> None:
+    """Context makes Whisper continue a transcript; after it, silence must not become words."""
+    speech = clip("jfk_inaugural.wav").pcm()[: 3 * 16000]
+    said = decoder.decode(speech, window_pad_s=8.0)
+    assert said.text and said.spans
+    context = Context(speech, said.text)
+    for quiet in (np.zeros(16000, dtype=np.float32), 0.003 * np.random.default_rng(3).standard_normal(16000)):
+        assert decoder.decode(quiet.astype(np.float32), window_pad_s=8.0, context=context).text == ""

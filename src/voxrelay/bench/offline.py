@@ -36,9 +36,14 @@ def _linear16_round_trip(pcm: np.ndarray) -> np.ndarray:
     return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").astype(np.float32) / 32768.0
 
 
-async def stream_finals(engine: LocalEngine, pcm: np.ndarray, *, endpointing_ms: int = 300) -> list[FinalResult]:
+async def stream_finals(
+    engine: LocalEngine, pcm: np.ndarray, *, endpointing_ms: int = 300, word_timings: bool = False
+) -> list[FinalResult]:
     """Every final a stream gives for `pcm` fed in 50 ms frames and then closed (a stop)."""
-    stream = await engine.open(StreamConfig(endpointing_ms=endpointing_ms, interim_results=False, vad_events=False))
+    config = StreamConfig(
+        endpointing_ms=endpointing_ms, interim_results=False, vad_events=False, word_timings=word_timings
+    )
+    stream = await engine.open(config)
     audio = _linear16_round_trip(pcm)
     finals: list[FinalResult] = []
 
