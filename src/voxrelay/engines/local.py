@@ -70,7 +70,7 @@ class LocalEngine(Engine):
         decode_workers: int = 1,
         interim_interval: float = 0.5,
         max_segment_s: float = 15.0,
-        final_beam_size: int = 1,
+        final_beam_size: int = 2,
         context_prompt: bool = False,
         final_window_pad_s: float | None = 8.0,
         interim_window_pad_s: float | None = 2.0,
