@@ -196,6 +196,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "decode_workers": settings.decode_workers,
         "interim_interval": settings.interim_interval,
         "final_beam_size": settings.final_beam_size,
+        "final_context_s": settings.final_context_s,
         "url": settings.deepgram_url,
     }
 

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(0, ge=0, description="threads per decode; 0 = CTranslate2's default")
     decode_workers: int = Field(1, ge=1, le=16, description="decodes run at once (each with cpu_threads)")
     interim_interval: float = Field(0.5, gt=0, le=10)
-    final_beam_size: int = Field(1, ge=1, le=10)
+    final_beam_size: int = Field(2, ge=1, le=10, description="beam for finals; interims are always greedy")
+    final_context_s: float = Field(3.0, ge=0, le=10, description="previous final decoded in front of the next; 0 = off")
 
     # Deepgram engine (the key itself is read from DEEPGRAM_API_KEY only).
     deepgram_url: str | None = None

@@ -4,10 +4,16 @@
 it materialises faster-whisper's lazy segment generator there, so no decoding work
 leaks onto the event loop. Known hallucinations are dropped here: segments Whisper
 itself marks as "no speech", and runaway repetitions.
+
+A short segment decoded alone has no context ("ask not" heard as "S NOT"); with a
+`Context` (the audio just before the segment and what was said in it), the context
+audio is encoded in front of the segment and its text is forced as the start of the
+transcript, so Whisper only has to continue it, as it does inside a whole file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -19,7 +25,7 @@ import numpy as np
 
 from voxrelay.engines.base import Word
 
-__all__ = ["Decoded", "WhisperDecoder", "resolve_model"]
+__all__ = ["Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
 
 log = logging.getLogger(__name__)
 # faster-whisper logs every call at INFO; keep it quiet unless asked for.
@@ -34,9 +40,22 @@ _MAX_COMPRESSION_RATIO = 2.4
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # Short-window decoding (see WhisperDecoder.decode).
 _SHORT_WINDOW_MAX_S = 27.0
-_MAX_TOKENS_PER_S = 8
+_MAX_TOKENS_PER_S = 8  # generated tokens (text and timestamps) per second of audio
+_MAX_NEW_TOKENS = 224  # Whisper's limit: half its 448-token text context
 _LATE_SEGMENT_S = 0.1  # a new segment starting this close to (or past) the end of the audio is a repeat
-_MIN_REPEAT_WORDS = 3  # a new segment starting this close to the end of the audio is a repeat
+_MIN_REPEAT_WORDS = 3  # a repeated segment of this many words or more is a repeat
+# A context's text is forced without its final punctuation: after a forced "." Whisper
+# takes the speech as finished and often says nothing more.
+_SENTENCE_END = ".!?,;:"
+_LEADING_PUNCTUATION = ",.;:!?- "  # how a continued sentence may start; not part of the new text
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One of Whisper's own timed segments: where it starts (s) and its raw text."""
+
+    start: float
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +65,15 @@ class Decoded:
     text: str
     confidence: float
     words: tuple[Word, ...] = ()
+    spans: tuple[Span, ...] = ()  # Whisper's segments of `text` (short-window decodes only)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The audio right before a segment (16 kHz float32) and what was said in it."""
+
+    audio: np.ndarray
+    text: str
 
 
 def resolve_model(name: str) -> str:
@@ -100,6 +128,7 @@ class WhisperDecoder:
         word_timestamps: bool = False,
         punctuate: bool = True,
         window_pad_s: float | None = None,
+        context: Context | None = None,
     ) -> Decoded:
         """Transcribe one segment of 16 kHz float32 mono audio (blocking).
 
@@ -108,11 +137,19 @@ class WhisperDecoder:
         (guarded against the repetitions Whisper makes on short windows). On the corpus
         (tiny.en, greedy): pad 2 s costs ~1/3 of the full window at +0.8 WER points; pad
         8 s about half, and WER 5.5 % against 6.3 % for the full window. None = 30 s.
+
+        `context` (short windows only) is decoded in front of the segment, and only what
+        comes after its text is returned; see `Context`. When Whisper finds nothing new
+        after it, or context and segment do not fit the window, the segment is decoded alone.
         """
         if window_pad_s is not None and len(audio) < (_SHORT_WINDOW_MAX_S * 16000):
-            return self._decode_short(
-                audio, pad_s=window_pad_s, beam_size=beam_size, word_timestamps=word_timestamps, punctuate=punctuate
-            )
+            options = {"pad_s": window_pad_s, "beam_size": beam_size, "word_timestamps": word_timestamps}
+            fits = context is not None and len(context.audio) + len(audio) < _SHORT_WINDOW_MAX_S * 16000
+            if context is not None and fits and any(c.isalnum() for c in context.text):
+                decoded = self._decode_short(audio, context=context, punctuate=punctuate, **options)
+                if decoded.text:
+                    return decoded
+            return self._decode_short(audio, punctuate=punctuate, **options)
         return self._decode_full(
             audio,
             language=language,
@@ -161,41 +198,109 @@ class WhisperDecoder:
         return _result(texts, words, logprobs, punctuate)
 
     def _decode_short(
-        self, audio: np.ndarray, *, pad_s: float, beam_size: int, word_timestamps: bool, punctuate: bool
+        self,
+        audio: np.ndarray,
+        *,
+        pad_s: float,
+        beam_size: int,
+        word_timestamps: bool,
+        punctuate: bool,
+        context: Context | None = None,
     ) -> Decoded:
-        import ctranslate2
-
         model = self._model
-        features = model.feature_extractor(audio)
-        content = features.shape[-1]
-        frames = min(3000, content + int(pad_s * 100))  # 100 mel frames per second
-        window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
-        window[0, :, : min(content, frames)] = features[:, :frames]
-        encoded = model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
-        duration = len(audio) / 16000
+        tokenizer = self._tokenizer
+        offset = 0.0  # seconds of context in front of the segment
+        prefix: list[int] = []  # forced tokens after the start of transcript
+        seen: tuple[str, ...] = ()
+        if context is not None:
+            offset = len(context.audio) / 16000
+            audio = np.concatenate([context.audio, audio])
+            spoken = context.text.strip().rstrip(_SENTENCE_END)
+            prefix = [tokenizer.timestamp_begin, *tokenizer.encode(" " + spoken)]
+            seen = (_key(spoken),)
+        encoded, frames = self._encode(audio, pad_s)
+        duration = len(audio) / 16000 - offset
         result = model.model.generate(
             encoded,
-            [list(self._tokenizer.sot_sequence)],
+            [[*tokenizer.sot_sequence, *prefix]],
             beam_size=beam_size,
             # Whisper on a short window tends to repeat the utterance; a cap from the
             # fastest plausible speech rate bounds the damage and the cost.
-            max_length=int(min(448, 10 + duration * _MAX_TOKENS_PER_S)),
+            max_length=_max_length(duration, forced=len(prefix)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppressed,
             max_initial_timestamp_index=50,
         )[0]
-        tokens = _drop_repeats(_timed_segments(result.sequences_ids[0], self._tokenizer), self._tokenizer, duration)
+        # The result starts with the forced prefix; what follows it continues the prefix's
+        # segment, which begins (for the segment's own clock) at its first sample.
+        generated = result.sequences_ids[0][len(prefix) :]
+        timed = _timed_segments(generated, tokenizer, offset)
+        segments = _drop_repeats([(max(0.0, t - offset), tokens) for t, tokens in timed], tokenizer, duration, seen)
+        tokens = [token for _, segment in segments for token in segment]
         if not tokens or (result.no_speech_prob > _NO_SPEECH_PROB and result.scores[0] < _LOW_LOGPROB * len(tokens)):
             return Decoded("", 0.0)
-        text = self._tokenizer.decode(tokens).strip()
+        text = tokenizer.decode(tokens).strip()
+        if not any(c.isalnum() for c in text):
+            return Decoded("", 0.0)  # "." or "..." alone: Whisper's answer to silence, not speech
+        # The context's final already ended its sentence for the reader: start a new one.
+        capitalize = context is not None and context.text.rstrip()[-1:] in ".!?"
+        if context is not None:
+            text = text.lstrip(_LEADING_PUNCTUATION)  # ", differs from..." continues a sentence
+            text = text[0].upper() + text[1:] if capitalize else text
         words: list[Word] = []
         if word_timestamps:
-            for word in model.find_alignment(self._tokenizer, [tokens], encoded, min(content, frames))[0]:
-                words.append(_word(word["word"], word["start"], word["end"], word["probability"], punctuate))
+            words = self._align(tokens, prefix[1:], encoded, frames, offset, punctuate)
+            if capitalize and words and punctuate:
+                first = words[0].punctuated_word
+                words[0] = dataclasses.replace(words[0], punctuated_word=first[:1].upper() + first[1:])
         logprob = result.scores[0] / max(1, len(tokens) + 1)
-        return _result([text], words, [logprob], punctuate)
+        spans = tuple(Span(start, tokenizer.decode(segment)) for start, segment in segments)
+        return _result([text], words, [logprob], punctuate, spans)
+
+    def _encode(self, audio: np.ndarray, pad_s: float) -> tuple[Any, int]:
+        """The encoder output for `audio` plus `pad_s` of padding, and how many mel frames hold audio."""
+        import ctranslate2
+
+        features = self._model.feature_extractor(audio)
+        content = features.shape[-1]
+        frames = min(3000, content + int(pad_s * 100))  # 100 mel frames per second
+        window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
+        window[0, :, : min(content, frames)] = features[:, :frames]
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
+        return encoded, min(content, frames)
+
+    def _align(
+        self, tokens: list[int], forced: list[int], encoded: Any, frames: int, offset: float, punctuate: bool
+    ) -> list[Word]:
+        """Word timings of `tokens`, aligned after the `forced` context tokens, on the segment's clock."""
+        aligned = self._model.find_alignment(self._tokenizer, [forced + tokens], encoded, frames)[0]
+        words: list[Word] = []
+        seen = 0  # tokens of the alignment consumed so far
+        for word in aligned:
+            first, seen = seen, seen + len(word["tokens"])
+            if seen <= len(forced):
+                continue  # a word of the context
+            # A word that straddles the context's end keeps only its new part.
+            new_part = word["tokens"][max(0, len(forced) - first) :]
+            spoken = word["word"] if first >= len(forced) else self._tokenizer.decode(new_part)
+            if forced and not words and not any(c.isalnum() for c in spoken):
+                continue  # punctuation that closes the context's sentence, dropped from the text too
+            start, end = max(0.0, word["start"] - offset), max(0.0, word["end"] - offset)
+            words.append(_word(spoken, start, end, word["probability"], punctuate))
+        return words
+
+
+def _max_length(duration: float, forced: int = 0) -> int:
+    """`max_length` for CTranslate2 that lets Whisper generate `_MAX_TOKENS_PER_S` tokens a second.
+
+    CTranslate2's Whisper generates at most `max_length // 2` tokens (as openai/whisper's
+    `sample_len`: half the 448-token text context), so the budget is doubled here; without
+    that, a fast talker's last words were cut off (tokens, timestamps included, run at
+    4-5 a second in ordinary dictation). `forced` prefix tokens count against the budget.
+    """
+    return 2 * int(min(_MAX_NEW_TOKENS, forced + 10 + duration * _MAX_TOKENS_PER_S))
 
 
 def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
@@ -204,7 +309,9 @@ def _word(spoken: str, start: float, end: float, probability: float, punctuate: 
     return Word(bare, float(start), float(end), float(probability), spoken if punctuate else bare)
 
 
-def _result(texts: list[str], words: list[Word], logprobs: list[float], punctuate: bool) -> Decoded:
+def _result(
+    texts: list[str], words: list[Word], logprobs: list[float], punctuate: bool, spans: tuple[Span, ...] = ()
+) -> Decoded:
     text = " ".join(t for t in texts if t)
     if not punctuate:
         text = _PUNCTUATION.sub("", text).lower()
@@ -214,14 +321,16 @@ def _result(texts: list[str], words: list[Word], logprobs: list[float], punctuat
         confidence = float(math.exp(np.mean(logprobs)))
     else:
         confidence = 0.0
-    return Decoded(" ".join(text.split()), confidence, tuple(words))
+    return Decoded(" ".join(text.split()), confidence, tuple(words), spans)
 
 
-def _timed_segments(ids: list[int], tokenizer: Any) -> list[tuple[float, list[int]]]:
-    """Split a timestamped token sequence into (start time, text tokens) segments."""
+def _timed_segments(ids: list[int], tokenizer: Any, start: float = 0.0) -> list[tuple[float, list[int]]]:
+    """Split a timestamped token sequence into (start time, text tokens) segments.
+
+    Tokens before the first timestamp belong to a segment that began at `start`.
+    """
     segments: list[tuple[float, list[int]]] = []
     current: list[int] = []
-    start = 0.0
     for token in ids:
         if token >= tokenizer.timestamp_begin:
             if current:
@@ -235,16 +344,22 @@ def _timed_segments(ids: list[int], tokenizer: Any) -> list[tuple[float, list[in
     return segments
 
 
-def _drop_repeats(segments: list[tuple[float, list[int]]], tokenizer: Any, duration: float) -> list[int]:
-    """Text tokens up to the first segment that starts past the audio or repeats an earlier one."""
-    kept: list[int] = []
-    seen: set[str] = set()
+def _key(text: str) -> str:
+    return _PUNCTUATION.sub("", text).lower().strip()
+
+
+def _drop_repeats(
+    segments: list[tuple[float, list[int]]], tokenizer: Any, duration: float, seen: tuple[str, ...] = ()
+) -> list[tuple[float, list[int]]]:
+    """The segments up to the first that starts past the audio or repeats an earlier one (or one of `seen`)."""
+    kept: list[tuple[float, list[int]]] = []
+    keys = set(seen)
     for start, tokens in segments:
-        key = _PUNCTUATION.sub("", tokenizer.decode(tokens)).lower().strip()
+        key = _key(tokenizer.decode(tokens))
         if kept and start >= duration - _LATE_SEGMENT_S:
             break
-        if len(key.split()) >= _MIN_REPEAT_WORDS and key in seen:
+        if len(key.split()) >= _MIN_REPEAT_WORDS and key in keys:
             break  # a repeated phrase, not a repeated digit ("four four nine eight")
-        seen.add(key)
-        kept.extend(tokens)
+        keys.add(key)
+        kept.append((start, tokens))
     return kept
