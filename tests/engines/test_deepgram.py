@@ -380,16 +380,31 @@ async def test_keepalive_holds_a_silent_session(
     assert fake.connections[before].keepalives >= 3
 
 
-async def test_events_still_come_when_the_sdk_hides_its_socket(
-    gateway: ServerThread, fake: FakeDeepgram, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The fallback for an SDK release that moves its socket: the SDK's parsed models, same events."""
-    monkeypatch.setattr(deepgram_engine, "_raw_socket", lambda connection: None)
-    client = await healthy_session(gateway, ONE_SECOND * 2)
-    assert client.of_type("interim_transcript") and client.close_code == 1000
-    assert [m["transcript"] for m in client.of_type("final_transcript")] == [Script().transcript]
-    final = client.of_type("final_transcript")[0]
-    assert final["start"] == 0 and final["end"] == 2.0
+_HOOK_LIFETIME = """
+import asyncio, os
+from deepgram.listen.v1 import client as listen_client
+from voxrelay.engines.deepgram import DeepgramEngine
+os.environ["DEEPGRAM_API_KEY"] = "k"
+
+async def main():
+    default = listen_client.websockets_client_connect
+    first, second = DeepgramEngine(url="ws://127.0.0.1:9"), DeepgramEngine(url="ws://127.0.0.1:9")
+    await first.start()
+    await second.start()
+    assert listen_client.websockets_client_connect is not default
+    await first.stop()
+    assert listen_client.websockets_client_connect is not default, "the second engine still runs"
+    await second.stop()
+    assert listen_client.websockets_client_connect is default
+
+asyncio.run(main())
+"""
+
+
+def test_the_sdk_transport_hook_is_undone_when_the_last_engine_stops() -> None:
+    """voxrelay's transport is plugged into the SDK process-wide while an engine runs, not after (fresh process)."""
+    done = subprocess.run([sys.executable, "-c", _HOOK_LIFETIME], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 async def test_a_stalled_upstream_fails_the_stream_in_time(fake: FakeDeepgram) -> None:

@@ -3,13 +3,15 @@
 The only module that imports `deepgram`; its types stop here. One upstream WebSocket
 per stream, owned by the stream's `_run` task:
 
-- The SDK opens the connection (URL, options, auth, handshake errors) and sends.
+- The SDK builds each connection (URL from the options, auth headers) and its control
+  messages; the bytes travel on `_Transport`, voxrelay's WebSocket transport plugged into
+  the SDK's `transport_factory` hook: websockets' asyncio client, without permessage-deflate.
 - `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
   CloseStream always follow the audio sent before them. After `keepalive_s` without
   anything to send (a silent client), a per-connection watchdog timer queues KeepAlive,
   so Deepgram never closes an idle stream with NET-0001; the same timer fails a send
   that an upstream which stopped reading holds for `send_timeout_s`.
-- The reader task reads the connection's JSON messages and maps them to engine events
+- The reader task reads the transport's JSON messages and maps them to engine events
   (Results -> interim/final, SpeechStarted, UtteranceEnd). It reads the JSON itself rather
   than the SDK's pydantic models: those cost a quarter of the gateway's CPU under load.
 - `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import json
 import logging
@@ -62,9 +65,11 @@ from voxrelay.tasks import cancel_and_wait
 
 try:
     import httpx
+    import websockets.asyncio.client
     import websockets.exceptions
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
     from deepgram.core.api_error import ApiError
+    from deepgram.transport import restore_transport
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise ModuleNotFoundError(
         f"the deepgram engine needs the {exc.name!r} package: pip install 'voxrelay[deepgram]'", name=exc.name
@@ -116,6 +121,86 @@ class _Watchdog:
         else:
             due = stream._last_sent + engine.keepalive_s
         self._handle = self._loop.call_at(due, self._check)
+
+
+# The stream whose connection the SDK is opening in this task: `_Transport` hands itself to it.
+_opening: contextvars.ContextVar[DeepgramStream | None] = contextvars.ContextVar("deepgram_opening", default=None)
+
+
+class _Transport:
+    """deepgram-sdk's `AsyncTransport` (its `transport_factory` hook) on websockets' asyncio client.
+
+    The SDK builds the URL and headers and calls `_Transport(url, headers)`; this carries
+    the bytes. Against the SDK's default (websockets' legacy client) it is cheaper per
+    message, and it offers no permessage-deflate, which the default always offers: deflate
+    keeps ~84 % of linear16 speech bytes (Opus and webm do not shrink at all) and cost ~18 %
+    of the gateway's CPU, plus a zlib context per connection (docs/deepgram.md).
+
+    The SDK's hook connects nothing itself, so the engine calls `open()` (a refused
+    handshake fails the stream's connect); any other SDK user in the process (the hook is
+    global) gets it opened on first use.
+    """
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self._url = url
+        self._headers = dict(headers)
+        self.ws: websockets.asyncio.client.ClientConnection | None = None
+        self._connecting: asyncio.Future[websockets.asyncio.client.ClientConnection] | None = None
+        stream = _opening.get()
+        if stream is not None:
+            stream._transport = self
+
+    async def open(self, timeout: float = 10.0) -> websockets.asyncio.client.ClientConnection:
+        """Connect (once: a reader and a sender asking at the same time share the handshake)."""
+        if self.ws is not None:
+            return self.ws
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(
+                websockets.asyncio.client.connect(
+                    self._url, additional_headers=self._headers, compression=None, open_timeout=timeout
+                )
+            )
+        self.ws = await asyncio.shield(self._connecting)
+        return self.ws
+
+    async def send(self, data: str | bytes) -> None:
+        await (self.ws or await self.open()).send(data)
+
+    async def recv(self) -> str | bytes:
+        return await (self.ws or await self.open()).recv()
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[str | bytes]:
+        async for message in self.ws or await self.open():
+            yield message
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        elif self._connecting is not None:
+            self._connecting.cancel()
+
+    def abort(self) -> None:
+        """Drop the TCP connection (an upstream that stopped reading would stall a close handshake)."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+        elif self._connecting is not None:
+            self._connecting.cancel()
+
+    # As websockets' connections have them (the SDK itself exposes no close code).
+
+    @property
+    def close_code(self) -> int | None:
+        return self.ws.close_code if self.ws is not None else None
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.ws.close_reason if self.ws is not None else None
+
+
+_engines_started = 0  # the SDK's transport hook is global: undone when the last engine stops
 
 
 class _Stalled(Exception):
@@ -190,10 +275,17 @@ class DeepgramEngine(Engine):
         return len(self._streams)
 
     async def start(self) -> None:
-        _connect_without_compression()
+        global _engines_started
         # The SDK's HTTP client is unused for streaming; ours is closed in stop().
         self._httpx = httpx.AsyncClient()
-        self._client = AsyncDeepgramClient(api_key=self.__key, environment=self._environment, httpx_client=self._httpx)
+        try:
+            self._client = AsyncDeepgramClient(
+                api_key=self.__key, environment=self._environment, httpx_client=self._httpx, transport_factory=_Transport
+            )
+        except RuntimeError as exc:  # another transport factory is installed in this process
+            raise EngineFailure(f"cannot use deepgram-sdk's transport hook: {exc}") from None
+        _cache_headers(self._client)
+        _engines_started += 1
         self._started = True
 
     async def open(self, config: StreamConfig) -> DeepgramStream:
@@ -204,10 +296,15 @@ class DeepgramEngine(Engine):
         return stream
 
     async def stop(self) -> None:
+        global _engines_started
         for stream in list(self._streams):
             await stream.abort()
         if self._httpx is not None:
             await self._httpx.aclose()
+        if self._started:
+            _engines_started -= 1
+            if _engines_started == 0:
+                restore_transport()
         self._started = False
 
     # Helpers for streams.
@@ -227,27 +324,19 @@ class DeepgramEngine(Engine):
             self._streams.discard(stream)
 
 
-def _connect_without_compression() -> None:
-    """Make deepgram-sdk open its live sockets without permessage-deflate (idempotent).
+def _cache_headers(client: AsyncDeepgramClient) -> None:
+    """Compute the SDK's connection headers once instead of at every connect.
 
-    The SDK opens them with websockets' `connect(url, extra_headers=...)`, whose default
-    offers permessage-deflate, and has no option to turn it off. Deflate keeps ~84 % of
-    linear16 speech bytes (Opus and webm do not compress at all), while compressing every
-    frame cost ~18 % of the gateway's CPU at 300 streams, and a zlib context per
-    connection (docs/benchmarks.md). OWASP's advice is the same: none unless needed.
+    deepgram-sdk 7.x rebuilds them per connection, reading its own version from the
+    installed package's metadata each time: ~0.8 ms a connect, a quarter of the gateway's
+    CPU while a thousand clients connect. They never change for a client (the key is
+    fixed). The SDK itself overrides this method per instance for bearer tokens.
     """
-    from deepgram.listen.v1 import client as listen_client
-
-    connect = listen_client.websockets_client_connect
-    if getattr(connect, "voxrelay_uncompressed", False):
-        return
-
-    def uncompressed(*args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("compression", None)
-        return connect(*args, **kwargs)
-
-    uncompressed.voxrelay_uncompressed = True  # type: ignore[attr-defined]
-    listen_client.websockets_client_connect = uncompressed
+    wrapper = getattr(client, "_client_wrapper", None)
+    if wrapper is None or not callable(getattr(wrapper, "get_headers", None)):
+        return  # a release that moved it: headers are built per connect, as the SDK does
+    headers = wrapper.get_headers()
+    wrapper.get_headers = lambda: dict(headers)
 
 
 def _environment(url: str | None) -> DeepgramClientEnvironment:
@@ -321,6 +410,7 @@ class DeepgramStream(EngineStream):
         self._finished = False  # no more events will be produced
         self._aborted = False
         self._sending = True
+        self._transport: _Transport | None = None  # the current connection's (set by _Transport itself)
         self._send_began: float | None = None  # loop time a send started; None between sends (watchdog)
         self._last_sent = 0.0  # loop time of the last completed send (watchdog: KeepAlive)
         self._task: asyncio.Task[None] | None = None
@@ -360,6 +450,8 @@ class DeepgramStream(EngineStream):
 
     async def abort(self) -> None:
         self._aborted = True
+        if self._transport is not None:
+            self._transport.abort()  # at once: no close handshake, no flush
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -378,18 +470,23 @@ class DeepgramStream(EngineStream):
     async def _run(self, ready: asyncio.Future[None]) -> None:
         engine = self._engine
         failures = 0
+        _opening.set(self)  # this task's connects hand their transport to this stream
         try:
             while True:
                 retry: BaseException | None = None
                 self._heard = False
                 try:
                     async with self._client.listen.v1.connect(**self._options) as connection:
+                        transport = self._transport
+                        if transport is None:
+                            raise EngineFailure("deepgram-sdk did not use voxrelay's transport (an SDK change?)")
+                        await transport.open(engine.open_timeout_s)
                         backlog: list[bytes] = []
                         if ready.done():
                             backlog = self._resume()
                         else:
                             ready.set_result(None)
-                        retry = await self._serve(connection, backlog)
+                        retry = await self._serve(connection, transport, backlog)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -463,8 +560,9 @@ class DeepgramStream(EngineStream):
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, websockets.exceptions.ConnectionClosed):
             return retryable(exc.rcvd.code if exc.rcvd is not None else None)
-        if isinstance(exc, ApiError):
-            return exc.status_code in (500, 502, 503, 504)
+        status = _refused_status(exc)
+        if status is not None:
+            return status in (500, 502, 503, 504)
         return isinstance(exc, (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake))
 
     def _describe(self, exc: BaseException) -> str:
@@ -501,10 +599,10 @@ class DeepgramStream(EngineStream):
                 self._replay.acknowledge(event.end)
         return event
 
-    async def _serve(self, connection: Any, backlog: list[bytes]) -> BaseException | None:
+    async def _serve(self, connection: Any, transport: _Transport, backlog: list[bytes]) -> BaseException | None:
         """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
         errors: list[BaseException] = []
-        reader = asyncio.create_task(self._read_loop(connection, errors), name="deepgram-read")
+        reader = asyncio.create_task(self._read_loop(transport, errors), name="deepgram-read")
         sender = asyncio.create_task(self._send_loop(connection, backlog), name="deepgram-send")
         watchdog = _Watchdog(self, sender)
         timed_out = False
@@ -523,8 +621,7 @@ class DeepgramStream(EngineStream):
             self._sending = False
             watchdog.cancel()
             if watchdog.stalled:
-                # An upstream that stopped reading would stall the close handshake too: drop the TCP connection.
-                _abort_transport(connection)
+                transport.abort()  # an upstream that stopped reading would stall the close handshake too
             await cancel_and_wait((sender, reader))
         if send_error is not None:
             log.warning("deepgram send failed: %s", self._engine.scrub(repr(send_error)))
@@ -596,11 +693,12 @@ class DeepgramStream(EngineStream):
         if self._inbox.empty() and self._carry is None:
             self._inbox.put_nowait(_KEEPALIVE)
 
-    async def _read_loop(self, connection: Any, errors: list[BaseException]) -> None:
-        """Upstream messages -> engine events, until the upstream closes (errors go to `errors`)."""
+    async def _read_loop(self, transport: _Transport, errors: list[BaseException]) -> None:
+        """Upstream messages -> engine events, until the upstream closes with 1000 (errors go to `errors`)."""
         try:
-            async for data in _messages(connection):
-                self._on_message(data)
+            async for raw in transport:
+                if isinstance(raw, str):
+                    self._on_message(json.loads(raw))
         except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
             errors.append(exc)
 
@@ -633,8 +731,8 @@ class DeepgramStream(EngineStream):
 
     def _handshake_failure(self, exc: BaseException) -> EngineFailure:
         scrub = self._engine.scrub
-        if isinstance(exc, ApiError):
-            status = exc.status_code
+        status = _refused_status(exc)
+        if status is not None:
             if status in (401, 403):
                 message = f"Deepgram refused the server's API key (HTTP {status}); check DEEPGRAM_API_KEY"
                 return EngineFailure(message, code="engine_unavailable")
@@ -679,34 +777,13 @@ class DeepgramStream(EngineStream):
         return EngineError("engine_error", scrub(f"the Deepgram stream failed: {type(exc).__name__}: {exc}"))
 
 
-def _raw_socket(connection: Any) -> Any | None:
-    """The SDK connection's WebSocket, where deepgram-sdk 7.x keeps it (None if a release moved it)."""
-    socket = getattr(connection, "_websocket", None)
-    return socket if callable(getattr(socket, "recv", None)) else None
-
-
-def _abort_transport(connection: Any) -> None:
-    transport = getattr(_raw_socket(connection), "transport", None)
-    if transport is not None:
-        transport.abort()
-
-
-async def _messages(connection: Any) -> AsyncIterator[Any]:
-    """The upstream's JSON messages as dicts, until it closes with 1000 (other closes raise).
-
-    The SDK connects, authenticates and sends; its messages are read as plain JSON because
-    building its pydantic models for every message cost a quarter of the gateway's CPU.
-    """
-    socket = _raw_socket(connection)
-    if socket is None:
-        # A release that hides the socket: read the SDK's parsed models instead (slower).
-        async for message in connection:
-            if not isinstance(message, bytes):
-                yield message if isinstance(message, dict) else message.dict()
-        return
-    async for raw in socket:
-        if isinstance(raw, str):
-            yield json.loads(raw)
+def _refused_status(exc: BaseException) -> int | None:
+    """The HTTP status of a refused handshake (the transport's, or the SDK's ApiError), else None."""
+    if isinstance(exc, websockets.exceptions.InvalidStatus):
+        return int(exc.response.status_code)
+    if isinstance(exc, ApiError):
+        return int(exc.status_code) if exc.status_code is not None else None
+    return None
 
 
 def _event(kind: str | None, data: dict[str, Any], with_words: bool = True) -> EngineEvent | None:
