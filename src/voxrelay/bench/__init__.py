@@ -64,6 +64,6 @@ def run_bench(
         from voxrelay.bench.proxy import run_proxy
 
         plevels = proxy_levels if proxy_levels is not None else ([1, 5] if quick else [1, 100, 1000])
-        seconds = proxy_seconds if proxy_seconds is not None else (1.0 if quick else 10.0)
+        seconds = proxy_seconds if proxy_seconds is not None else (2.0 if quick else 10.0)
         data["proxy"] = run_proxy(plevels, seconds, tick).to_dict()
     return write_report(out, data)

@@ -45,14 +45,36 @@ Protocol = Literal["direct", "gateway"]
 class LoadResult:
     streams: int
     latencies_s: list[float] = field(default_factory=list)  # upstream send -> client receive, every transcript
+    sent_ns: list[int] = field(default_factory=list)  # the upstream's send time of each (same order)
+    ready_s: list[float] = field(default_factory=list)  # per stream: connect -> ready to stream audio
     failures: list[str] = field(default_factory=list)  # one line per stream that did not end cleanly
+    all_open_ns: int | None = None  # when the last stream began its audio
+    first_end_ns: int | None = None  # when the first stream ended its audio
+
+    def steady_latencies_s(self) -> list[float]:
+        """Latencies of transcripts sent while every stream was open and streaming.
+
+        Ramp-up (a thousand handshakes) and ramp-down cost the gateway more than relaying;
+        this is the relay at N concurrent streams. `latencies_s` keeps the whole run.
+        """
+        if self.all_open_ns is None or self.first_end_ns is None or self.first_end_ns <= self.all_open_ns:
+            return []
+        lo, hi = self.all_open_ns, self.first_end_ns
+        return [latency for sent, latency in zip(self.sent_ns, self.latencies_s) if lo <= sent <= hi]
+
+    @property
+    def steady_s(self) -> float:
+        if self.all_open_ns is None or self.first_end_ns is None:
+            return 0.0
+        return max(0.0, (self.first_end_ns - self.all_open_ns) / 1e9)
 
 
 class _Stream(asyncio.Protocol):
     """One client stream; `done` resolves when its connection is gone."""
 
-    def __init__(self, load: _Load) -> None:
+    def __init__(self, load: _Load, connecting_ns: int) -> None:
         self._load = load
+        self._connecting_ns = connecting_ns
         self._ws = ClientProtocol(parse_uri(load.url), max_size=1 << 20)
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
@@ -79,7 +101,11 @@ class _Stream(asyncio.Protocol):
                 if event.opcode is Opcode.TEXT:
                     stamp = _STAMP.search(event.data)
                     if stamp is not None:
-                        self._load.result.latencies_s.append((received - int(stamp[1])) / 1e9)
+                        sent = int(stamp[1])
+                        self._load.result.latencies_s.append((received - sent) / 1e9)
+                        self._load.result.sent_ns.append(sent)
+                    elif self._load.protocol == "gateway" and b'"ready"' in event.data:
+                        self._ready(received)
                 elif event.opcode is Opcode.CLOSE:
                     self._clean = self._ws.close_rcvd is not None and self._ws.close_rcvd.code == 1000
             elif isinstance(event, Response):
@@ -115,10 +141,17 @@ class _Stream(asyncio.Protocol):
         if self._ws.handshake_exc is not None:
             return  # connection_lost reports it
         if self._load.protocol == "gateway":
+            # Audio may follow configure at once (the gateway holds it while the upstream opens),
+            # as a microphone's would; `ready` says when the upstream connection is up.
             self._ws.send_text(b'{"action": "configure", "audio_format": {"encoding": "linear16"}}')
+        else:
+            self._ready(time.monotonic_ns())
         self._load.stream_opened()
         self._started = self._loop.time()
         self._send_frame()
+
+    def _ready(self, now_ns: int) -> None:
+        self._load.result.ready_s.append((now_ns - self._connecting_ns) / 1e9)
 
     def _send_frame(self) -> None:
         if self._ws.state is not State.OPEN:
@@ -131,6 +164,8 @@ class _Stream(asyncio.Protocol):
         else:
             end = {"type": "CloseStream"} if self._load.protocol == "direct" else {"action": "stop"}
             self._ws.send_text(json.dumps(end).encode())
+            if self._load.result.first_end_ns is None:
+                self._load.result.first_end_ns = time.monotonic_ns()
         self._flush()
 
 
@@ -148,6 +183,7 @@ class _Load:
     def stream_opened(self) -> None:
         self.opened += 1
         if self.opened == self.result.streams:
+            self.result.all_open_ns = time.monotonic_ns()
             self.on_all_open()
 
 
@@ -176,8 +212,9 @@ async def run_load(
 
     async def one(delay: float) -> None:
         await asyncio.sleep(delay)
+        connecting = time.monotonic_ns()
         try:
-            transport, stream = await loop.create_connection(lambda: _Stream(load), wsuri.host, wsuri.port)
+            transport, stream = await loop.create_connection(lambda: _Stream(load, connecting), wsuri.host, wsuri.port)
         except OSError as exc:
             load.result.failures.append(f"connect: {exc}")
             return

@@ -115,18 +115,29 @@ def run_proxy(levels: Sequence[int], seconds: float, progress: Callable[[str, in
 
 
 def _row(streams: int, direct: LoadResult, relayed: LoadResult, cpu_share: float, rss_rise: int) -> dict[str, Any]:
+    """One level's figures. `added_*` compare the steady state (every stream open and streaming),
+    `all_added_*` the whole run, ramp-up and ramp-down included; `ready_*` is connect -> ready."""
     row: dict[str, Any] = {
         "streams": streams,
         "messages_direct": len(direct.latencies_s),
         "messages_relayed": len(relayed.latencies_s),
+        "steady_s": round(min(direct.steady_s, relayed.steady_s), 2),
         "failed_direct": len(direct.failures),
         "failed_relayed": len(relayed.failures),
     }
+    for prefix, d_values, r_values in (
+        ("", direct.steady_latencies_s(), relayed.steady_latencies_s()),
+        ("all_", direct.latencies_s, relayed.latencies_s),
+    ):
+        for q in (50, 99):
+            d, r = percentile(d_values, q), percentile(r_values, q)
+            row[f"{prefix}direct_p{q}_ms"] = None if d is None else d * 1000
+            row[f"{prefix}relayed_p{q}_ms"] = None if r is None else r * 1000
+            row[f"{prefix}added_p{q}_ms"] = None if d is None or r is None else (r - d) * 1000
     for q in (50, 99):
-        d, r = percentile(direct.latencies_s, q), percentile(relayed.latencies_s, q)
-        row[f"direct_p{q}_ms"] = None if d is None else d * 1000
-        row[f"relayed_p{q}_ms"] = None if r is None else r * 1000
-        row[f"added_p{q}_ms"] = None if d is None or r is None else (r - d) * 1000
+        d, r = percentile(direct.ready_s, q), percentile(relayed.ready_s, q)
+        row[f"ready_direct_p{q}_ms"] = None if d is None else d * 1000
+        row[f"ready_relayed_p{q}_ms"] = None if r is None else r * 1000
     row["gateway_cpu_per_stream_pct"] = 100 * cpu_share / streams
     row["memory_per_session_kb"] = max(0, rss_rise) / 1024 / streams
     if relayed.failures:
