@@ -30,7 +30,10 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
     # The proxy path relayed stamped transcripts at every level.
     for row in data["proxy"]["levels"]:
         assert row["messages_direct"] > 0 and row["messages_relayed"] > 0
-        assert row["relayed_p50_ms"] is not None and row["memory_per_session_kb"] >= 0
+        assert row["failed_direct"] == 0 and row["failed_relayed"] == 0
+        # The whole run always has numbers; the steady-state window of a 3 s smoke run may be empty.
+        assert row["all_relayed_p50_ms"] is not None and row["ready_relayed_p50_ms"] is not None
+        assert row["memory_per_session_kb"] >= 0 and row["gateway_cpu_per_stream_pct"] > 0
     report = (tmp_path / "bench.md").read_text()
     assert "final after stop" in report and "Proxy path" in report
     for plot in ("local_latency.png", "local_capacity.png", "proxy_latency.png"):

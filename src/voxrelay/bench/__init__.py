@@ -58,12 +58,12 @@ def run_bench(
         from voxrelay.bench.local import run_local
 
         chosen = load_clips(corpus or find_corpus(), limit=clips or (2 if quick else None))
-        levels = levels if levels is not None else ([2] if quick else [1, 2, 4, 6, 8, 10, 12])
+        levels = levels if levels is not None else ([2] if quick else [1, 2, 4, 8, 12, 14, 16])
         data["local"] = run_local(chosen, levels=levels, per_session=1 if quick else 3, progress=tick).to_dict()
     if not skip_proxy:
         from voxrelay.bench.proxy import run_proxy
 
         plevels = proxy_levels if proxy_levels is not None else ([1, 5] if quick else [1, 100, 1000])
-        seconds = proxy_seconds if proxy_seconds is not None else (2.0 if quick else 10.0)
+        seconds = proxy_seconds if proxy_seconds is not None else (3.0 if quick else 12.0)
         data["proxy"] = run_proxy(plevels, seconds, tick).to_dict()
     return write_report(out, data)

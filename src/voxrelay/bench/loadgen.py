@@ -35,6 +35,7 @@ __all__ = ["LoadResult", "run_load"]
 
 FRAME_BYTES = 3200  # 100 ms of 16 kHz mono linear16
 FRAME_S = 0.1
+SETTLE_S = 1.0  # transitions kept out of the steady state (see LoadResult.steady_latencies_s)
 _FRAME = b"\x00\x01" * (FRAME_BYTES // 2)
 _STAMP = re.compile(rb' t(\d+)"')
 
@@ -48,25 +49,34 @@ class LoadResult:
     sent_ns: list[int] = field(default_factory=list)  # the upstream's send time of each (same order)
     ready_s: list[float] = field(default_factory=list)  # per stream: connect -> ready to stream audio
     failures: list[str] = field(default_factory=list)  # one line per stream that did not end cleanly
-    all_open_ns: int | None = None  # when the last stream began its audio
+    all_ready_ns: int | None = None  # when the last stream became ready (through a gateway: its upstream is open)
     first_end_ns: int | None = None  # when the first stream ended its audio
 
     def steady_latencies_s(self) -> list[float]:
-        """Latencies of transcripts sent while every stream was open and streaming.
+        """Latencies of transcripts sent in the steady state: every stream ready and streaming.
 
-        Ramp-up (a thousand handshakes) and ramp-down cost the gateway more than relaying;
-        this is the relay at N concurrent streams. `latencies_s` keeps the whole run.
+        Ramp-up (a thousand handshakes in a second) and ramp-down (a thousand teardowns) cost a
+        gateway more than relaying does, and their backlog spills over: the window starts
+        `SETTLE_S` after the last stream became ready and ends `SETTLE_S / 2` before the first
+        one ended its audio. `latencies_s` keeps the whole run.
         """
-        if self.all_open_ns is None or self.first_end_ns is None or self.first_end_ns <= self.all_open_ns:
+        window = self._steady_window()
+        if window is None:
             return []
-        lo, hi = self.all_open_ns, self.first_end_ns
+        lo, hi = window
         return [latency for sent, latency in zip(self.sent_ns, self.latencies_s) if lo <= sent <= hi]
 
     @property
     def steady_s(self) -> float:
-        if self.all_open_ns is None or self.first_end_ns is None:
-            return 0.0
-        return max(0.0, (self.first_end_ns - self.all_open_ns) / 1e9)
+        window = self._steady_window()
+        return 0.0 if window is None else (window[1] - window[0]) / 1e9
+
+    def _steady_window(self) -> tuple[int, int] | None:
+        if self.all_ready_ns is None or self.first_end_ns is None:
+            return None
+        lo = self.all_ready_ns + int(SETTLE_S * 1e9)
+        hi = self.first_end_ns - int(SETTLE_S / 2 * 1e9)
+        return (lo, hi) if hi > lo else None
 
 
 class _Stream(asyncio.Protocol):
@@ -151,7 +161,10 @@ class _Stream(asyncio.Protocol):
         self._send_frame()
 
     def _ready(self, now_ns: int) -> None:
-        self._load.result.ready_s.append((now_ns - self._connecting_ns) / 1e9)
+        result = self._load.result
+        result.ready_s.append((now_ns - self._connecting_ns) / 1e9)
+        if len(result.ready_s) == result.streams:
+            result.all_ready_ns = now_ns
 
     def _send_frame(self) -> None:
         if self._ws.state is not State.OPEN:
@@ -183,7 +196,6 @@ class _Load:
     def stream_opened(self) -> None:
         self.opened += 1
         if self.opened == self.result.streams:
-            self.result.all_open_ns = time.monotonic_ns()
             self.on_all_open()
 
 

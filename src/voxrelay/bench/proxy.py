@@ -115,7 +115,7 @@ def run_proxy(levels: Sequence[int], seconds: float, progress: Callable[[str, in
 
 
 def _row(streams: int, direct: LoadResult, relayed: LoadResult, cpu_share: float, rss_rise: int) -> dict[str, Any]:
-    """One level's figures. `added_*` compare the steady state (every stream open and streaming),
+    """One level's figures. `added_*` compare the steady state (every stream ready and streaming),
     `all_added_*` the whole run, ramp-up and ramp-down included; `ready_*` is connect -> ready."""
     row: dict[str, Any] = {
         "streams": streams,

@@ -107,8 +107,9 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             "## Proxy path (--engine deepgram against a fake upstream on loopback)",
             "",
             "Latency of every stamped transcript, upstream send to client receive. *Steady*: sent while",
-            "every stream was open and streaming (the load at N concurrent streams); *whole run*: ramp-up",
-            f"(all streams connecting within ~1 s) and ramp-down included. {pinned}",
+            "every stream was ready and streaming (the load at N concurrent streams; from 1 s after the last",
+            "stream was ready to 0.5 s before the first one ended); *whole run*: ramp-up (all streams",
+            f"connecting within ~1 s) and ramp-down included. {pinned}",
             "",
             "| streams | direct p50 / p99 ms | through gateway p50 / p99 ms | **added p50 / p99 ms** (steady) "
             "| added p50 / p99 ms (whole run) | ready p50 / p99 ms (direct → gateway) "
