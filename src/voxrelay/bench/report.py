@@ -188,6 +188,8 @@ def _plots(out: Path, data: dict[str, Any]) -> list[Path]:
             ("all_added_p99_ms", "added p99 (whole run)", "--"),
         ]:
             ax.plot(xs, [r.get(key) or 0 for r in rows], marker="o", linestyle=style, label=label)
+        ax.axhline(10, color="grey", linestyle=":", label="p99 goal at 1000 streams")
+        ax.axhline(1, color="lightgrey", linestyle=":", label="p50 goal at 1000 streams")
         ax.set_xscale("log")
         ax.set_xlabel("concurrent streams")
         ax.set_ylabel("gateway added latency, ms")
