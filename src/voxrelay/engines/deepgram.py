@@ -4,8 +4,9 @@ The only module that imports `deepgram`; its types stop here. One upstream WebSo
 per stream, owned by the stream's `_run` task:
 
 - The SDK builds each connection (URL from the options, auth headers) and its control
-  messages; the bytes travel on `_Transport`, voxrelay's WebSocket transport plugged into
-  the SDK's `transport_factory` hook: websockets' asyncio client, without permessage-deflate.
+  messages; the bytes travel on `WebSocketTransport` (engines/websocket_transport.py),
+  plugged into the SDK's `transport_factory` hook: websockets' asyncio client, without
+  permessage-deflate.
 - `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
   CloseStream always follow the audio sent before them. After `keepalive_s` without
   anything to send (a silent client), a per-connection watchdog timer queues KeepAlive,
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import dataclasses
 import json
 import logging
@@ -61,11 +61,11 @@ from voxrelay.engines.base import (
     Word,
 )
 from voxrelay.engines.replay import ReplayBuffer, backoff_s, container_header, retryable
+from voxrelay.engines.websocket_transport import WebSocketTransport, claim_transport
 from voxrelay.tasks import cancel_and_wait
 
 try:
     import httpx
-    import websockets.asyncio.client
     import websockets.exceptions
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
     from deepgram.core.api_error import ApiError
@@ -121,83 +121,6 @@ class _Watchdog:
         else:
             due = stream._last_sent + engine.keepalive_s
         self._handle = self._loop.call_at(due, self._check)
-
-
-# The stream whose connection the SDK is opening in this task: `_Transport` hands itself to it.
-_opening: contextvars.ContextVar[DeepgramStream | None] = contextvars.ContextVar("deepgram_opening", default=None)
-
-
-class _Transport:
-    """deepgram-sdk's `AsyncTransport` (its `transport_factory` hook) on websockets' asyncio client.
-
-    The SDK builds the URL and headers and calls `_Transport(url, headers)`; this carries
-    the bytes. Against the SDK's default (websockets' legacy client) it is cheaper per
-    message, and it offers no permessage-deflate, which the default always offers: deflate
-    keeps ~84 % of linear16 speech bytes (Opus and webm do not shrink at all) and cost ~18 %
-    of the gateway's CPU, plus a zlib context per connection (docs/deepgram.md).
-
-    The SDK's hook connects nothing itself, so the engine calls `open()` (a refused
-    handshake fails the stream's connect); any other SDK user in the process (the hook is
-    global) gets it opened on first use.
-    """
-
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        self._url = url
-        self._headers = dict(headers)
-        self.ws: websockets.asyncio.client.ClientConnection | None = None
-        self._connecting: asyncio.Future[websockets.asyncio.client.ClientConnection] | None = None
-        stream = _opening.get()
-        if stream is not None:
-            stream._transport = self
-
-    async def open(self, timeout: float = 10.0) -> websockets.asyncio.client.ClientConnection:
-        """Connect (once: a reader and a sender asking at the same time share the handshake)."""
-        if self.ws is not None:
-            return self.ws
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(
-                websockets.asyncio.client.connect(
-                    self._url, additional_headers=self._headers, compression=None, open_timeout=timeout
-                )
-            )
-        self.ws = await asyncio.shield(self._connecting)
-        return self.ws
-
-    async def send(self, data: str | bytes) -> None:
-        await (self.ws or await self.open()).send(data)
-
-    async def recv(self) -> str | bytes:
-        return await (self.ws or await self.open()).recv()
-
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._messages()
-
-    async def _messages(self) -> AsyncIterator[str | bytes]:
-        async for message in self.ws or await self.open():
-            yield message
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        elif self._connecting is not None:
-            self._connecting.cancel()
-
-    def abort(self) -> None:
-        """Drop the TCP connection (an upstream that stopped reading would stall a close handshake)."""
-        if self.ws is not None:
-            self.ws.transport.abort()
-        elif self._connecting is not None:
-            self._connecting.cancel()
-
-    # As websockets' connections have them (the SDK itself exposes no close code).
-
-    @property
-    def close_code(self) -> int | None:
-        return self.ws.close_code if self.ws is not None else None
-
-    @property
-    def close_reason(self) -> str | None:
-        return self.ws.close_reason if self.ws is not None else None
 
 
 _engines_started = 0  # the SDK's transport hook is global: undone when the last engine stops
@@ -280,7 +203,7 @@ class DeepgramEngine(Engine):
         self._httpx = httpx.AsyncClient()
         try:
             self._client = AsyncDeepgramClient(
-                api_key=self.__key, environment=self._environment, httpx_client=self._httpx, transport_factory=_Transport
+                api_key=self.__key, environment=self._environment, httpx_client=self._httpx, transport_factory=WebSocketTransport
             )
         except RuntimeError as exc:  # another transport factory is installed in this process
             raise EngineFailure(f"cannot use deepgram-sdk's transport hook: {exc}") from None
@@ -410,7 +333,7 @@ class DeepgramStream(EngineStream):
         self._finished = False  # no more events will be produced
         self._aborted = False
         self._sending = True
-        self._transport: _Transport | None = None  # the current connection's (set by _Transport itself)
+        self._transport: WebSocketTransport | None = None  # the current connection's (claimed as it is made)
         self._send_began: float | None = None  # loop time a send started; None between sends (watchdog)
         self._last_sent = 0.0  # loop time of the last completed send (watchdog: KeepAlive)
         self._task: asyncio.Task[None] | None = None
@@ -470,7 +393,7 @@ class DeepgramStream(EngineStream):
     async def _run(self, ready: asyncio.Future[None]) -> None:
         engine = self._engine
         failures = 0
-        _opening.set(self)  # this task's connects hand their transport to this stream
+        claim_transport.set(self._claim_transport)  # the transports this task's connects make are this stream's
         try:
             while True:
                 retry: BaseException | None = None
@@ -531,6 +454,9 @@ class DeepgramStream(EngineStream):
         finally:
             engine.track(self, False)
             self._end()
+
+    def _claim_transport(self, transport: WebSocketTransport) -> None:
+        self._transport = transport
 
     def _resume(self) -> list[bytes]:
         """A new upstream connection: what to re-send first, of what the old one may have lost."""
@@ -599,7 +525,7 @@ class DeepgramStream(EngineStream):
                 self._replay.acknowledge(event.end)
         return event
 
-    async def _serve(self, connection: Any, transport: _Transport, backlog: list[bytes]) -> BaseException | None:
+    async def _serve(self, connection: Any, transport: WebSocketTransport, backlog: list[bytes]) -> BaseException | None:
         """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
         errors: list[BaseException] = []
         reader = asyncio.create_task(self._read_loop(transport, errors), name="deepgram-read")
@@ -693,7 +619,7 @@ class DeepgramStream(EngineStream):
         if self._inbox.empty() and self._carry is None:
             self._inbox.put_nowait(_KEEPALIVE)
 
-    async def _read_loop(self, transport: _Transport, errors: list[BaseException]) -> None:
+    async def _read_loop(self, transport: WebSocketTransport, errors: list[BaseException]) -> None:
         """Upstream messages -> engine events, until the upstream closes with 1000 (errors go to `errors`)."""
         try:
             async for raw in transport:
