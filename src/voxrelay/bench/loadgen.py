@@ -31,6 +31,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from voxrelay.bench.sansio import write_out
+
 __all__ = ["LoadResult", "run_load"]
 
 FRAME_BYTES = 3200  # 100 ms of 16 kHz mono linear16
@@ -136,14 +138,9 @@ class _Stream(asyncio.Protocol):
 
     def _flush(self) -> None:
         assert self._transport is not None
-        for data in self._ws.data_to_send():
-            if data:
-                self._transport.write(data)
-            else:
-                self._transport.close()
-                return
+        write_out(self._ws, self._transport)
         if self._ws.state is State.CLOSED:
-            self._transport.close()
+            self._transport.close()  # both closes exchanged: the client need not wait for the server's FIN
 
     # The stream.
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from voxrelay.bench.common import Gateway, free_port, percentile, process_cpu_s, process_rss
 from voxrelay.bench.loadgen import LoadResult, run_load
+from voxrelay.bench.sansio import run_on_uvloop
 
 __all__ = ["ProxyResults", "run_proxy"]
 
@@ -48,14 +49,6 @@ def _split_cores() -> tuple[set[int], set[int]] | None:
     if len(cores) < 2:
         return None
     return {cores[0]}, set(cores[1:])
-
-
-def _run(main: Coroutine[Any, Any, LoadResult]) -> LoadResult:
-    try:
-        import uvloop
-    except ModuleNotFoundError:
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 async def _sampled(load: Coroutine[Any, Any, LoadResult], pid: int, peak: dict[str, int]) -> LoadResult:
@@ -96,12 +89,12 @@ def run_proxy(levels: Sequence[int], seconds: float, progress: Callable[[str, in
                 results.cores = {"gateway": sorted(gateway_cores), "rig": sorted(rig_cores)}
             direct_url = f"ws://127.0.0.1:{port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
             for streams in levels:
-                direct = _run(run_load(direct_url, streams, seconds, protocol="direct", api_key=KEY))
+                direct = run_on_uvloop(run_load(direct_url, streams, seconds, protocol="direct", api_key=KEY))
                 rss_before = process_rss(pid)
                 cpu_before = process_cpu_s(pid)
                 wall_before = time.monotonic()
                 peak = {"rss": rss_before}
-                relayed = _run(_sampled(run_load(gateway.url(), streams, seconds, protocol="gateway"), pid, peak))
+                relayed = run_on_uvloop(_sampled(run_load(gateway.url(), streams, seconds, protocol="gateway"), pid, peak))
                 cpu = process_cpu_s(pid) - cpu_before
                 wall = time.monotonic() - wall_before
                 results.levels.append(_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))

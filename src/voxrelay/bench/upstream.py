@@ -32,6 +32,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from voxrelay.bench.sansio import run_on_uvloop, write_out
 from voxrelay.engines.base import Word
 from voxrelay.protocol.deepgram_live import MetadataMessage, ModelInfo, ResultsMessage, encode
 
@@ -80,12 +81,7 @@ class _Listen(asyncio.Protocol):
 
     def _flush(self) -> None:
         assert self._transport is not None
-        for data in self._ws.data_to_send():
-            if data:
-                self._transport.write(data)
-            else:  # websockets' signal to end the TCP connection
-                self._transport.close()
-                return
+        write_out(self._ws, self._transport)
 
     # The protocol.
 
@@ -211,17 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help="require `Authorization: Token KEY` (default: accept any)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        _run(serve(args.host, args.port, args.api_key))
-
-
-def _run(main: object) -> None:
-    """asyncio.run on uvloop when it is installed (it is, with uvicorn[standard])."""
-    try:
-        import uvloop
-    except ModuleNotFoundError:
-        asyncio.run(main)  # type: ignore[arg-type]
-    else:
-        uvloop.run(main)  # type: ignore[arg-type]
+        run_on_uvloop(serve(args.host, args.port, args.api_key))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,6 @@ try:
     import httpx
     import websockets.exceptions
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
-    from deepgram.core.api_error import ApiError
     from deepgram.transport import restore_transport
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise ModuleNotFoundError(
@@ -704,11 +703,13 @@ class DeepgramStream(EngineStream):
 
 
 def _refused_status(exc: BaseException) -> int | None:
-    """The HTTP status of a refused handshake (the transport's, or the SDK's ApiError), else None."""
+    """The HTTP status of a refused handshake, else None.
+
+    The transport opens the socket, so a refusal is websockets' `InvalidStatus`: the SDK
+    maps only its legacy client's refusals to `ApiError`, and those no longer happen.
+    """
     if isinstance(exc, websockets.exceptions.InvalidStatus):
         return int(exc.response.status_code)
-    if isinstance(exc, ApiError):
-        return int(exc.status_code) if exc.status_code is not None else None
     return None
 
 
