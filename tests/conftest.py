@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import ServerThread
-from voxrelay.engines.local import LocalEngine
+from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.settings import Settings
 
 logging.getLogger("faster_whisper").setLevel(logging.WARNING)

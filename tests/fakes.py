@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from voxrelay.engines import base
-from voxrelay.engines.base import Engine, EngineStream, StreamConfig
+from voxrelay.engines.base import Capabilities, Engine, EngineStream, StreamConfig
 
 
 class CountingStream(EngineStream):
@@ -54,13 +54,14 @@ class CountingEngine(Engine):
     """Takes the client's bytes (no decoding); transcripts name the byte ranges they cover."""
 
     name = "counting"
-    wants_raw_audio = True
+    capabilities = Capabilities(raw_audio=True)
 
     def __init__(self, chunk: int = 16000) -> None:
+        super().__init__()
         self.chunk = chunk
 
     async def start(self) -> None:
-        self._started = True
+        self.started = True
 
     async def open(self, config: StreamConfig) -> EngineStream:
         return CountingStream(self.chunk)

@@ -17,7 +17,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from voxrelay.client import load_audio, to_linear16
 from voxrelay.engines.base import Engine
-from voxrelay.server import create_app
+from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings
 
 AUDIO = Path(__file__).parent / "fixtures" / "audio"

@@ -139,7 +139,7 @@ def test_deployments_drain_before_they_stop(name: str) -> None:
 
 
 def test_autoscaling_uses_the_active_sessions_metric() -> None:
-    from voxrelay.metrics import Metrics
+    from voxrelay.ops.metrics import Metrics
 
     exported = Metrics("local", lambda: 0, process=False).render().decode()
     adapter = yaml.safe_load(manifest("ConfigMap", "prometheus-adapter-voxrelay")["data"]["config.yaml"])

@@ -83,8 +83,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from voxrelay.engines.base import EngineFailure
-    from voxrelay.logs import configure_logging
-    from voxrelay.server import create_app
+    from voxrelay.ops.logs import configure_logging
+    from voxrelay.gateway.app import create_app
     from voxrelay.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     except EngineFailure as exc:
         print(f"voxrelay: {exc}", file=sys.stderr)
         return 2
-    from voxrelay.drain import DrainingServer
+    from voxrelay.ops.drain import DrainingServer
 
     # SIGTERM/SIGINT drain the live sessions first (docs/reliability.md); a second signal exits at once.
     config = uvicorn.Config(
@@ -109,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
         # advises against it unless needed).
         ws_per_message_deflate=False,
     )
-    from voxrelay.gc_tuning import tune_for_serving
+    from voxrelay.ops.gc_tuning import tune_for_serving
 
     tune_for_serving()  # long-lived sessions: fewer, cheaper collections (gc_tuning.py)
     DrainingServer(config, app.state.gateway.drainer).run()

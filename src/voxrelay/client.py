@@ -18,7 +18,7 @@ import av
 import numpy as np
 import websockets
 
-from voxrelay.audio import Resampler, to_mono
+from voxrelay.audio.pcm import Resampler, to_mono
 
 __all__ = ["StreamResult", "load_audio", "stream_audio", "transcribe_file"]
 

@@ -9,7 +9,7 @@ import pytest
 from tests.support import ServerThread
 from voxrelay.bench.loadgen import run_load
 from voxrelay.bench.upstream import FastUpstream
-from voxrelay.engines.deepgram import DeepgramEngine
+from voxrelay.engines.deepgram.engine import DeepgramEngine
 from voxrelay.settings import Settings
 
 KEY = "bench-test-key"

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from voxrelay.asr.scheduler import FINAL, JobTiming
 from voxrelay.bench.common import RATE, Clip
-from voxrelay.engines.base import FinalResult, StreamConfig
-from voxrelay.engines.local import LocalEngine
+from voxrelay.engines.base import EngineObserver, FinalResult, StreamConfig
+from voxrelay.engines.local.engine import LocalEngine
 
 __all__ = ["OfflineResults", "bench_stream", "run_offline", "stream_finals"]
 
@@ -73,13 +72,14 @@ def run_offline(clips: Sequence[Clip], **engine_options: Any) -> OfflineResults:
     """Stream every clip as the benchmark's endpointing pass does; collect finals and final decode times."""
     results = OfflineResults()
 
-    def on_timing(priority: int, timing: JobTiming) -> None:
-        if priority == FINAL:
-            results.final_decode_s.append(timing.run)
+    class FinalDecodeTimes(EngineObserver):
+        def job_timing(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+            if kind == "final":
+                results.final_decode_s.append(run_s)
 
     async def main() -> None:
         engine = LocalEngine(**engine_options)
-        engine.on_timing = on_timing
+        engine.observe(FinalDecodeTimes())
         await engine.start()
         try:
             for clip in clips:

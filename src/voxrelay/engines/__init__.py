@@ -13,8 +13,8 @@ from voxrelay.engines.base import Engine, EngineFailure
 __all__ = ["ENGINES", "create_engine", "engine_class"]
 
 ENGINES: dict[str, str] = {
-    "local": "voxrelay.engines.local:LocalEngine",
-    "deepgram": "voxrelay.engines.deepgram:DeepgramEngine",
+    "local": "voxrelay.engines.local.engine:LocalEngine",
+    "deepgram": "voxrelay.engines.deepgram.engine:DeepgramEngine",
 }
 
 

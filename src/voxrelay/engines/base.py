@@ -3,7 +3,7 @@
 An `Engine` is created once per server process (it holds the shared model or the
 upstream settings); `Engine.open` returns one `EngineStream` per session. Engines
 never touch client sockets: they take audio in and yield `EngineEvent`s out, and
-the gateway (`voxrelay.server`) maps those onto a client protocol.
+the gateway (`voxrelay.gateway.app`) maps those onto a client protocol.
 
 Call order for a stream:
     stream = await engine.open(options)
@@ -19,12 +19,26 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
 import numpy as np
 
+from voxrelay.protocol.events import (
+    EngineError,
+    EngineEvent,
+    EngineWarning,
+    FinalResult,
+    InterimResult,
+    SpeechStarted,
+    StreamConfig,
+    UtteranceEnd,
+    Word,
+)
+
 __all__ = [
+    "Capabilities",
     "Engine",
+    "EngineObserver",
     "EngineError",
     "EngineEvent",
     "EngineWarning",
@@ -37,94 +51,6 @@ __all__ = [
     "UtteranceEnd",
     "Word",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamConfig:
-    """Everything an engine needs to open one stream.
-
-    `encoding`, `sample_rate` and `channels` describe the audio `send_audio` will get:
-    for engines with `wants_raw_audio`, the client's bytes as they came (linear16 or a
-    webm/ogg container); otherwise float32 mono PCM at the engine's `sample_rate`.
-    """
-
-    encoding: Literal["linear16", "webm", "ogg", "opus", "ogg-opus", "pcm_f32"] = "pcm_f32"
-    sample_rate: int = 16000
-    channels: int = 1
-    model: str | None = None
-    language: str | None = None
-    interim_results: bool = True
-    endpointing_ms: int = 300
-    utterance_end_ms: int | None = None
-    vad_events: bool = True
-    punctuate: bool = True
-    smart_format: bool = False
-    keyterms: tuple[str, ...] = ()
-    word_timings: bool = False  # per-word start/end/confidence in results (costs an alignment pass locally)
-
-
-# Events an engine yields. Times are seconds from the start of the stream's audio.
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    word: str
-    start: float
-    end: float
-    confidence: float
-    punctuated_word: str
-
-
-@dataclass(frozen=True, slots=True)
-class InterimResult:
-    transcript: str
-    start: float
-    end: float
-    confidence: float = 0.0
-    words: tuple[Word, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FinalResult:
-    """Committed text; later finals never repeat or overlap it."""
-
-    transcript: str
-    start: float
-    end: float
-    speech_final: bool
-    from_finalize: bool = False
-    confidence: float = 0.0
-    words: tuple[Word, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechStarted:
-    timestamp: float
-
-
-@dataclass(frozen=True, slots=True)
-class UtteranceEnd:
-    last_word_end: float
-
-
-@dataclass(frozen=True, slots=True)
-class EngineError:
-    """A failure in the engine; `fatal` ends the stream (no more events follow)."""
-
-    code: Literal["engine_unavailable", "engine_error", "unsupported_audio", "bad_request", "limit_exceeded"]
-    message: str
-    fatal: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class EngineWarning:
-    """Something the client should know that does not end the stream (e.g. `reconnecting` upstream)."""
-
-    code: str
-    message: str
-
-
-EngineEvent = Union[InterimResult, FinalResult, SpeechStarted, UtteranceEnd, EngineError, EngineWarning]
 
 
 class EngineFailure(Exception):
@@ -159,14 +85,58 @@ class EngineStream(abc.ABC):
         """Events in order; ends after `close()` has flushed, after `abort()`, or after a fatal error."""
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an engine needs from the gateway and what it honours; read instead of probing the engine.
+
+    Attributes:
+        raw_audio: True: streams get the client's bytes untouched (the engine or its upstream
+            decodes them). False: the gateway decodes and resamples to float32 mono PCM at
+            `sample_rate`.
+        sample_rate: the PCM rate for engines that take PCM.
+        min_endpointing_ms: the smallest endpointing the engine honours; a smaller request is
+            raised to it (the local engine's VAD needs 200 ms to call a pause; Deepgram any).
+        word_timings: per-word times and confidences can be asked for.
+    """
+
+    raw_audio: bool = False
+    sample_rate: int = 16000
+    min_endpointing_ms: int = 0
+    word_timings: bool = True
+
+
+class EngineObserver:
+    """Hooks an engine calls to report what the gateway records as metrics.
+
+    Every method does nothing by default; the gateway passes a subclass to `Engine.observe`.
+    Methods may be called from a worker thread (`job_timing`), so they must only record.
+    """
+
+    def job_timing(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+        """One inference job ran: `wait_s` queued, `run_s` decoding (the local engine; worker thread)."""
+
+    def upstream_reconnect(self, result: Literal["ok", "failed", "gave_up"]) -> None:
+        """One reconnect attempt of an upstream stream ended with `result` (the Deepgram engine)."""
+
+
 class Engine(abc.ABC):
-    """A speech-to-text engine shared by every session of a server process."""
+    """A speech-to-text engine shared by every session of a server process.
+
+    Subclasses set `name` and `capabilities`, call `super().__init__(model_name)`, and set
+    `self.started = True` once `start` has succeeded.
+    """
 
     name: ClassVar[str]
-    # True: streams get the client's audio bytes untouched (the engine or its upstream decodes).
-    # False: the gateway decodes and resamples to float32 mono PCM at `sample_rate`.
-    wants_raw_audio: ClassVar[bool] = False
-    sample_rate: ClassVar[int] = 16000
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, model_name: str | None = None) -> None:
+        self.model_name = model_name or self.name  # the default model this engine runs, for reports and metadata
+        self.started = False
+        self.observer = EngineObserver()
+
+    def observe(self, observer: EngineObserver) -> None:
+        """Route this engine's reports (job timings, reconnects) to `observer`; call before `start`."""
+        self.observer = observer
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -182,9 +152,4 @@ class Engine(abc.ABC):
     @property
     def ready(self) -> bool:
         """True once `start` has succeeded."""
-        return getattr(self, "_started", False)
-
-    @property
-    def model_name(self) -> str:
-        """The default model this engine runs, for reports and `/v1/listen` metadata."""
-        return getattr(self, "_model_name", self.name)
+        return self.started

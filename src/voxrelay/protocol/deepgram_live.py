@@ -1,6 +1,6 @@
 """Deepgram's Live API (`/v1/listen`) wire format: parameters, auth, messages. Sans-I/O.
 
-Used before the upgrade by `voxrelay.listen_v1`:
+Used before the upgrade by `voxrelay.gateway.listen_v1`:
     params = parse_params(query_items)          # or ListenRequestError -> HTTP 400 (as Deepgram does)
     authorized(authorization, sec_websocket_protocol, keys); pick_subprotocol(sec_websocket_protocol)
 and after it by `voxrelay.protocol.listen_session.ListenSession`, which turns engine
@@ -23,7 +23,7 @@ from typing import Any, Literal, Union
 
 from pydantic import ValidationError
 
-from voxrelay.engines import base as ev
+from voxrelay.protocol import events as ev
 from voxrelay.protocol.messages import StreamOptions
 
 __all__ = [

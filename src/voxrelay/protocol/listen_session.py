@@ -1,6 +1,6 @@
 """One `/v1/listen` connection after the upgrade, as a sans-I/O state machine.
 
-`voxrelay.listen_v1` feeds a `ListenSession` with `receive_audio`, `receive_text`,
+`voxrelay.gateway.listen_v1` feeds a `ListenSession` with `receive_audio`, `receive_text`,
 `engine_event`, `engine_flushed`, `fail`, `idle_timeout` and `client_gone`, and after
 every call must run the actions from `actions()` in order: send a text frame, open
 the engine stream (once the audio format is known), feed/finalize/end it, close the
@@ -24,7 +24,7 @@ from typing import Union
 
 from pydantic import ValidationError
 
-from voxrelay.engines import base as ev
+from voxrelay.protocol import events as ev
 from voxrelay.protocol.deepgram_live import (
     DATA_0000,
     NET_0001_REASON,

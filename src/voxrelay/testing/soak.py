@@ -84,8 +84,8 @@ async def _settle(check: Any, timeout: float) -> bool:
 async def soak(sessions: int, kill: float, seconds: float, memory_tolerance: float = 0.05) -> dict[str, Any]:
     import uvicorn
 
-    from voxrelay.engines.deepgram import DeepgramEngine
-    from voxrelay.server import create_app
+    from voxrelay.engines.deepgram.engine import DeepgramEngine
+    from voxrelay.gateway.app import create_app
     from voxrelay.settings import Settings
     from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
 

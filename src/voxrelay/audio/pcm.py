@@ -1,0 +1,59 @@
+"""Raw PCM handling: linear16 bytes to float32 mono at the engine's rate.
+
+Pure and synchronous: no threads, no asyncio. Containers (webm/ogg) are decoded by
+`voxrelay.audio.container`, which hands its PCM to a `Resampler` from here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+__all__ = ["Linear16Decoder", "Resampler", "to_mono"]
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average interleaved channels, `samples` shaped (frames, channels), to float32 mono."""
+    if samples.ndim == 1 or samples.shape[1] == 1:
+        return np.ascontiguousarray(samples.reshape(-1), dtype=np.float32)
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+class Resampler:
+    """Streaming float32 mono resampler (soxr); keeps filter state between chunks."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32")
+
+    def process(self, mono: np.ndarray, last: bool = False) -> np.ndarray:
+        """Resample the next chunk; `last=True` flushes the filter tail."""
+        if self._stream is None:
+            return mono
+        return np.asarray(self._stream.resample_chunk(mono, last=last), dtype=np.float32)
+
+
+class Linear16Decoder:
+    """Little-endian int16 frames (any split, even mid-sample) to float32 mono at `out_rate`.
+
+    Call `decode(chunk)` for each binary frame and `flush()` at end of stream.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, out_rate: int) -> None:
+        self.channels = channels
+        self._frame_bytes = 2 * channels
+        self._carry = b""
+        self._resampler = Resampler(sample_rate, out_rate)
+
+    def decode(self, chunk: bytes) -> np.ndarray:
+        data = self._carry + chunk
+        usable = len(data) - len(data) % self._frame_bytes
+        self._carry = data[usable:]
+        pcm = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+        return self._resampler.process(to_mono(pcm.reshape(-1, self.channels)))
+
+    def flush(self) -> np.ndarray:
+        """Whatever the resampler still holds; a dangling half sample is dropped."""
+        self._carry = b""
+        return self._resampler.process(np.zeros(0, dtype=np.float32), last=True)

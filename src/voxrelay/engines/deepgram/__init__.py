@@ -1,0 +1,1 @@
+"""The Deepgram engine: the only importer of deepgram-sdk."""

@@ -1,0 +1,1 @@
+"""The offline engine: Silero VAD, segmenter, inference scheduler and faster-whisper decoder."""

@@ -1,0 +1,372 @@
+"""Engine `local`: faster-whisper on this machine, no key and no network.
+
+How a stream works:
+- Silero VAD scores every 32 ms; `Segmenter` keeps the current utterance's audio.
+- While someone speaks, the utterance is re-decoded about every `interim_interval`
+  seconds through the shared `InferenceScheduler` (as an interim job: a newer request
+  replaces a waiting one) and its text goes out as an `InterimResult`.
+- `endpointing` ms of silence, a finalize, a stop, or an utterance longer than
+  `max_segment_s` cuts the segment; it is decoded as a final job (served before any
+  interim) and goes out as a `FinalResult`. Segments are disjoint, so finals never
+  overlap, and audio with no speech is never decoded, so silence yields no text.
+- A final is decoded with the end of the previous final in front of it (its last
+  Whisper segments within `final_context_s`: their audio, and their text as a forced
+  start), so a short phrase after a pause ("ask not") is heard in context; only the
+  new words come back.
+All state of a stream is changed by its one `_run` task; decodes run on the
+scheduler's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
+from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
+from voxrelay.engines.local.vad import SileroVad, VadState
+from voxrelay.engines.local.whisper import Context, Decoded, WhisperDecoder
+from voxrelay.engines.base import (
+    Capabilities,
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineFailure,
+    EngineStream,
+    FinalResult,
+    InterimResult,
+    SpeechStarted,
+    StreamConfig,
+    UtteranceEnd,
+    Word,
+)
+
+__all__ = ["LocalEngine", "LocalStream"]
+
+log = logging.getLogger(__name__)
+
+_PROMPT_CHARS = 200  # previous finals given to Whisper as context
+_FIRST_INTERIM_S = 0.2  # speech needed before the first interim decode of an utterance
+
+
+class LocalEngine(Engine):
+    """faster-whisper with one shared model and one inference scheduler."""
+
+    name = "local"
+    # The VAD needs 200 ms of quiet to call a pause, so shorter endpointing is raised to it.
+    capabilities = Capabilities(raw_audio=False, sample_rate=16000, min_endpointing_ms=200)
+
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        decode_workers: int = 1,
+        interim_interval: float = 0.5,
+        max_segment_s: float = 15.0,
+        final_beam_size: int = 2,
+        context_prompt: bool = False,
+        final_window_pad_s: float | None = 8.0,
+        interim_window_pad_s: float | None = 2.0,
+        final_context_s: float = 3.0,
+        **_: Any,
+    ) -> None:
+        super().__init__(model or "tiny.en")
+        self._device = device
+        self._compute_type = compute_type
+        self._cpu_threads = cpu_threads
+        self.decode_workers = decode_workers
+        self.interim_interval = interim_interval
+        self.max_segment_s = max_segment_s
+        self.final_beam_size = final_beam_size
+        self.context_prompt = context_prompt
+        # Encoder window = audio + this padding (None: Whisper's full 30 s); see WhisperDecoder.decode.
+        self.final_window_pad_s = final_window_pad_s
+        self.interim_window_pad_s = interim_window_pad_s
+        # Seconds of the previous final decoded in front of the next one (0: none). More costs
+        # encoder time and, on the corpus, 3, 5 and 8 s gave the same WER.
+        self.final_context_s = final_context_s
+        self.decoder: WhisperDecoder | None = None
+        self.vad: SileroVad | None = None
+        self.scheduler: InferenceScheduler | None = None
+
+    async def start(self) -> None:
+        try:
+            self.decoder, self.vad = await asyncio.to_thread(self._load)
+        except Exception as exc:
+            raise EngineFailure(f"could not load the local model {self.model_name!r}: {exc}") from exc
+        self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self._report_timing)
+        self.started = True
+
+    def _report_timing(self, priority: int, timing: JobTiming) -> None:
+        self.observer.job_timing("final" if priority == FINAL else "interim", timing.wait, timing.run)
+
+    def _load(self) -> tuple[WhisperDecoder, SileroVad]:
+        decoder = WhisperDecoder(
+            self.model_name, self._device, self._compute_type, self._cpu_threads, workers=self.decode_workers
+        )
+        # Warm up: the first call allocates CTranslate2's buffers.
+        decoder.decode(np.zeros(16000, dtype=np.float32))
+        return decoder, SileroVad()
+
+    async def open(self, config: StreamConfig) -> LocalStream:
+        if not self.started:
+            raise EngineFailure("the local engine is still loading its model")
+        if config.model and config.model not in (self.model_name, "default"):
+            log.info("stream asked for model %r; serving %r", config.model, self.model_name)
+        return LocalStream(self, config)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.close)
+        self.started = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    kind: str  # "finalize" | "close" | "interim_done"
+    payload: Any = None
+
+
+_END = object()
+
+
+class LocalStream(EngineStream):
+    """One session through the local engine."""
+
+    def __init__(self, engine: LocalEngine, config: StreamConfig) -> None:
+        assert engine.decoder is not None and engine.vad is not None and engine.scheduler is not None
+        self._engine = engine
+        self._decoder = engine.decoder
+        self._vad = engine.vad
+        self._scheduler = engine.scheduler
+        self._config = config
+        self._segmenter = Segmenter(
+            SegmenterConfig(
+                sample_rate=engine.sample_rate,
+                endpointing_ms=config.endpointing_ms,
+                max_segment_s=engine.max_segment_s,
+            )
+        )
+        self._vad_state = VadState()
+        self._inbox: asyncio.Queue[np.ndarray | _Command] = asyncio.Queue()
+        self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
+        self._generation = 0  # bumps at every cut; interims of older segments are stale
+        self._interim_in_flight = False
+        self._interim_requested_at = 0.0  # segment end time when the last interim was asked for
+        self._last_interim = ""
+        self._history = ""  # recent final text, the decoding prompt
+        self._context: Context | None = None  # the end of the last final, decoded in front of the next
+        self._last_word_end: float | None = None  # for UtteranceEnd
+        self._utterance_end_sent = True
+        self._finished = False
+        self._task = asyncio.create_task(self._run(), name="local-stream")
+
+    # EngineStream interface.
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        if isinstance(audio, bytes):
+            raise TypeError("the local engine takes float32 PCM; the gateway decodes audio first")
+        if not self._finished:
+            self._inbox.put_nowait(audio)
+
+    async def finalize(self) -> None:
+        if not self._finished:
+            self._inbox.put_nowait(_Command("finalize"))
+
+    async def close(self) -> None:
+        if not self._finished:
+            self._inbox.put_nowait(_Command("close"))
+
+    async def abort(self) -> None:
+        self._finished = True
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._outbox.put_nowait(_END)
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while True:
+            event = await self._outbox.get()
+            if event is _END:
+                return
+            yield event  # type: ignore[misc]
+
+    # The stream's task: the only place its state changes.
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self._inbox.get()
+                if isinstance(item, np.ndarray):
+                    await self._on_audio(item)
+                elif item.kind == "interim_done":
+                    self._on_interim(*item.payload)
+                elif item.kind == "finalize":
+                    await self._flush(from_finalize=True)
+                elif item.kind == "close":
+                    await self._flush(from_finalize=False)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("local stream failed")
+            self._emit(EngineError("engine_error", f"the local engine failed: {exc}"))
+        finally:
+            self._finished = True
+            if not self._task.cancelled():
+                self._outbox.put_nowait(_END)
+
+    async def _on_audio(self, samples: np.ndarray) -> None:
+        self._segmenter.add_audio(samples)
+        probs = self._vad.probabilities(self._vad_state, samples)
+        cut = self._segmenter.add_probabilities(probs)
+        self._note_speech_started()
+        if cut is not None:
+            await self._decode_final(cut, from_finalize=False)
+        self._maybe_utterance_end()
+        self._maybe_request_interim()
+
+    async def _flush(self, *, from_finalize: bool) -> None:
+        # Score the last partial VAD window too, so a word right before stop counts as speech.
+        probs = self._vad.probabilities(self._vad_state, np.zeros(0, dtype=np.float32), flush=True)
+        cut = self._segmenter.add_probabilities(probs)
+        self._note_speech_started()
+        if cut is not None:
+            await self._decode_final(cut, from_finalize=from_finalize)
+        cut = self._segmenter.cut_now()
+        if cut is not None:
+            await self._decode_final(cut, from_finalize=from_finalize)
+        self._vad_state = VadState() if not from_finalize else self._vad_state
+
+    def _note_speech_started(self) -> None:
+        started = self._segmenter.speech_started
+        if started is not None:
+            self._segmenter.speech_started = None
+            if self._config.vad_events:
+                self._emit(SpeechStarted(started))
+
+    # Decoding.
+
+    def _decode_job(self, audio: np.ndarray, final: bool, context: Context | None = None) -> Decoded:
+        cfg = self._config
+        return self._decoder.decode(
+            audio,
+            language=cfg.language,
+            prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
+            hotwords=" ".join(cfg.keyterms) or None,
+            beam_size=self._engine.final_beam_size if final else 1,
+            word_timestamps=cfg.word_timings,
+            punctuate=cfg.punctuate,
+            window_pad_s=self._engine.final_window_pad_s if final else self._engine.interim_window_pad_s,
+            context=context,
+        )
+
+    async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
+        self._generation += 1
+        self._last_interim = ""
+        self._interim_requested_at = 0.0
+        job = functools.partial(self._decode_job, cut.audio, True, self._context)
+        decoded, _timing = await self._scheduler.submit(job, priority=FINAL)
+        self._context = _tail_context(cut.audio, decoded, self._engine.final_context_s)
+        words = _shift(decoded.words, cut.start)
+        self._emit(
+            FinalResult(
+                transcript=decoded.text,
+                start=cut.speech_start,
+                end=max(cut.speech_end, cut.speech_start),
+                speech_final=cut.speech_final,
+                from_finalize=from_finalize,
+                confidence=decoded.confidence,
+                words=words,
+            )
+        )
+        if decoded.text:
+            self._history = f"{self._history} {decoded.text}".strip()[-_PROMPT_CHARS:]
+            self._last_word_end = words[-1].end if words else cut.speech_end
+            self._utterance_end_sent = False
+
+    def _maybe_request_interim(self) -> None:
+        if not self._config.interim_results or self._interim_in_flight or not self._segmenter.in_speech:
+            return
+        now = self._segmenter.end_time
+        # Until an utterance has shown some text, ask again sooner: the first words matter most.
+        interval = self._engine.interim_interval if self._last_interim else _FIRST_INTERIM_S
+        if now - self._interim_requested_at < interval:
+            return
+        if now - self._segmenter.speech_start_time < _FIRST_INTERIM_S:
+            return  # too little speech for Whisper to say anything useful yet
+        audio, origin = self._segmenter.segment_audio()
+        self._interim_requested_at = now
+        self._interim_in_flight = True
+        generation = self._generation
+        future = self._scheduler.submit(
+            functools.partial(self._decode_job, audio, False), priority=INTERIM, key=id(self)
+        )
+        future.add_done_callback(functools.partial(self._interim_finished, generation, origin))
+
+    def _interim_finished(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
+        # Runs as a future callback: hand the result to the stream's task, which owns the state.
+        if not self._finished:
+            self._inbox.put_nowait(_Command("interim_done", (generation, origin, future)))
+
+    def _on_interim(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
+        self._interim_in_flight = False
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+        decoded, _timing = future.result()
+        if generation != self._generation or not decoded.text or decoded.text == self._last_interim:
+            return
+        self._last_interim = decoded.text
+        words = _shift(decoded.words, origin)
+        start = words[0].start if words else origin
+        self._emit(InterimResult(decoded.text, start, self._segmenter.end_time, decoded.confidence, words))
+
+    def _maybe_utterance_end(self) -> None:
+        gap_ms = self._config.utterance_end_ms
+        if gap_ms is None or self._utterance_end_sent or self._last_word_end is None:
+            return
+        if self._segmenter.in_speech:
+            return
+        if self._segmenter.end_time - self._last_word_end >= gap_ms / 1000:
+            self._utterance_end_sent = True
+            self._emit(UtteranceEnd(self._last_word_end))
+
+    def _emit(self, event: EngineEvent) -> None:
+        self._outbox.put_nowait(event)
+
+
+def _shift(words: tuple[Word, ...], offset: float) -> tuple[Word, ...]:
+    return tuple(
+        Word(w.word, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence, w.punctuated_word)
+        for w in words
+    )
+
+
+def _tail_context(audio: np.ndarray, decoded: Decoded, seconds: float) -> Context | None:
+    """The end of a final as context for the next: its last Whisper segments that start within `seconds` of its end.
+
+    Whisper's segment times are free (the decode is timestamped anyway); cutting inside a
+    segment would need word timings. A final whose last segment is longer gives no context.
+    """
+    duration = len(audio) / 16000
+    tail = []
+    for span in reversed(decoded.spans):
+        if duration - span.start > seconds:
+            break
+        tail.insert(0, span)
+    text = "".join(span.text for span in tail).strip().lstrip(",.;:!?- ")
+    if not tail or not text:
+        return None
+    return Context(audio[int(tail[0].start * 16000) :].copy(), text)

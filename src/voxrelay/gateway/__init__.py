@@ -1,0 +1,1 @@
+"""The only socket code: the FastAPI app, the endpoints and the connection runner."""

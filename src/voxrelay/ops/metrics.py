@@ -1,0 +1,291 @@
+"""Prometheus metrics: one `Metrics` object (with its own registry) per app.
+
+`create_app` builds a `Metrics` and serves `render()` at `/metrics`. Connections
+report through a `SessionMetrics` made by `Metrics.session()`; call its methods
+as the session goes: `opened()` when it counts against capacity, `audio_fed()` /
+`stop_requested()` / `message_sent()` as actions run, and `closed(outcome)` once
+at the end (or `refused(reason)` instead of all of these when it never started).
+A registry per app, not prometheus_client's global one, lets several gateways run
+in one process (tests) without duplicate-registration errors.
+
+Every metric is named `voxrelay_*`. Labels have small fixed value sets: `engine`
+(engine name), `endpoint` (`stt-stream`, `v1-listen`), `outcome`, `code`, `kind`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Literal
+
+import numpy as np
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from voxrelay.engines.base import EngineEvent, EngineObserver, EngineStream
+from voxrelay.protocol import messages as m
+
+__all__ = ["CONTENT_TYPE", "CountingStream", "Endpoint", "Metrics", "Outcome", "SessionMetrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+Endpoint = Literal["stt-stream", "v1-listen"]
+# stopped: the client stopped and got every final (close 1000); disconnected: the client went away
+# first; error: the server ended it with an error (engine failure, limit, bad audio, deadline);
+# refused: never started (at capacity, engine not ready, draining, bad credentials/parameters).
+Outcome = Literal["stopped", "disconnected", "error", "refused"]
+
+# Latency buckets (seconds): streaming ASR lives between ~50 ms and a few seconds.
+_LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+_ENGINE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+
+
+class Metrics:
+    """Every voxrelay metric, registered in `registry`.
+
+    Args:
+        engine: the engine name, the `engine` label of per-engine metrics.
+        active_sessions: returns the number of live sessions (all endpoints); read at scrape time.
+        registry: where to register; a new `CollectorRegistry` when None.
+        process: also export process/platform/GC metrics (`process_*`, `python_*`).
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        active_sessions: Callable[[], int],
+        registry: CollectorRegistry | None = None,
+        *,
+        process: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+
+        # Capacity and state (the HPA / KEDA target is voxrelay_active_sessions).
+        self.active_sessions = Gauge(
+            "voxrelay_active_sessions", "Sessions open now, all endpoints (the autoscaling signal).", ["engine"],
+            registry=r,
+        )
+        self.active_sessions.labels(engine).set_function(lambda: float(active_sessions()))
+        self.max_sessions = Gauge("voxrelay_max_sessions", "The configured session cap of this instance.", registry=r)
+        self.ready = Gauge("voxrelay_ready", "1 when /readyz says ready (engine loaded, not draining, below cap).",
+                           registry=r)
+
+        # Sessions.
+        self.sessions = Counter(
+            "voxrelay_sessions", "Sessions by how they ended (outcome: stopped, disconnected, error, refused).",
+            ["engine", "endpoint", "outcome"], registry=r,
+        )
+        self.audio_seconds = Counter(
+            "voxrelay_audio_seconds", "Seconds of client audio received (decoded PCM, or linear16 bytes / byte rate).",
+            ["engine", "endpoint"], registry=r,
+        )
+        self.errors = Counter(
+            "voxrelay_errors", "Error messages sent to clients, by protocol code "
+            "(stt-stream: bad_request, limit_exceeded, ...; v1-listen: the refusal's HTTP status or close reason).",
+            ["endpoint", "code"], registry=r,
+        )
+
+        # Latency seen by clients.
+        self.first_interim = Histogram(
+            "voxrelay_first_interim_seconds", "From a session's first audio frame to its first interim transcript.",
+            ["engine"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.final_after_stop = Histogram(
+            "voxrelay_final_after_stop_seconds",
+            "From the client's stop to the first final transcript after it (sessions with speech pending).",
+            ["engine"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+
+        # The local engine's shared inference scheduler (kind: final or interim).
+        self.engine_queue_wait = Histogram(
+            "voxrelay_engine_queue_wait_seconds", "Time a decode job waited for the inference worker.",
+            ["kind"], buckets=_ENGINE_BUCKETS, registry=r,
+        )
+        self.engine_decode = Histogram(
+            "voxrelay_engine_decode_seconds", "Time a decode job ran on the inference worker.",
+            ["kind"], buckets=_ENGINE_BUCKETS, registry=r,
+        )
+
+        # Upstream and tokens: incremented by the Deepgram engine's reconnect logic and the token
+        # endpoint (see the docstrings of `upstream_reconnect` and `token_minted`/`token_refused`).
+        self.upstream_reconnects = Counter(
+            "voxrelay_upstream_reconnects", "Reconnects of an engine's upstream stream (e.g. to Deepgram), by result.",
+            ["engine", "result"], registry=r,
+        )
+        self.tokens_minted = Counter(
+            "voxrelay_tokens_minted", "Short-lived client tokens minted.", ["kind"], registry=r,
+        )
+        self.tokens_refused = Counter(
+            "voxrelay_tokens_refused", "Client tokens or token requests refused, by reason.", ["reason"], registry=r,
+        )
+
+    # Public methods for the code that counts.
+
+    def session(self, endpoint: Endpoint) -> SessionMetrics:
+        """A recorder for one connection on `endpoint`."""
+        return SessionMetrics(self, endpoint)
+
+    def observe_job(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+        """One inference job of the local engine (called on its worker thread)."""
+        self.engine_queue_wait.labels(kind).observe(wait_s)
+        self.engine_decode.labels(kind).observe(run_s)
+
+    def upstream_reconnect(self, result: Literal["ok", "failed", "gave_up"]) -> None:
+        """Call once per reconnect attempt of an upstream engine stream (the Deepgram engine)."""
+        self.upstream_reconnects.labels(self.engine, result).inc()
+
+    def token_minted(self, kind: str = "session") -> None:
+        """Call when the token endpoint issues a token (`kind`: e.g. `session`, `deepgram`)."""
+        self.tokens_minted.labels(kind).inc()
+
+    def token_refused(self, reason: str) -> None:
+        """Call when a token is refused (`reason`: a short fixed word: expired, invalid, reused, unauthorized)."""
+        self.tokens_refused.labels(reason).inc()
+
+    # Public methods for the /metrics endpoint.
+
+    def render(self) -> bytes:
+        """The text exposition of every metric in this registry."""
+        return generate_latest(self.registry)
+
+
+class SessionMetrics:
+    """What one connection reports. Safe to call in any order; `closed`/`refused` count once."""
+
+    def __init__(self, metrics: Metrics, endpoint: Endpoint) -> None:
+        self._m = metrics
+        self._endpoint = endpoint
+        self._first_audio: float | None = None
+        self._interim_seen = False
+        self._stop: float | None = None
+        self._final_after_stop_seen = False
+        self._done = False
+
+    def audio_fed(self) -> None:
+        """An audio frame went to the engine (the first one starts the first-interim clock)."""
+        if self._first_audio is None:
+            self._first_audio = time.perf_counter()
+
+    def stop_requested(self) -> None:
+        """The client said stop (the engine is closing): starts the final-after-stop clock."""
+        if self._stop is None:
+            self._stop = time.perf_counter()
+
+    def message_sent(self, message: m.ServerMessage) -> None:
+        """A `/stt-stream` message is about to be sent to the client."""
+        engine = self._m.engine
+        if isinstance(message, m.InterimTranscript):
+            if not self._interim_seen and self._first_audio is not None:
+                self._interim_seen = True
+                self._m.first_interim.labels(engine).observe(time.perf_counter() - self._first_audio)
+        elif isinstance(message, m.FinalTranscript):
+            if self._stop is not None and not self._final_after_stop_seen:
+                self._final_after_stop_seen = True
+                self._m.final_after_stop.labels(engine).observe(time.perf_counter() - self._stop)
+        elif isinstance(message, m.ErrorMessage):
+            self.error(message.code)
+
+    def final_sent(self) -> None:
+        """A final result went out on an endpoint without `ServerMessage`s (`/v1/listen`)."""
+        if self._stop is not None and not self._final_after_stop_seen:
+            self._final_after_stop_seen = True
+            self._m.final_after_stop.labels(self._m.engine).observe(time.perf_counter() - self._stop)
+
+    def interim_sent(self) -> None:
+        """An interim result went out on an endpoint without `ServerMessage`s (`/v1/listen`)."""
+        if not self._interim_seen and self._first_audio is not None:
+            self._interim_seen = True
+            self._m.first_interim.labels(self._m.engine).observe(time.perf_counter() - self._first_audio)
+
+    def error(self, code: str) -> None:
+        """An error reached the client (`code`: a protocol error code or an HTTP status)."""
+        self._m.errors.labels(self._endpoint, code).inc()
+
+    def refused(self, code: str) -> None:
+        """The connection was turned away before a session started."""
+        if not self._done:
+            self._done = True
+            self.error(code)
+            self._m.sessions.labels(self._m.engine, self._endpoint, "refused").inc()
+
+    def closed(self, outcome: Outcome, audio_seconds: float | None) -> None:
+        """The session ended; `audio_seconds` is what it received (None if unknown)."""
+        if self._done:
+            return
+        self._done = True
+        self._m.sessions.labels(self._m.engine, self._endpoint, outcome).inc()
+        if audio_seconds:
+            self._m.audio_seconds.labels(self._m.engine, self._endpoint).inc(audio_seconds)
+
+
+class CountingStream(EngineStream):
+    """An engine stream that counts the audio it is given, for `voxrelay_audio_seconds`.
+
+    Args:
+        inner: the engine's stream.
+        pcm_rate: the sample rate of float32 PCM arrays (the engine's rate).
+        bytes_per_second: the byte rate of raw audio bytes (linear16), or None for containers.
+    """
+
+    def __init__(self, inner: EngineStream, pcm_rate: int, bytes_per_second: int | None) -> None:
+        self.inner = inner
+        self._pcm_rate = pcm_rate
+        self._bytes_per_second = bytes_per_second
+        self._samples = 0
+        self._bytes = 0
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        if isinstance(audio, np.ndarray):
+            self._samples += int(audio.shape[0])
+        else:
+            self._bytes += len(audio)
+        await self.inner.send_audio(audio)
+
+    async def finalize(self) -> None:
+        await self.inner.finalize()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def abort(self) -> None:
+        await self.inner.abort()
+
+    def events(self) -> AsyncIterator[EngineEvent]:
+        return self.inner.events()
+
+    def audio_seconds(self) -> float | None:
+        """Seconds received so far; None when only container bytes to a raw-audio engine were seen."""
+        seconds = self._samples / self._pcm_rate if self._pcm_rate else 0.0
+        if self._bytes:
+            if not self._bytes_per_second:
+                return seconds or None
+            seconds += self._bytes / self._bytes_per_second
+        return seconds
+
+
+class MetricsObserver(EngineObserver):
+    """The engine's observer hooks, recorded as `Metrics`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def job_timing(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+        self._metrics.observe_job(kind, wait_s, run_s)
+
+    def upstream_reconnect(self, result: Literal["ok", "failed", "gave_up"]) -> None:
+        self._metrics.upstream_reconnect(result)

@@ -1,0 +1,1 @@
+"""Who may connect and how much: keys and tokens (`auth`), admission, limits."""

@@ -1,0 +1,86 @@
+"""LocalStream on real corpus audio, fed as fast as the CPU allows (no server; finals depend only on audio)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from tests.support import clip, normalize, silence, wer
+from voxrelay.bench.offline import stream_finals
+from voxrelay.engines.base import FinalResult
+from voxrelay.engines.local.engine import LocalEngine
+
+# Clips with pauses inside: each streams as two or more finals, most after a short pause.
+MULTI_FINAL = [
+    "jfk_inaugural.wav",
+    "s04_numbers_phone.wav",
+    "s12_pause_shopping.wav",
+    "s13_pause_letter.wav",
+    "ljspeech_LJ001-0001.wav",
+    "s11_long_paragraph.wav",
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LocalEngine]:
+    engine = LocalEngine()
+    asyncio.run(engine.start())
+    yield engine
+    asyncio.run(engine.stop())
+
+
+def stream(engine: LocalEngine, name: str, **options: object) -> list[FinalResult]:
+    audio = np.concatenate([clip(name).pcm(), silence(1.0)])
+
+    async def run() -> list[FinalResult]:
+        return await stream_finals(engine, audio, **options)  # type: ignore[arg-type]
+
+    return asyncio.run(run())
+
+
+def transcripts(engine: LocalEngine, context_s: float, endpointing_ms: int) -> list[str]:
+    saved, engine.final_context_s = engine.final_context_s, context_s
+    try:
+        finals = [stream(engine, name, endpointing_ms=endpointing_ms) for name in MULTI_FINAL]
+    finally:
+        engine.final_context_s = saved
+    assert all(len(f) >= 2 for f in finals), [len(f) for f in finals]
+    return [" ".join(r.transcript for r in f if r.transcript) for f in finals]
+
+
+@pytest.mark.parametrize("endpointing_ms", [200, 300])
+def test_context_of_the_previous_final_lowers_wer(engine: LocalEngine, endpointing_ms: int) -> None:
+    references = [clip(name).reference for name in MULTI_FINAL]
+    alone = wer(references, transcripts(engine, 0.0, endpointing_ms))
+    with_context = wer(references, transcripts(engine, 3.0, endpointing_ms))
+    print(f"endpointing {endpointing_ms} ms: WER {alone:.3f} alone, {with_context:.3f} with context")
+    assert with_context <= alone - 0.01
+
+
+def test_finals_with_context_hold_only_their_own_words(engine: LocalEngine) -> None:
+    for name in MULTI_FINAL:
+        finals = [f.transcript for f in stream(engine, name, endpointing_ms=200) if f.transcript]
+        spoken = normalize(" ".join(finals)).split()
+        assert len(spoken) <= len(normalize(clip(name).reference).split()) + 2, (name, finals)
+        for earlier, later in zip(finals, finals[1:]):
+            tail = normalize(earlier).split()[-3:]
+            assert len(tail) < 3 or normalize(later).split()[:3] != tail, (name, finals)
+
+
+def test_word_timings_of_a_final_decoded_with_context(engine: LocalEngine) -> None:
+    """Words of the context are not the final's: its words match its transcript and lie in its own audio."""
+    for name in ["jfk_inaugural.wav", "s13_pause_letter.wav"]:
+        finals = [f for f in stream(engine, name, word_timings=True) if f.transcript]
+        assert len(finals) >= 2
+        previous_end = 0.0
+        for final in finals:
+            assert final.words
+            assert wer([final.transcript], [" ".join(w.punctuated_word or w.word for w in final.words)]) <= 0.1
+            for word in final.words:
+                # The segment starts up to the 300 ms pre-roll before its speech.
+                assert final.start - 0.35 <= word.start <= word.end <= final.end + 0.25, (final.transcript, word)
+                assert word.start >= previous_end - 0.05
+                previous_end = word.start

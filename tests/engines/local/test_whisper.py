@@ -1,0 +1,67 @@
+"""WhisperDecoder on real corpus audio (tiny.en): short-window decoding and its guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soxr
+
+from tests.support import clip, wer
+from voxrelay.engines.local.whisper import Context, WhisperDecoder, _drop_repeats
+
+# Clips of ordinary dictation, each a single utterance of 3-7 s.
+DICTATION = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
+
+
+@pytest.fixture(scope="module")
+def decoder() -> WhisperDecoder:
+    return WhisperDecoder("tiny.en")
+
+
+def faster(pcm: np.ndarray, speed: float) -> np.ndarray:
+    """The same speech `speed` times faster (and higher): a fast talker."""
+    return soxr.resample(pcm, 16000 * speed, 16000).astype(np.float32)
+
+
+def test_fast_speech_keeps_its_last_words(decoder: WhisperDecoder) -> None:
+    """At 1.3x speed the short window must say as much as the full 30 s window (its token cap is no limit)."""
+    chosen = [clip(name) for name in DICTATION]
+    audio = [faster(c.pcm(), 1.3) for c in chosen]
+    short = [decoder.decode(a, window_pad_s=8.0).text for a in audio]
+    full = [decoder.decode(a, window_pad_s=None).text for a in audio]
+    references = [c.reference for c in chosen]
+    assert wer(references, short) <= wer(references, full) + 0.03, short
+
+
+def test_repeat_guard_keeps_repeated_digits_and_cuts_repeated_phrases(decoder: WhisperDecoder) -> None:
+    tokenizer = decoder._tokenizer
+
+    def segments(*texts: str) -> list[tuple[float, list[int]]]:
+        return [(i * 0.5, tokenizer.encode(" " + t)) for i, t in enumerate(texts)]
+
+    def text(kept: list[tuple[float, list[int]]]) -> str:
+        return tokenizer.decode([token for _, tokens in kept for token in tokens]).strip()
+
+    # A digit said twice is speech ("four four nine eight"), not a runaway repetition.
+    assert text(_drop_repeats(segments("4", "4", "9 8"), tokenizer, 3.0)) == "4 4 9 8"
+    # A phrase of three or more words said again is Whisper repeating itself on a short window.
+    kept = _drop_repeats(segments("ask what you can do", "ask what you can do"), tokenizer, 3.0)
+    assert text(kept) == "ask what you can do"
+    # A segment that starts at the very end of the audio holds no speech of it.
+    assert text(_drop_repeats(segments("hello there", "and more"), tokenizer, 0.55)) == "hello there"
+
+
+def test_repeat_guard_cuts_a_repeat_of_the_context(decoder: WhisperDecoder) -> None:
+    tokenizer = decoder._tokenizer
+    segments = [(0.0, tokenizer.encode(" and so my fellow Americans")), (1.0, tokenizer.encode(" ask not"))]
+    assert _drop_repeats(segments, tokenizer, 3.0, seen=("and so my fellow americans",)) == []
+
+
+def test_silence_after_a_context_says_nothing(decoder: WhisperDecoder) -> None:
+    """Context makes Whisper continue a transcript; after it, silence must not become words."""
+    speech = clip("jfk_inaugural.wav").pcm()[: 3 * 16000]
+    said = decoder.decode(speech, window_pad_s=8.0)
+    assert said.text and said.spans
+    context = Context(speech, said.text)
+    for quiet in (np.zeros(16000, dtype=np.float32), 0.003 * np.random.default_rng(3).standard_normal(16000)):
+        assert decoder.decode(quiet.astype(np.float32), window_pad_s=8.0, context=context).text == ""

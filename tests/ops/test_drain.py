@@ -1,0 +1,167 @@
+"""Graceful drain: every session in flight receives its finals, new ones are refused, then the server exits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.fakes import CountingEngine
+from tests.support import ServerThread
+from voxrelay.ops.drain import DrainingServer
+from voxrelay.settings import Settings
+
+LINEAR16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
+
+
+def draining_server(**settings: Any) -> ServerThread:
+    server = ServerThread(Settings(port=0, max_sessions=50, **settings), CountingEngine(chunk=32000))
+    server.server = DrainingServer(server.config, server.app.state.gateway.drainer)
+    server._thread = __import__("threading").Thread(target=server.server.run, daemon=True)
+    return server.start()
+
+
+async def open_session(server: ServerThread, audio_bytes: int) -> tuple[Any, asyncio.Task[list[dict[str, Any]]]]:
+    ws = await websockets.connect(server.url())
+    await ws.send(json.dumps({"action": "configure", "audio_format": LINEAR16}))
+    assert json.loads(await ws.recv())["type"] == "ready"
+    for i in range(0, audio_bytes, 16000):
+        await ws.send(b"\1\0" * (min(16000, audio_bytes - i) // 2))
+
+    async def read() -> list[dict[str, Any]]:
+        messages = []
+        try:
+            async for raw in ws:
+                messages.append(json.loads(raw))
+        except websockets.ConnectionClosedError:
+            pass
+        return messages
+
+    return ws, asyncio.create_task(read())
+
+
+def spoken(messages: list[dict[str, Any]]) -> int:
+    """Audio bytes covered by finals (the counting engine names its byte ranges)."""
+    total = 0
+    for m in messages:
+        if m["type"] == "final_transcript":
+            _, start, _, end = m["transcript"].split()
+            total += int(end) - int(start)
+    return total
+
+
+async def wait_until(predicate: Any, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_admin_drain_delivers_every_final_then_exits() -> None:
+    server = draining_server()
+    try:
+        sizes = [3200 * (i + 1) for i in range(20)]  # 0.1 to 2 s of audio, mid-chunk for most
+        sessions = [await open_session(server, n) for n in sizes]
+        await wait_until(lambda: len(server.gateway.sessions) == len(sizes))
+        # Everything sent has reached the server's session before the drain begins.
+        async with httpx.AsyncClient() as client:
+            # Through a local reverse proxy (uvicorn trusts X-Forwarded-For from loopback), a remote client is refused.
+            forbidden = await client.post(server.http("/admin/drain"), headers={"X-Forwarded-For": "198.51.100.7"})
+            assert forbidden.status_code == 403 and not server.gateway.draining
+            assert (await client.post(server.http("/admin/drain"))).status_code == 202
+            assert server.gateway.draining
+            assert (await client.get(server.http("/readyz"))).status_code == 503
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(server.url())
+        assert refused.value.response.status_code == 503 and refused.value.response.headers["Retry-After"]
+        for (ws, reader), size in zip(sessions, sizes):
+            messages = await asyncio.wait_for(reader, 20)
+            types = [m["type"] for m in messages]
+            assert {"type": "warning", "code": "draining"}.items() <= messages[types.index("warning")].items(), types
+            assert types[-1] == "stopped" and ws.close_code == 1000
+            assert spoken(messages) == size  # no final lost
+        await asyncio.to_thread(server._thread.join, 20)
+        assert not server._thread.is_alive()  # the drain ended the server
+    finally:
+        server.stop()
+
+
+async def test_sigterm_drains_before_uvicorn_shuts_down() -> None:
+    server = draining_server()
+    try:
+        sessions = [await open_session(server, 48000) for _ in range(5)]
+        await wait_until(lambda: len(server.gateway.sessions) == 5)
+        server.server.handle_exit(signal.SIGTERM, None)  # what the signal handler calls
+        for ws, reader in sessions:
+            messages = await asyncio.wait_for(reader, 20)
+            assert any(m["type"] == "warning" and m["code"] == "draining" for m in messages)
+            assert messages[-1]["type"] == "stopped"
+            assert spoken(messages) == 48000 and ws.close_code == 1000
+        await asyncio.to_thread(server._thread.join, 20)
+        assert not server._thread.is_alive()
+    finally:
+        server.stop()
+
+
+async def test_drain_deadline_closes_stragglers_with_1012() -> None:
+    server = draining_server(drain_timeout_s=0.5)
+    try:
+        # A session whose engine never flushes: its stream is replaced by one that ignores close().
+        ws, reader = await open_session(server, 3200)
+        await wait_until(lambda: len(server.gateway.sessions) == 1)
+        connection = next(iter(server.gateway.drainer.connections))
+        connection.session.stop = lambda: None  # type: ignore[method-assign]  # never stops by itself
+        async with httpx.AsyncClient() as client:
+            result = (await client.post(server.http("/admin/drain?wait=true"), timeout=20)).json()
+        assert result["forced"] == 1
+        await asyncio.wait_for(reader, 20)
+        assert ws.close_code == 1012
+    finally:
+        server.stop()
+
+
+def test_drain_is_refused_to_remote_peers_without_the_admin_key() -> None:
+    from fastapi.testclient import TestClient
+
+    from voxrelay.gateway.app import create_app
+
+    app = create_app(Settings(port=0, admin_key="adm-secret"), CountingEngine())
+    with TestClient(app, client=("203.0.113.9", 5000)) as client:
+        assert client.post("/admin/drain").status_code == 403
+        assert client.post("/admin/drain", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert client.post("/admin/drain", headers={"Authorization": "Bearer adm-secret"}).status_code == 202
+        assert app.state.gateway.draining
+
+
+async def test_drain_closes_v1_listen_streams_like_close_stream() -> None:
+    """Deepgram's protocol has no warning: a drained /v1/listen stream gets its final Results, Metadata, 1000."""
+    server = draining_server()
+    try:
+        url = server.url("/v1/listen") + "?encoding=linear16&sample_rate=16000"
+        sizes = [6400, 16000, 48000]
+        streams = []
+        for size in sizes:
+            ws = await websockets.connect(url)
+            await ws.send(b"\1\0" * (size // 2))
+            streams.append(ws)
+        await wait_until(lambda: len(server.gateway.sessions) == len(sizes))
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(server.http("/admin/drain"))).status_code == 202
+        for ws, size in zip(streams, sizes):
+            messages = []
+            async with asyncio.timeout(20):
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+            finals = [m for m in messages if m.get("type") == "Results" and m["is_final"]]
+            covered = sum(int(m["channel"]["alternatives"][0]["transcript"].split()[3]) - int(
+                m["channel"]["alternatives"][0]["transcript"].split()[1]) for m in finals)
+            assert covered == size  # every byte sent before the drain came back as final
+            assert messages[-1]["type"] == "Metadata" and ws.close_code == 1000
+        await asyncio.to_thread(server._thread.join, 20)
+        assert not server._thread.is_alive()
+    finally:
+        server.stop()
