@@ -115,7 +115,7 @@ async def test_a_session_is_counted(server: ServerThread) -> None:
         before, "voxrelay_audio_seconds_total", **audio
     ) == pytest.approx(1.5)
     for histogram in ("voxrelay_first_interim_seconds", "voxrelay_final_after_stop_seconds"):
-        assert value(after, f"{histogram}_count", **engine) == value(before, f"{histogram}_count", **engine) + 1
+        assert value(after, f"{histogram}_count", **audio) == value(before, f"{histogram}_count", **audio) + 1
     assert value(after, "voxrelay_active_sessions", **engine) == 0
     assert value(after, "voxrelay_max_sessions") == 2
     assert ("process_cpu_seconds_total", ()) in after

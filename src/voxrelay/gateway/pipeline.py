@@ -1,6 +1,6 @@
 """The audio path of one session: client bytes -> (decode, resample) -> engine stream, in order.
 
-Engines with `wants_raw_audio` get the client's bytes untouched. Others get float32
+Engines whose `capabilities.raw_audio` is set get the client's bytes untouched. Others get float32
 mono PCM at their rate: linear16 is converted inline (cheap), webm/ogg is demuxed
 and decoded by a `ContainerDecoder` thread.
 
@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voxrelay.audio.pcm import Linear16Decoder
 from voxrelay.audio.container import ContainerDecoder
+from voxrelay.audio.pcm import Linear16Decoder
 from voxrelay.engines.base import Engine, EngineStream
 from voxrelay.protocol.messages import AudioFormat
 
@@ -51,11 +51,16 @@ class AudioPipeline:
         if not engine.capabilities.raw_audio:
             if audio_format.is_container:
                 self._container = ContainerDecoder(
-                    audio_format.encoding, engine.sample_rate, self._pcm_from_thread, self._error_from_thread
+                    audio_format.encoding,
+                    engine.capabilities.sample_rate,
+                    self._pcm_from_thread,
+                    self._error_from_thread,
                 )
                 self._feeder = asyncio.create_task(self._feed_engine(), name="feed-engine")
             else:
-                self._linear16 = Linear16Decoder(audio_format.sample_rate, audio_format.channels, engine.sample_rate)
+                self._linear16 = Linear16Decoder(
+                    audio_format.sample_rate, audio_format.channels, engine.capabilities.sample_rate
+                )
 
     async def feed(self, data: bytes) -> None:
         if self._closing:

@@ -1,10 +1,10 @@
 """Prometheus metrics: one `Metrics` object (with its own registry) per app.
 
-`create_app` builds a `Metrics` and serves `render()` at `/metrics`. Connections
-report through a `SessionMetrics` made by `Metrics.session()`; call its methods
-as the session goes: `opened()` when it counts against capacity, `audio_fed()` /
-`stop_requested()` / `message_sent()` as actions run, and `closed(outcome)` once
-at the end (or `refused(reason)` instead of all of these when it never started).
+`create_app` builds a `Metrics` and serves `render()` at `/metrics`. Every endpoint's
+connection runner reports through a `SessionMetrics` made by `Metrics.session(endpoint)`;
+it calls its methods as the session's actions run: `audio_fed()` / `stop_requested()`
+/ `sent(kind, code)`, `error(code)` for an error closed without a message, and
+`closed(outcome)` once at the end (or `refused(code)` instead when it never started).
 A registry per app, not prometheus_client's global one, lets several gateways run
 in one process (tests) without duplicate-registration errors.
 
@@ -32,13 +32,13 @@ from prometheus_client import (
 )
 
 from voxrelay.engines.base import EngineEvent, EngineObserver, EngineStream
-from voxrelay.protocol import messages as m
 
-__all__ = ["CONTENT_TYPE", "CountingStream", "Endpoint", "Metrics", "Outcome", "SessionMetrics"]
+__all__ = ["CONTENT_TYPE", "CountingStream", "Endpoint", "Metrics", "Outcome", "SentKind", "SessionMetrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 Endpoint = Literal["stt-stream", "v1-listen"]
+SentKind = Literal["interim", "final", "error", "other"]
 # stopped: the client stopped and got every final (close 1000); disconnected: the client went away
 # first; error: the server ended it with an error (engine failure, limit, bad audio, deadline);
 # refused: never started (at capacity, engine not ready, draining, bad credentials/parameters).
@@ -103,12 +103,12 @@ class Metrics:
         # Latency seen by clients.
         self.first_interim = Histogram(
             "voxrelay_first_interim_seconds", "From a session's first audio frame to its first interim transcript.",
-            ["engine"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["engine", "endpoint"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.final_after_stop = Histogram(
             "voxrelay_final_after_stop_seconds",
             "From the client's stop to the first final transcript after it (sessions with speech pending).",
-            ["engine"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["engine", "endpoint"], buckets=_LATENCY_BUCKETS, registry=r,
         )
 
         # The local engine's shared inference scheduler (kind: final or interim).
@@ -186,31 +186,22 @@ class SessionMetrics:
         if self._stop is None:
             self._stop = time.perf_counter()
 
-    def message_sent(self, message: m.ServerMessage) -> None:
-        """A `/stt-stream` message is about to be sent to the client."""
-        engine = self._m.engine
-        if isinstance(message, m.InterimTranscript):
+    def sent(self, kind: SentKind, code: str | None = None) -> None:
+        """A frame is about to be sent: an interim or final transcript, an error (with its code), or other."""
+        if kind == "interim":
             if not self._interim_seen and self._first_audio is not None:
                 self._interim_seen = True
-                self._m.first_interim.labels(engine).observe(time.perf_counter() - self._first_audio)
-        elif isinstance(message, m.FinalTranscript):
+                self._m.first_interim.labels(self._m.engine, self._endpoint).observe(
+                    time.perf_counter() - self._first_audio
+                )
+        elif kind == "final":
             if self._stop is not None and not self._final_after_stop_seen:
                 self._final_after_stop_seen = True
-                self._m.final_after_stop.labels(engine).observe(time.perf_counter() - self._stop)
-        elif isinstance(message, m.ErrorMessage):
-            self.error(message.code)
-
-    def final_sent(self) -> None:
-        """A final result went out on an endpoint without `ServerMessage`s (`/v1/listen`)."""
-        if self._stop is not None and not self._final_after_stop_seen:
-            self._final_after_stop_seen = True
-            self._m.final_after_stop.labels(self._m.engine).observe(time.perf_counter() - self._stop)
-
-    def interim_sent(self) -> None:
-        """An interim result went out on an endpoint without `ServerMessage`s (`/v1/listen`)."""
-        if not self._interim_seen and self._first_audio is not None:
-            self._interim_seen = True
-            self._m.first_interim.labels(self._m.engine).observe(time.perf_counter() - self._first_audio)
+                self._m.final_after_stop.labels(self._m.engine, self._endpoint).observe(
+                    time.perf_counter() - self._stop
+                )
+        elif kind == "error":
+            self.error(code or "unknown")
 
     def error(self, code: str) -> None:
         """An error reached the client (`code`: a protocol error code or an HTTP status)."""

@@ -103,6 +103,8 @@ _SUPPORTED = {
     "keywords",
 }
 _CONTAINER_ENCODINGS = {"opus", "ogg-opus"}
+# The gateway's own parameters, the same on every endpoint (docs/security.md): `batch=true`.
+_GATEWAY_PARAMS = {"batch"}
 _KNOWN_ENCODINGS = {
     "linear16",
     "linear32",
@@ -195,6 +197,8 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
     keyterms: list[str] = []
     warnings: list[ParamWarning] = []
     for name, value in items:
+        if name in _GATEWAY_PARAMS:
+            continue  # read by the gateway's admission, not a Deepgram option
         if name in ("keyterm", "keywords"):
             # keywords take an optional ":boost"; voxrelay has no weights, so only the term counts.
             term = value.rsplit(":", 1)[0] if name == "keywords" and re.search(r":-?[\d.]+$", value) else value

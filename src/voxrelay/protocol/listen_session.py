@@ -20,11 +20,20 @@ import enum
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Union
 
 from pydantic import ValidationError
 
 from voxrelay.protocol import events as ev
+from voxrelay.protocol.actions import (
+    Action,
+    CloseEngine,
+    CloseSocket,
+    FeedAudio,
+    FinalizeEngine,
+    OpenEngine,
+    SendKind,
+    SendText,
+)
 from voxrelay.protocol.deepgram_live import (
     DATA_0000,
     NET_0001_REASON,
@@ -165,43 +174,14 @@ class AudioSniffer:
         return SniffedFormat(audio_format, head[body:])
 
 
-# Actions the I/O glue must carry out, in order.
+# Actions the I/O glue must carry out, in order: the shared vocabulary (actions.py), under the
+# names this module has always used.
 
+OpenStream = OpenEngine
+FinalizeStream = FinalizeEngine
+EndStream = CloseEngine
 
-@dataclass(frozen=True, slots=True)
-class SendText:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class OpenStream:
-    """Open the engine stream for audio in this format (then feed it)."""
-
-    audio_format: AudioFormat
-
-
-@dataclass(frozen=True, slots=True)
-class FeedAudio:
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class FinalizeStream:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class EndStream:
-    """End of audio: the engine flushes; call `engine_flushed()` when its events end."""
-
-
-@dataclass(frozen=True, slots=True)
-class CloseSocket:
-    code: int
-    reason: str
-
-
-ListenAction = Union[SendText, OpenStream, FeedAudio, FinalizeStream, EndStream, CloseSocket]
+ListenAction = Action
 
 
 # The session: one transition table, then the class.
@@ -316,7 +296,7 @@ class ListenSession:
             return
         self.state = next_state(self.state, ListenTrigger.FORMAT_KNOWN)
         self._audio_format = sniffed.audio_format
-        self._actions.append(OpenStream(sniffed.audio_format))
+        self._actions.append(OpenEngine(sniffed.audio_format, self.params.options, word_timings=True))
         if sniffed.payload:
             self._actions.append(FeedAudio(sniffed.payload))
 
@@ -327,7 +307,7 @@ class ListenSession:
         try:
             message = parse_control(text)
         except ControlError as exc:
-            self._send(ErrorMessage("SchemaError", str(exc), text[:256]))
+            self._send(ErrorMessage("SchemaError", str(exc), text[:256]), "error", "bad_request")
             return
         if isinstance(message, Finalize):
             if self.state is ListenState.STREAMING:
@@ -382,7 +362,7 @@ class ListenSession:
         elif event.fatal:
             self._fatal(event.code, event.message)
         else:
-            self._send(ErrorMessage(_variant(event.code), event.message))
+            self._send(ErrorMessage(_variant(event.code), event.message), "error", event.code)
 
     def engine_flushed(self, audio_seconds: float | None = None) -> None:
         """The engine's events ended: send Metadata and close 1000.
@@ -395,16 +375,33 @@ class ListenSession:
         self.state = next_state(self.state, ListenTrigger.ENGINE_FLUSHED)
         self._finish(audio_seconds)
 
-    def fail(self, code: str, message: str) -> None:
-        """A fatal problem found by the I/O (engine failed to open, undecodable audio, deadline)."""
+    def fail(self, code: str, message: str, close_code: int | None = None) -> None:
+        """A fatal problem found by the I/O (engine failed to open, undecodable audio, a limit)."""
         if self.state is not ListenState.CLOSED:
-            self._fatal(code, message)
+            self._fatal(code, message, close_code)
 
-    def idle_timeout(self) -> None:
+    def engine_opened(self) -> None:
+        """The engine stream is open: nothing to say (Deepgram sends nothing until the first Results)."""
+
+    def audio_error(self, message: str) -> None:
+        """The audio cannot be decoded: Deepgram's DATA-0000 (Error, then close 1008)."""
+        self.fail("unsupported_audio", f"{DATA_0000}: {message}")
+
+    def limit_exceeded(self, message: str, close_code: int) -> None:
+        """A limit of the gateway was passed: an Error, then close `close_code` (1009 size, 1008 others)."""
+        self.fail("limit_exceeded", message, close_code)
+
+    def drain(self) -> None:
+        """The server is draining. Deepgram's protocol has no warning message, so the stream is
+        closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""
+        if self.state is not ListenState.CLOSED:
+            self._on_close_stream()
+
+    def idle_timeout(self, message: str = "") -> None:
         """Neither audio nor a text message for the idle window: close 1011 NET-0001, like Deepgram."""
         if self.state in (ListenState.AWAITING_AUDIO, ListenState.STREAMING):
             self.state = next_state(self.state, ListenTrigger.FATAL)
-            self._actions.append(CloseSocket(1011, NET_0001_REASON))
+            self._actions.append(CloseSocket(1011, NET_0001_REASON, error="limit_exceeded"))
 
     def client_gone(self) -> None:
         """The socket closed under us: the I/O releases the engine stream; nothing is sent."""
@@ -420,6 +417,11 @@ class ListenSession:
     @property
     def closed(self) -> bool:
         return self.state is ListenState.CLOSED
+
+    @property
+    def accepting_input(self) -> bool:
+        """True while the idle timeout applies (before CloseStream)."""
+        return self.waiting_for_input
 
     @property
     def waiting_for_input(self) -> bool:
@@ -479,17 +481,18 @@ class ListenSession:
                 transcript,
                 confidence,
                 words,
-            )
+            ),
+            "final" if final else "interim",
         )
 
-    def _send(self, message: ServerMessage) -> None:
-        self._actions.append(SendText(encode(message)))
+    def _send(self, message: ServerMessage, kind: SendKind = "other", code: str | None = None) -> None:
+        self._actions.append(SendText(encode(message), kind, code))
 
-    def _fatal(self, code: str, message: str) -> None:
+    def _fatal(self, code: str, message: str, close_code: int | None = None) -> None:
         self.state = next_state(self.state, ListenTrigger.FATAL)
-        self._send(ErrorMessage(_variant(code), message))
+        self._send(ErrorMessage(_variant(code), message), "error", code)
         reason = message if message.startswith(("DATA-", "NET-")) else f"voxrelay {code}: {message}"
-        self._actions.append(CloseSocket(_ERROR_CLOSE.get(code, 1011), _truncate(reason)))
+        self._actions.append(CloseSocket(close_code or _ERROR_CLOSE.get(code, 1011), _truncate(reason)))
 
 
 def _variant(code: str) -> str:

@@ -14,6 +14,7 @@ from typing import Union
 
 from voxrelay.protocol import events as engine_events
 from voxrelay.protocol import messages as m
+from voxrelay.protocol.actions import CloseEngine, CloseSocket, FeedAudio, FinalizeEngine, OpenEngine
 from voxrelay.protocol.state import SessionState, Trigger, next_state
 
 __all__ = [
@@ -30,41 +31,13 @@ __all__ = [
 ]
 
 
-# Actions the server must carry out, in order.
+# Actions the server must carry out, in order: the shared vocabulary (actions.py), plus
+# `SendMessage`, a typed /stt-stream message its codec encodes.
 
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     message: m.ServerMessage
-
-
-@dataclass(frozen=True, slots=True)
-class OpenEngine:
-    """Open the engine stream for this format and options, then call `engine_opened()`."""
-
-    audio_format: m.AudioFormat
-    options: m.StreamOptions
-
-
-@dataclass(frozen=True, slots=True)
-class FeedAudio:
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class FinalizeEngine:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CloseEngine:
-    """End of audio: the engine flushes, then the server calls `engine_flushed()`."""
-
-
-@dataclass(frozen=True, slots=True)
-class CloseSocket:
-    code: int
-    reason: str
 
 
 Action = Union[SendMessage, OpenEngine, FeedAudio, FinalizeEngine, CloseEngine, CloseSocket]

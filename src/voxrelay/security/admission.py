@@ -1,9 +1,11 @@
 """Admission before the upgrade, and the token endpoint: the glue around `auth.py` and `limits.py`.
 
-`Gatekeeper.admit` runs every check that can still be answered with an HTTP status
-(credentials in the URL, Origin, handshake rate, draining, capacity, credentials) and
-either returns an `Admission` or raises `Refusal`; `deny` sends that refusal as a
-401/403/429/503 (with Retry-After where waiting helps) instead of upgrading.
+`Gatekeeper.admit` is the one admission path of every endpoint: it runs every check that
+can still be answered before the upgrade (credentials in the URL, Origin, handshake rate,
+draining, the global cap, credentials in the endpoint's form, the per-key cap, engine
+readiness) and either returns an `Admission` or raises `Refusal`. The decision is made
+here once; each endpoint sends it in its own wire form (`deny` is `/stt-stream`'s:
+401/403/429/503 with Retry-After where waiting helps).
 
     POST /v1/auth/token   Authorization: Bearer KEY  ->  {"token", "expires_in", "subprotocol": "bearer"}
     GET  /v1/auth         ->  {"auth_required": bool}   (the web UI asks for a key only when true)
@@ -15,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
@@ -24,14 +26,47 @@ from voxrelay.security import auth
 from voxrelay.security.limits import HandshakeLimiter
 from voxrelay.settings import Settings
 
-__all__ = ["Admission", "Gatekeeper", "Refusal", "create_auth_router", "deny"]
+__all__ = [
+    "Admission",
+    "CredentialForm",
+    "Gatekeeper",
+    "Handshake",
+    "Refusal",
+    "RefusalKind",
+    "create_auth_router",
+    "deny",
+]
 
 log = logging.getLogger("voxrelay.security.auth")
 
 
+CredentialForm = Literal["bearer", "deepgram"]
+"""How an endpoint's clients present credentials.
+
+bearer (`/stt-stream`): `Authorization: Bearer KEY`, or the subprotocol `bearer, TOKEN` with a
+token from `POST /v1/auth/token`; credentials in the URL are refused.
+deepgram (`/v1/listen`): `Authorization: Token KEY` or `Bearer KEY`, or the subprotocol
+`token, KEY` (browsers); `VOXRELAY_LISTEN_API_KEYS` are accepted besides `VOXRELAY_API_KEYS`.
+"""
+
+RefusalKind = Literal["credentials", "origin", "handshake_rate", "draining", "global_cap", "key_cap", "engine"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What admission reads from an upgrade request."""
+
+    headers: Any  # a case-insensitive mapping (starlette's Headers)
+    query: list[tuple[str, str]]
+    peer: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """Who was let in. `owner` counts against a per-key cap; `trusted` = a key holder, or auth is off."""
+    """Who was let in. `owner` counts against a per-key cap; `trusted` = a key holder, or auth is off.
+
+    `rate_limited`: the byte-rate limit applies (auth on, and no `?batch=true` by a key holder).
+    """
 
     owner: auth.KeyId | None
     subprotocol: str | None
@@ -42,13 +77,16 @@ class Admission:
 
 @dataclass
 class Refusal(Exception):
-    """A handshake refused before the upgrade (HTTP `status`) or after it (close 1008/1013)."""
+    """A handshake refused. `kind` is the decision; `status`/`code`/`reason` are `/stt-stream`'s
+    wire form of it (HTTP status before the upgrade, close 1008/1013 after it); other endpoints
+    map `kind` to their own form."""
 
     status: int
     code: str
     reason: str
     retry_after: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    kind: RefusalKind = "credentials"
 
     @property
     def close_code(self) -> int:
@@ -56,7 +94,7 @@ class Refusal(Exception):
 
 
 class Gatekeeper:
-    """Credentials, origins and capacity for one process. Call `admit`, later `release`."""
+    """Credentials, origins and capacity for one process, for every endpoint. Call `admit`, later `release`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -76,48 +114,72 @@ class Gatekeeper:
                 settings.host,
             )
 
+    @property
+    def listen_keys(self) -> tuple[str, ...]:
+        """`/v1/listen` takes its own keys besides the gateway's (read at each handshake)."""
+        return auth.parse_list(self.settings.listen_api_keys) + self.keys
+
+    @property
+    def listen_auth_on(self) -> bool:
+        """Auth on `/v1/listen`: off only on loopback with no keys of either kind."""
+        return auth.auth_required(self.settings.host, self.listen_keys)
+
     # Public methods.
 
     def admit(
         self,
-        headers: Any,
-        query: list[tuple[str, str]],
-        peer: str | None,
+        handshake: Handshake,
         *,
+        form: CredentialForm = "bearer",
         live_sessions: int,
         draining: bool,
+        engine_error: str | None = None,
         now: float | None = None,
     ) -> Admission:
-        """Check a handshake; returns the admission (counted until `release`) or raises `Refusal`."""
+        """Check a handshake on any endpoint; returns the admission (counted until `release`) or raises `Refusal`.
+
+        The checks, in order: credentials in the URL (bearer form), origin, handshake rate (auth
+        on), draining, the global cap, credentials, the per-key cap, engine readiness
+        (`engine_error` is why the engine cannot serve, None when it can).
+        """
         now = time.monotonic() if now is None else now
         settings = self.settings
-        if auth.token_in_query(query):
+        headers, query = handshake.headers, handshake.query
+        auth_on = self.auth_on if form == "bearer" else self.listen_auth_on
+        if form == "bearer" and auth.token_in_query(query):
             raise Refusal(401, "unauthorized", "credentials in the URL are refused (URLs end up in logs); "
                           "send `Authorization: Bearer KEY` or the subprotocol `bearer, TOKEN`")
-        if not auth.origin_allowed(headers.get("origin"), headers.get("host"), self.origins, auth_on=self.auth_on):
-            raise Refusal(403, "forbidden", "this page's origin may not connect (see VOXRELAY_ALLOWED_ORIGINS)")
-        if self.auth_on:
-            wait = self.handshakes.check(peer or "?", now)
+        if not auth.origin_allowed(headers.get("origin"), headers.get("host"), self.origins, auth_on=auth_on):
+            raise Refusal(403, "forbidden", "this page's origin may not connect (see VOXRELAY_ALLOWED_ORIGINS)",
+                          kind="origin")
+        if auth_on:
+            wait = self.handshakes.check(handshake.peer or "?", now)
             if wait is not None:
                 raise Refusal(429, "rate_limited", "too many connection attempts from this address",
-                              retry_after=max(1, round(wait)))
+                              retry_after=max(1, round(wait)), kind="handshake_rate")
         if draining:
             raise Refusal(503, "draining", "the server is shutting down; connect to another instance",
-                          retry_after=settings.retry_after_s)
+                          retry_after=settings.retry_after_s, kind="draining")
         if live_sessions >= settings.max_sessions:
             raise Refusal(503, "limit_exceeded", "the server is at its session limit; try again later",
-                          retry_after=settings.retry_after_s)
-        owner, kind = self._authenticate(headers, now)
+                          retry_after=settings.retry_after_s, kind="global_cap")
+        if form == "bearer":
+            owner, kind = self._authenticate(headers, now)
+            subprotocol = "bearer" if kind == "token" else None
+        else:
+            owner, kind = self._authenticate_deepgram(headers, auth_on)
+            subprotocol = _deepgram_subprotocol(headers.get("sec-websocket-protocol"))
         if owner is not None and self.per_key.get(owner, 0) >= settings.max_sessions_per_key:
             raise Refusal(429, "limit_exceeded",
                           f"this key already has {settings.max_sessions_per_key} open sessions",
-                          retry_after=settings.retry_after_s)
+                          retry_after=settings.retry_after_s, kind="key_cap")
+        if engine_error is not None:
+            raise Refusal(503, "engine_unavailable", engine_error, retry_after=settings.retry_after_s, kind="engine")
         if owner is not None:
             self.per_key[owner] = self.per_key.get(owner, 0) + 1
         trusted = kind != "token"
         batch = trusted and dict(query).get("batch", "").lower() in ("1", "true")
-        subprotocol = "bearer" if kind == "token" else None
-        return Admission(owner, subprotocol, trusted, batch, rate_limited=self.auth_on and not batch)
+        return Admission(owner, subprotocol, trusted, batch, rate_limited=auth_on and not batch)
 
     def release(self, admission: Admission) -> None:
         if admission.owner is not None:
@@ -158,6 +220,26 @@ class Gatekeeper:
 
     # Private helpers.
 
+    def _authenticate_deepgram(self, headers: Any, auth_on: bool) -> tuple[auth.KeyId | None, str]:
+        if not auth_on:
+            return None, "none"
+        invalid = Refusal(401, "unauthorized", "invalid credentials")
+        keys = self.listen_keys
+        if not keys:
+            raise invalid
+        candidates: list[str] = []
+        scheme, _, value = (headers.get("authorization") or "").strip().partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            candidates.append(value.strip())
+        offered = auth.offered_protocols(headers.get("sec-websocket-protocol"))
+        if len(offered) >= 2 and offered[0].lower() in ("token", "bearer"):
+            candidates.append(offered[1])
+        for candidate in candidates:
+            owner = auth.match_key(candidate, keys)
+            if owner is not None:
+                return owner, "key"
+        raise invalid
+
     def _authenticate(self, headers: Any, now: float) -> tuple[auth.KeyId | None, str]:
         credential = auth.credential_from(headers.get("authorization"), headers.get("sec-websocket-protocol"))
         if not self.auth_on:
@@ -195,6 +277,16 @@ async def deny(websocket: WebSocket, refusal: Refusal) -> None:
         await websocket.send_json({"type": "error", "code": "limit_exceeded" if refusal.close_code == 1013
                                    else "bad_request", "message": refusal.reason})
         await websocket.close(refusal.close_code, refusal.reason[:120])
+
+
+def _deepgram_subprotocol(sec_websocket_protocol: str | None) -> str | None:
+    """The subprotocol to answer: browsers send `token, KEY` and fail unless `token` is echoed."""
+    offered = auth.offered_protocols(sec_websocket_protocol)
+    for scheme in ("token", "bearer"):
+        for name in offered:
+            if name.lower() == scheme:
+                return name
+    return None
 
 
 class _DenialNoise(logging.Filter):

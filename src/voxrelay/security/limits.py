@@ -1,16 +1,28 @@
-"""Abuse limits that need a clock: byte rate, idle time, handshake rate. Pure: the caller passes `now`.
+"""Every per-session limit, decided once for every endpoint. Pure: the caller passes `now`.
 
-`server.py` owns the clock and the sockets; it asks these objects after each frame
-(`SessionGuard.on_audio`), on a timer (`SessionGuard.idle_for`), and before each
-upgrade (`HandshakeLimiter.check`), and turns a refusal into an error message and
-close code (1008), or an HTTP 429 with Retry-After.
+The connection runner (`voxrelay.gateway.connection`) owns the clock and the socket.
+It asks a `SessionLimiter` about each frame (`on_frame`: size first, then byte rate),
+on a timer (`idle_breach`) and at the deadline (`duration_breach`); a `Breach` says
+which limit and why. Each endpoint's codec turns a breach into its wire form
+(`/stt-stream`: error `limit_exceeded` + close 1008/1009; `/v1/listen`: Deepgram's
+Error + close). `HandshakeLimiter.check` runs before each upgrade (HTTP 429).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["CONTAINER_BYTES_PER_S", "HandshakeLimiter", "SessionGuard"]
+__all__ = [
+    "Breach",
+    "CONTAINER_BYTES_PER_S",
+    "FrameLimits",
+    "HandshakeLimiter",
+    "SessionGuard",
+    "SessionLimiter",
+    "ws_max_size",
+]
 
 # Compressed audio has no fixed byte rate: assume MediaRecorder's default ceiling (128 kbit/s).
 CONTAINER_BYTES_PER_S = 16_000
@@ -69,6 +81,87 @@ class SessionGuard:
 
     def idle_expired(self, now: float) -> bool:
         return self.idle_timeout_s > 0 and self.idle_for(now) >= self.idle_timeout_s
+
+
+BreachKind = Literal["frame_size", "byte_rate", "idle", "duration"]
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """A limit a session went past: `close_code` is 1009 for a frame too large, else 1008."""
+
+    kind: BreachKind
+    message: str
+
+    @property
+    def close_code(self) -> int:
+        return 1009 if self.kind == "frame_size" else 1008
+
+
+@dataclass(frozen=True, slots=True)
+class FrameLimits:
+    """The largest frames a session takes (bytes)."""
+
+    max_text_frame: int = 16 * 1024
+    max_audio_frame: int = 64 * 1024
+
+
+def ws_max_size(limits: FrameLimits) -> int:
+    """The WebSocket server's message-size ceiling: a frame past it is refused (1009) while it
+    is still being read, not buffered whole. It sits above the session limits so that a frame a
+    little too large still gets the endpoint's own error message with its 1009."""
+    return max(limits.max_audio_frame, limits.max_text_frame) * 4
+
+
+class SessionLimiter:
+    """One session's limits, in the order they are checked: frame size, byte rate, idle, duration.
+
+    Call `on_frame` for each client frame (before the session sees it), `idle_breach` on a
+    timer, `duration_breach` when the deadline fires. `declare` the audio byte rate once known.
+
+    Args:
+        frames: the frame-size limits (always on, whatever the auth).
+        guard: the byte-rate budget and idle clock.
+        rate_limited: whether the byte rate applies (auth on and no `?batch=true` by a key holder).
+        max_duration_s: the longest a session may run.
+    """
+
+    def __init__(self, frames: FrameLimits, guard: SessionGuard, *, rate_limited: bool, max_duration_s: float) -> None:
+        self.frames = frames
+        self.guard = guard
+        self.rate_limited = rate_limited
+        self.max_duration_s = max_duration_s
+
+    def declare(self, bytes_per_s: int | None) -> None:
+        self.guard.declare(bytes_per_s)
+
+    def on_frame(self, *, binary: bool, nbytes: int, now: float) -> Breach | None:
+        """Check one client frame: its size first (always), then the byte rate (audio, when limited)."""
+        if binary and nbytes > self.frames.max_audio_frame:
+            return Breach("frame_size", f"audio frame larger than {self.frames.max_audio_frame} bytes")
+        if not binary and nbytes > self.frames.max_text_frame:
+            return Breach("frame_size", f"text frame larger than {self.frames.max_text_frame} bytes")
+        if not binary:
+            self.guard.on_frame(now)
+            return None
+        reason = self.guard.on_audio(nbytes, now)
+        if reason is not None and self.rate_limited:
+            return Breach("byte_rate", reason)
+        return None
+
+    def idle_breach(self, now: float) -> Breach | None:
+        """A breach once no frame came for the idle timeout (0 = never)."""
+        if not self.guard.idle_expired(now):
+            return None
+        limit = self.guard.idle_timeout_s
+        return Breach("idle", f"no audio or message for {limit:g} s; the session was closed")
+
+    def idle_wait(self, now: float) -> float:
+        """Seconds until the idle timeout could next expire."""
+        return max(0.05, self.guard.idle_timeout_s - self.guard.idle_for(now))
+
+    def duration_breach(self) -> Breach:
+        return Breach("duration", f"the session reached its maximum duration of {self.max_duration_s:g} s")
 
 
 class HandshakeLimiter:

@@ -1,0 +1,295 @@
+"""The one connection runner: every endpoint's WebSocket after admission.
+
+An endpoint module admits the handshake, builds its codec (a sans-I/O session, see
+`voxrelay.protocol.codec.Codec`) and calls `Connection.run(accept)`. From there the
+runner does the same for every endpoint:
+
+- the read loop: each frame is checked against the limits (frame size first, then the
+  byte rate; `security.limits`), then handed to the codec;
+- the event pump: engine events go to the codec;
+- ONE writer: whatever the codec asks for (send, open/feed/finalize/close the engine,
+  close the socket) goes on one queue, and one task carries it out in order. A frame
+  read before a stop or a drain is therefore fed to the engine before the engine is
+  closed, and no two tasks ever write to the socket;
+- the deadline (maximum duration), the idle timeout, drain and force-close;
+- the metrics (`SessionMetrics`), labelled by endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from voxrelay.engines.base import EngineFailure
+from voxrelay.gateway.pipeline import AudioPipeline
+from voxrelay.gateway.state import Gateway
+from voxrelay.ops.metrics import CountingStream, Outcome, SessionMetrics
+from voxrelay.protocol.actions import (
+    Action,
+    CloseEngine,
+    CloseSocket,
+    FeedAudio,
+    FinalizeEngine,
+    OpenEngine,
+    SendText,
+)
+from voxrelay.protocol.codec import Codec
+from voxrelay.security.admission import Admission
+from voxrelay.security.limits import Breach, SessionGuard, SessionLimiter
+from voxrelay.tasks import cancel_and_wait
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("voxrelay")
+
+
+class Connection:
+    """Runs one WebSocket session of any endpoint. Create it after admission, then `await run(accept)`.
+
+    Args:
+        websocket: the socket (not yet accepted).
+        gateway: what every connection shares.
+        codec: the endpoint's session.
+        stats: the endpoint's metrics recorder for this connection.
+        session_id: the id counted in `gateway.sessions` and logged.
+        admission: what admission decided (byte-rate limit or not).
+        idle_timeout_s: the endpoint's idle window (0 = none).
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        gateway: Gateway,
+        codec: Codec,
+        stats: SessionMetrics,
+        *,
+        session_id: str,
+        admission: Admission,
+        idle_timeout_s: float,
+    ) -> None:
+        settings = gateway.settings
+        self.ws = websocket
+        self.gateway = gateway
+        self.codec = codec
+        self.stats = stats
+        self.session_id = session_id
+        self._loop = asyncio.get_running_loop()
+        guard = SessionGuard(self._loop.time(), settings.rate_limit_factor, settings.rate_limit_burst_s, idle_timeout_s)
+        self.limiter = SessionLimiter(
+            gateway.frame_limits, guard, rate_limited=admission.rate_limited, max_duration_s=settings.max_session_s
+        )
+        self.pipeline: AudioPipeline | None = None
+        self._counter: CountingStream | None = None
+        self._outcome: Outcome = "disconnected"
+        self._queue: deque[Action] = deque()
+        self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def run(self, accept: Callable[[], Awaitable[None]]) -> None:
+        """Hold a session slot, `accept` the upgrade, and serve until the socket closes."""
+        gateway, sid = self.gateway, self.session_id
+        gateway.sessions.add(sid)  # the slot is held from admission on: no race between two upgrades
+        deadline: asyncio.TimerHandle | None = None
+        try:
+            await accept()
+            gateway.drainer.connections.add(self)
+            log.info("session %s opened", sid)
+            deadline = self._loop.call_later(gateway.settings.max_session_s, self._on_deadline)
+            self._spawn(self._write(), "write")
+            self._spawn(self._read(), "read")
+            if self.limiter.guard.idle_timeout_s > 0:
+                self._spawn(self._watch_idle(), "idle")
+            await self._closed.wait()
+        finally:
+            gateway.drainer.connections.discard(self)
+            if deadline is not None:
+                deadline.cancel()
+            await cancel_and_wait(self._tasks)
+            if self.pipeline is not None:
+                await self.pipeline.abort()
+            gateway.sessions.discard(sid)
+            self.stats.closed(self._outcome, self._counter.audio_seconds() if self._counter else None)
+            log.info("session %s closed (%d audio bytes)", sid, self.codec.audio_bytes)
+
+    @property
+    def session(self) -> Codec:
+        """The endpoint's session (its codec)."""
+        return self.codec
+
+    # Drain (called by ops.drain.Drainer).
+
+    def drain(self) -> None:
+        """The server is draining: the codec ends the session gracefully; queued audio is fed first."""
+        self.codec.drain()
+        self._flush()
+
+    def force_close(self) -> None:
+        """The drain deadline passed: close 1012 now, dropping whatever is still queued."""
+        if not self._closed.is_set():
+            self._queue.clear()
+            self._queue.append(CloseSocket(1012, "the server is restarting"))
+            self._wake.set()
+
+    # Reading the socket.
+
+    async def _read(self) -> None:
+        codec = self.codec
+        try:
+            while not codec.closed:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                data, text = message.get("bytes"), message.get("text")
+                now = self._loop.time()
+                if data is not None:
+                    breach = self.limiter.on_frame(binary=True, nbytes=len(data), now=now)
+                    if breach is None:
+                        codec.receive_audio(data)
+                elif text is not None:
+                    breach = self.limiter.on_frame(binary=False, nbytes=len(text.encode()), now=now)
+                    if breach is None:
+                        codec.receive_text(text)
+                else:
+                    continue
+                if breach is not None:
+                    self._breached(breach)
+                self._flush()
+            else:
+                return  # the session ended itself: the writer sends what is left and closes
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        except Exception:
+            log.exception("session %s: unexpected error", self.session_id)
+            codec.fail("internal", "internal server error")
+            self._flush()
+            return
+        codec.client_gone()
+        self._closed.set()
+
+    async def _pump_events(self) -> None:
+        assert self.pipeline is not None
+        codec = self.codec
+        try:
+            async for event in self.pipeline.stream.events():
+                codec.engine_event(event)
+                self._flush()
+            codec.engine_flushed(self._counter.audio_seconds() if self._counter else None)
+        except Exception as exc:
+            log.exception("session %s: engine stream failed", self.session_id)
+            codec.fail("engine_error", f"the engine failed: {exc}")
+        self._flush()
+
+    # Limits.
+
+    def _breached(self, breach: Breach) -> None:
+        if breach.kind == "idle":
+            self.codec.idle_timeout(breach.message)
+        else:
+            self.codec.limit_exceeded(breach.message, breach.close_code)
+
+    async def _watch_idle(self) -> None:
+        while not self.codec.closed:
+            await asyncio.sleep(self.limiter.idle_wait(self._loop.time()))
+            breach = self.limiter.idle_breach(self._loop.time())
+            if breach is not None and self.codec.accepting_input:
+                log.info("session %s: %s", self.session_id, breach.message)
+                self._breached(breach)
+                self._flush()
+                return
+
+    def _on_deadline(self) -> None:
+        self._breached(self.limiter.duration_breach())
+        self._flush()
+
+    # The one writer: every action, in order, on one task.
+
+    def _flush(self) -> None:
+        actions = self.codec.actions()
+        if actions:
+            self._queue.extend(actions)
+            self._wake.set()
+
+    async def _write(self) -> None:
+        while True:
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            action = self._queue.popleft()
+            if isinstance(action, CloseSocket):
+                await self._close(action)
+                return
+            try:
+                await self._run(action)
+            except Exception:
+                log.exception("session %s: unexpected error", self.session_id)
+                self.codec.fail("internal", "internal server error")
+                self._flush()
+
+    async def _run(self, action: Action) -> None:
+        if isinstance(action, SendText):
+            self.stats.sent(action.kind, action.code)
+            if self.ws.application_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                    await self.ws.send_text(action.text)
+        elif isinstance(action, FeedAudio):
+            if self.pipeline is not None:
+                self.stats.audio_fed()
+                await self.pipeline.feed(action.data)
+        elif isinstance(action, FinalizeEngine):
+            if self.pipeline is not None:
+                await self.pipeline.finalize()
+        elif isinstance(action, CloseEngine):
+            if self.pipeline is not None:
+                self.stats.stop_requested()
+                await self.pipeline.close()
+        elif isinstance(action, OpenEngine):
+            await self._open_engine(action)
+
+    async def _open_engine(self, action: OpenEngine) -> None:
+        gateway, engine = self.gateway, self.gateway.engine
+        config = gateway.stream_config(action.audio_format, action.options, word_timings=action.word_timings)
+        try:
+            stream = await engine.open(config)
+        except EngineFailure as exc:
+            self.codec.fail("engine_unavailable" if exc.code == "engine_unavailable" else "engine_error", str(exc))
+            self._flush()
+            return
+        capabilities = engine.capabilities
+        rate = 0 if capabilities.raw_audio else capabilities.sample_rate
+        self._counter = CountingStream(stream, rate, action.audio_format.bytes_per_second)
+        self.pipeline = AudioPipeline(self._counter, action.audio_format, engine, on_error=self._on_audio_error)
+        self.limiter.declare(action.audio_format.bytes_per_second)
+        self._spawn(self._pump_events(), "events")
+        self.codec.engine_opened()
+        self._flush()
+
+    def _on_audio_error(self, message: str) -> None:
+        # Called on the event loop when the audio cannot be decoded.
+        self.codec.audio_error(message)
+        self._flush()
+
+    async def _close(self, action: CloseSocket) -> None:
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            self._outcome = "stopped" if action.code == 1000 else "error"
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.ws.close(action.code, _fit(action.reason))
+        if action.error is not None:
+            self.stats.error(action.error)
+        self._closed.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=f"{name}-{self.session_id}"))
+
+
+def _fit(reason: str, limit: int = 123) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    data = reason.encode()
+    return reason if len(data) <= limit else data[:limit].decode(errors="ignore")

@@ -1,0 +1,80 @@
+"""What every connection of one app shares: settings, the engine, admission, the live sessions, metrics."""
+
+from __future__ import annotations
+
+from voxrelay.engines.base import Engine, StreamConfig
+from voxrelay.ops.drain import Drainer
+from voxrelay.ops.metrics import Metrics
+from voxrelay.protocol import messages as m
+from voxrelay.security.admission import Gatekeeper
+from voxrelay.security.limits import FrameLimits
+from voxrelay.settings import Settings
+
+__all__ = ["Gateway"]
+
+
+class Gateway:
+    """Shared by every endpoint: one engine, one admission path, one session count, one metrics registry."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions: set[str] = set()
+        self.start_error: str | None = None
+        self.frame_limits = FrameLimits(settings.max_text_frame, settings.max_audio_frame)
+        self.gatekeeper = Gatekeeper(settings)
+        self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions))
+        self.metrics = Metrics(engine.name, lambda: len(self.sessions))
+        self.metrics.max_sessions.set(settings.max_sessions)
+
+    @property
+    def ready(self) -> bool:
+        return self.engine.ready
+
+    @property
+    def draining(self) -> bool:
+        """True once a drain began: not ready, new sessions refused (docs/reliability.md)."""
+        return self.drainer.draining
+
+    @property
+    def engine_error(self) -> str | None:
+        """Why the engine cannot take a session now; None when it can."""
+        if self.ready:
+            return None
+        return self.start_error or "the engine is still starting; try again shortly"
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""
+        reasons = []
+        if not self.ready:
+            reasons.append("engine_failed" if self.start_error else "engine_starting")
+        if self.draining:
+            reasons.append("draining")
+        if len(self.sessions) >= self.settings.max_sessions:
+            reasons.append("at_capacity")
+        return reasons
+
+    def stream_config(
+        self, audio_format: m.AudioFormat, options: m.StreamOptions, *, word_timings: bool = False
+    ) -> StreamConfig:
+        """The engine-facing config for a session's audio format and options."""
+        capabilities = self.engine.capabilities
+        if capabilities.raw_audio:
+            rate, channels = audio_format.sample_rate, audio_format.channels
+        else:
+            rate, channels = capabilities.sample_rate, 1
+        return StreamConfig(
+            encoding=audio_format.encoding if capabilities.raw_audio else "pcm_f32",
+            sample_rate=rate,
+            channels=channels,
+            model=options.model,
+            language=options.language,
+            interim_results=options.interim_results,
+            endpointing_ms=options.endpointing,
+            utterance_end_ms=options.utterance_end_ms,
+            vad_events=options.vad_events,
+            punctuate=options.punctuate,
+            smart_format=options.smart_format,
+            keyterms=options.keyterms,
+            word_timings=word_timings,
+        )
