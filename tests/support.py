@@ -18,6 +18,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from voxrelay.client import load_audio, to_linear16
 from voxrelay.engines.base import Engine
 from voxrelay.gateway.app import create_app
+from voxrelay.security.limits import ws_max_size
 from voxrelay.settings import Settings
 
 AUDIO = Path(__file__).parent / "fixtures" / "audio"
@@ -105,7 +106,9 @@ class ServerThread:
 
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None) -> None:
         self.app = create_app(settings or Settings(port=0), engine)
-        self.config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20)
+        # The server's message-size ceiling, as `voxrelay serve` sets it: an oversize frame is not buffered whole.
+        max_size = ws_max_size(self.app.state.gateway.frame_limits)
+        self.config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=max_size)
         self.server = uvicorn.Server(self.config)
         self._thread = threading.Thread(target=self.server.run, name="voxrelay-test-server", daemon=True)
         self.port = 0

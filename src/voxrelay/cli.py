@@ -96,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"voxrelay: {exc}", file=sys.stderr)
         return 2
     from voxrelay.ops.drain import DrainingServer
+    from voxrelay.security.limits import ws_max_size
 
     # SIGTERM/SIGINT drain the live sessions first (docs/reliability.md); a second signal exits at once.
     config = uvicorn.Config(
@@ -104,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # uvicorn's records go to the root handler configure_logging installed
-        ws_max_size=max(settings.max_audio_frame, settings.max_text_frame) * 4,
+        ws_max_size=ws_max_size(app.state.gateway.frame_limits),  # an oversize frame is refused while read
         # Audio barely compresses and transcripts are small: deflate only costs CPU (and OWASP
         # advises against it unless needed).
         ws_per_message_deflate=False,
