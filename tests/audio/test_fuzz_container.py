@@ -19,7 +19,7 @@ from voxrelay.audio.pcm import Linear16Decoder
 from voxrelay.client import stream_audio
 from voxrelay.audio.container import ContainerDecoder
 from voxrelay.protocol.deepgram_live import parse_params
-from voxrelay.protocol.listen_session import AudioFormatError, AudioSniffer
+from voxrelay.protocol.sniff import AudioFormatError, AudioSniffer
 
 _SPEECH = clip("s01_command_lights.wav").pcm()[:16000]
 _REAL = {fmt: encode_container(_SPEECH, 16000, fmt) for fmt in ("webm", "ogg")}

@@ -12,7 +12,7 @@ import pytest
 
 from voxrelay.engines.base import EngineError, FinalResult, InterimResult, SpeechStarted, UtteranceEnd, Word
 from voxrelay.protocol.deepgram_live import NET_0001_REASON, ModelInfo, parse_params
-from voxrelay.protocol.listen_session import (
+from voxrelay.protocol.deepgram_live import (
     AudioFormatError,
     AudioSniffer,
     CloseSocket,

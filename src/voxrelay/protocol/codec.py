@@ -1,7 +1,7 @@
 """What the connection runner needs from an endpoint's sans-I/O session: the `Codec` protocol.
 
 Each endpoint's session (`stt_stream.SttStreamCodec` around the `/stt-stream` session,
-`listen_session.ListenSession` for `/v1/listen`) implements it. The runner
+`deepgram_live.ListenSession` for `/v1/listen`) implements it. The runner
 (`voxrelay.gateway.connection`) calls the `receive_*`, `engine_*`, `fail`, `limit_exceeded`,
 `audio_error`, `idle_timeout`, `drain` and `client_gone` methods as things happen, and
 after each call takes `actions()` and carries them out in order. The decisions (which

@@ -1,513 +1,356 @@
-"""Deepgram's Live API (`/v1/listen`) wire format: parameters, auth, messages. Sans-I/O.
+"""The Deepgram Live (`/v1/listen`) codec: one connection after the upgrade, sans-I/O.
 
-Used before the upgrade by `voxrelay.gateway.listen_v1`:
-    params = parse_params(query_items)          # or ListenRequestError -> HTTP 400 (as Deepgram does)
-    authorized(authorization, sec_websocket_protocol, keys); pick_subprotocol(sec_websocket_protocol)
-and after it by `voxrelay.protocol.listen_session.ListenSession`, which turns engine
-events into the messages here. `parse_control` reads client text frames (KeepAlive,
-Finalize, CloseStream, Configure); `encode` writes server messages (Results, Metadata,
-SpeechStarted, UtteranceEnd, Error, ConfigureFailure) shaped as Deepgram's. The fake
-upstream in `voxrelay.testing.fake_deepgram` builds its answers with the same classes.
+The wire format lives in `deepgram_params` (query parameters, credential forms) and
+`deepgram_messages` (control frames in, server messages out); both are re-exported
+here. `ListenSession` is the codec the connection runner (`voxrelay.gateway.connection`)
+drives, like every endpoint's (see `protocol.codec.Codec`): it is fed `receive_audio`,
+`receive_text`, `engine_event`, `engine_flushed`, `fail`, `limit_exceeded`, `idle_timeout`,
+`drain` and `client_gone`, and after every call the runner carries out `actions()` in order.
+
+Its lifecycle table (`ListenState`, `TRANSITIONS`) lives beside /stt-stream's in `protocol.state`.
 """
 
 from __future__ import annotations
 
-import functools
-import hmac
-import json
-import re
-import uuid
-from collections.abc import Iterable, Sequence
+import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal, Union
-
-from pydantic import ValidationError
 
 from voxrelay.protocol import events as ev
-from voxrelay.protocol.messages import StreamOptions
+from voxrelay.protocol.actions import (
+    Action,
+    CloseEngine,
+    CloseSocket,
+    FeedAudio,
+    FinalizeEngine,
+    OpenEngine,
+    SendKind,
+    SendText,
+)
+from voxrelay.protocol.deepgram_messages import (
+    CloseStream,
+    Configure,
+    ConfigureFailureMessage,
+    ControlError,
+    ControlMessage,
+    ErrorMessage,
+    Finalize,
+    KeepAlive,
+    MetadataMessage,
+    ModelInfo,
+    ResultsMessage,
+    ServerMessage,
+    SpeechStartedMessage,
+    UtteranceEndMessage,
+    encode,
+    parse_control,
+)
+from voxrelay.protocol.deepgram_params import (
+    DATA_0000,
+    NET_0001_REASON,
+    ListenParams,
+    ListenRequestError,
+    ParamWarning,
+    authorized,
+    parse_params,
+    pick_subprotocol,
+)
+from voxrelay.protocol.messages import AudioFormat
+from voxrelay.protocol.sniff import AudioFormatError, AudioSniffer, SniffedFormat
+from voxrelay.protocol.state import LISTEN_TRANSITIONS as TRANSITIONS
+from voxrelay.protocol.state import ListenProtocolError, ListenState, ListenTrigger
+from voxrelay.protocol.state import next_listen_state as next_state
 
+# The codec, and (re-exported) the wire format it speaks.
 __all__ = [
-    "CloseStream",
-    "Configure",
-    "ConfigureFailureMessage",
-    "ControlError",
-    "ControlMessage",
-    "DATA_0000",
-    "ErrorMessage",
-    "Finalize",
-    "KeepAlive",
-    "ListenParams",
-    "ListenRequestError",
-    "MetadataMessage",
-    "ModelInfo",
-    "NET_0001_REASON",
-    "ParamWarning",
-    "ResultsMessage",
-    "ServerMessage",
-    "SpeechStartedMessage",
-    "UtteranceEndMessage",
-    "authorized",
-    "encode",
-    "parse_control",
-    "parse_params",
+    "AudioFormatError", "AudioSniffer", "CloseSocket", "CloseStream", "Configure", "ConfigureFailureMessage",
+    "ControlError", "ControlMessage", "DATA_0000", "EndStream", "ErrorMessage", "FeedAudio", "Finalize",
+    "FinalizeStream", "KeepAlive", "ListenAction", "ListenParams", "ListenProtocolError", "ListenRequestError",
+    "ListenSession", "ListenState", "ListenTrigger", "MetadataMessage", "ModelInfo", "NET_0001_REASON", "OpenStream",
+    "ParamWarning", "ResultsMessage", "SendText", "ServerMessage", "SniffedFormat", "SpeechStartedMessage",
+    "TRANSITIONS", "UtteranceEndMessage", "authorized", "encode", "next_state", "parse_control", "parse_params",
     "pick_subprotocol",
 ]
 
-NET_0001_REASON = "NET-0001: did not receive audio data or a text message within the timeout window"
-DATA_0000 = "DATA-0000"
+# The shared action vocabulary (actions.py), under the names this codec has always used.
 
-# Deepgram's defaults differ from /stt-stream's: no interims, no VAD events, no punctuation.
-_DEFAULTS = {"interim_results": False, "vad_events": False, "punctuate": False, "smart_format": False}
-_DEFAULT_ENDPOINTING_MS = 300  # Deepgram's is 10 ms; Whisper needs whole phrases (see docs/deepgram.md)
+OpenStream = OpenEngine
+FinalizeStream = FinalizeEngine
+EndStream = CloseEngine
 
-# Parameters whose absence of support would silently change what the caller gets: refused (400).
-_REFUSED: dict[str, str] = {
-    "diarize": "speaker diarization",
-    "diarize_model": "speaker diarization",
-    "multichannel": "per-channel transcription",
-    "redact": "redaction",
-    "replace": "term replacement",
-    "search": "search",
-    "detect_entities": "entity detection",
-    "callback": "callbacks",
-}
-# Values of refused parameters that ask for nothing, and so are accepted.
-_HARMLESS_VALUES = {"false", ""}
-# Formatting/bookkeeping parameters that can be ignored without losing any text: warned about in Metadata.
-_IGNORED = {
-    "callback_method",
-    "dictation",
-    "extra",
-    "filler_words",
-    "language_hint",
-    "mip_opt_out",
-    "no_delay",
-    "numerals",
-    "profanity_filter",
-    "tag",
-    "version",
-}
-_SUPPORTED = {
-    "model",
-    "language",
-    "encoding",
-    "sample_rate",
-    "channels",
-    "interim_results",
-    "endpointing",
-    "utterance_end_ms",
-    "vad_events",
-    "punctuate",
-    "smart_format",
-    "keyterm",
-    "keywords",
-}
-_CONTAINER_ENCODINGS = {"opus", "ogg-opus"}
-# The gateway's own parameters, the same on every endpoint (docs/security.md): `batch=true`.
-_GATEWAY_PARAMS = {"batch"}
-_KNOWN_ENCODINGS = {
-    "linear16",
-    "linear32",
-    "flac",
-    "alaw",
-    "mulaw",
-    "amr-nb",
-    "amr-wb",
-    "opus",
-    "ogg-opus",
-    "speex",
-    "g729",
-}
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+ListenAction = Action
 
 
-# Parameters, before the upgrade.
+# The session: one transition table, then the class.
 
 
-class ListenRequestError(Exception):
-    """A request to refuse before the upgrade, as Deepgram does: an HTTP status and a Deepgram-style body."""
-
-    def __init__(self, status: int, err_code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.err_code = err_code
-        self.message = message
-
-    def body(self, request_id: str) -> dict[str, str]:
-        return {"err_code": self.err_code, "err_msg": self.message, "request_id": request_id}
+_ERROR_CLOSE = {"unsupported_audio": 1008, "bad_request": 1008, "limit_exceeded": 1008}
 
 
-@dataclass(frozen=True, slots=True)
-class ParamWarning:
-    parameter: str
-    message: str
-    type: str = "unsupported_parameter"
+@dataclass
+class _Timeline:
+    """Deepgram's Results tile the audio: each final starts where the previous one ended."""
+
+    cursor: float = 0.0
+    last_end: float = 0.0
+
+    def span(self, start: float, end: float, *, final: bool) -> tuple[float, float]:
+        begin = min(self.cursor, start)
+        end = max(end, begin)
+        self.last_end = max(self.last_end, end)
+        if final:
+            self.cursor = end
+        return begin, end - begin
 
 
-@dataclass(frozen=True, slots=True)
-class ListenParams:
-    """A `/v1/listen` request, validated.
-
-    `encoding` is None for containerized audio (webm, ogg, wav: the header says the rest);
-    `sample_rate`/`channels` are only meaningful with an encoding, as at Deepgram.
-    """
-
-    options: StreamOptions
-    encoding: Literal["linear16", "opus", "ogg-opus"] | None = None
-    sample_rate: int | None = None
-    channels: int = 1
-    warnings: tuple[ParamWarning, ...] = ()
-
-
-def _bad(message: str) -> ListenRequestError:
-    return ListenRequestError(400, "Bad Request", message)
-
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise _bad(f"Invalid query parameter `{name}`: expected true or false, got {value!r}.")
-
-
-def _int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise _bad(f"Invalid query parameter `{name}`: expected an integer, got {value!r}.") from None
-    if not low <= number <= high:
-        raise _bad(f"Invalid query parameter `{name}`: {number} is outside {low}..{high}.")
-    return number
-
-
-def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 0) -> ListenParams:
-    """Validate `/v1/listen` query parameters (repeated keys allowed, e.g. `keyterm`).
+class ListenSession:
+    """One `/v1/listen` connection after the upgrade.
 
     Args:
-        items: the query string as (name, value) pairs, in order.
-        min_endpointing_ms: a floor for `endpointing` (the local engines need whole phrases);
-            raising a client's value adds a warning.
-
-    Raises:
-        ListenRequestError: 400 with a Deepgram-like message for a bad or refused parameter.
+        request_id: sent in every Results and the Metadata (and the `dg-request-id` header).
+        params: the validated request.
+        model: the engine and model, for `metadata.model_info`.
+        created: ISO 8601 time of the request, for Metadata.
     """
-    single: dict[str, str] = {}
-    keyterms: list[str] = []
-    warnings: list[ParamWarning] = []
-    for name, value in items:
-        if name in _GATEWAY_PARAMS:
-            continue  # read by the gateway's admission, not a Deepgram option
-        if name in ("keyterm", "keywords"):
-            # keywords take an optional ":boost"; voxrelay has no weights, so only the term counts.
-            term = value.rsplit(":", 1)[0] if name == "keywords" and re.search(r":-?[\d.]+$", value) else value
-            if term.strip():
-                keyterms.append(term.strip())
-            continue
-        if name in _REFUSED:
-            if value.strip().lower() not in _HARMLESS_VALUES:
-                raise _bad(f"Unsupported query parameter `{name}`: voxrelay's engines do not provide {_REFUSED[name]}.")
-            continue
-        if name in _IGNORED or name not in _SUPPORTED:
-            warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
-            continue
-        single[name] = value
 
-    encoding = single.get("encoding")
-    sample_rate: int | None = None
-    channels = 1
-    if encoding is not None:
-        encoding = encoding.strip().lower()
-        if encoding not in _KNOWN_ENCODINGS:
-            raise _bad(f"Invalid query parameter `encoding`: unknown encoding {encoding!r}.")
-        if encoding != "linear16" and encoding not in _CONTAINER_ENCODINGS:
-            raise _bad(
-                f"Unsupported encoding {encoding!r}: voxrelay takes linear16, opus or ogg-opus, "
-                "or no encoding for containerized audio (webm, ogg, wav)."
+    def __init__(self, request_id: str, params: ListenParams, model: ModelInfo, created: str) -> None:
+        self.request_id = request_id
+        self.params = params
+        self.model = model
+        self.created = created
+        self.state = ListenState.AWAITING_AUDIO
+        self.audio_bytes = 0
+        self._sniffer = AudioSniffer(params)
+        self._sha = hashlib.sha256()
+        self._timeline = _Timeline()
+        self._audio_format: AudioFormat | None = None
+        self._actions: list[ListenAction] = []
+
+    # Public methods for receiving data.
+
+    def receive_audio(self, data: bytes) -> None:
+        """A binary frame. Afterwards, run `actions()`."""
+        if self.state is not ListenState.AWAITING_AUDIO and self.state is not ListenState.STREAMING:
+            return  # audio after CloseStream is ignored, as at Deepgram
+        if not data:
+            return  # an empty frame was Deepgram's old close signal; it carries no audio
+        self.audio_bytes += len(data)
+        self._sha.update(data)
+        if self.state is ListenState.STREAMING:
+            self._actions.append(FeedAudio(data))
+            return
+        try:
+            sniffed = self._sniffer.feed(data)
+        except AudioFormatError as exc:
+            self._fatal("unsupported_audio", f"{DATA_0000}: the audio cannot be decoded: {exc}")
+            return
+        if sniffed is None:
+            return
+        self.state = next_state(self.state, ListenTrigger.FORMAT_KNOWN)
+        self._audio_format = sniffed.audio_format
+        self._actions.append(OpenEngine(sniffed.audio_format, self.params.options, word_timings=True))
+        if sniffed.payload:
+            self._actions.append(FeedAudio(sniffed.payload))
+
+    def receive_text(self, text: str) -> None:
+        """A text frame (KeepAlive, Finalize, CloseStream, Configure). Afterwards, run `actions()`."""
+        if self.state is ListenState.CLOSED:
+            return
+        try:
+            message = parse_control(text)
+        except ControlError as exc:
+            self._send(ErrorMessage("SchemaError", str(exc), text[:256]), "error", "bad_request")
+            return
+        if isinstance(message, Finalize):
+            if self.state is ListenState.STREAMING:
+                self._actions.append(FinalizeStream())
+        elif isinstance(message, CloseStream):
+            self._on_close_stream()
+        elif isinstance(message, Configure):
+            self._send(
+                ConfigureFailureMessage(
+                    self.request_id,
+                    "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                    "voxrelay takes keyterms only when the stream opens (the keyterm query parameter)",
+                )
             )
-        if encoding == "linear16":
-            if "sample_rate" not in single:
-                raise _bad("Missing query parameter `sample_rate`: it is required with encoding=linear16.")
-            sample_rate = _int("sample_rate", single["sample_rate"], 8000, 48000)
-            channels = _int("channels", single.get("channels", "1"), 1, 2)
 
-    language = single.get("language")
-    if language is not None:
-        # Whisper knows base languages; "multi" (Deepgram's code-switching) means "detect".
-        if language.lower() == "multi":
-            language = None
-        elif _LANGUAGE.match(language):
-            language = language.split("-")[0].lower()
+    def engine_event(self, event: ev.EngineEvent) -> None:
+        """An event from the engine stream. Afterwards, run `actions()`."""
+        if self.state is ListenState.CLOSED:
+            return
+        options = self.params.options
+        if isinstance(event, ev.InterimResult):
+            if options.interim_results:
+                self._results(
+                    event.transcript,
+                    event.start,
+                    event.end,
+                    event.confidence,
+                    event.words,
+                    final=False,
+                    speech_final=False,
+                    from_finalize=False,
+                )
+        elif isinstance(event, ev.FinalResult):
+            self._results(
+                event.transcript,
+                event.start,
+                event.end,
+                event.confidence,
+                event.words,
+                final=True,
+                speech_final=event.speech_final,
+                from_finalize=event.from_finalize,
+            )
+        elif isinstance(event, ev.SpeechStarted):
+            if options.vad_events:
+                self._send(SpeechStartedMessage(event.timestamp))
+        elif isinstance(event, ev.UtteranceEnd):
+            if options.utterance_end_ms is not None:
+                self._send(UtteranceEndMessage(event.last_word_end))
+        elif isinstance(event, ev.EngineWarning):
+            return  # Deepgram's protocol has no warning message (e.g. an upstream reconnect)
+        elif event.fatal:
+            self._fatal(event.code, event.message)
         else:
-            raise _bad(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
+            self._send(ErrorMessage(_variant(event.code), event.message), "error", event.code)
 
-    endpointing: Any = _DEFAULT_ENDPOINTING_MS
-    if "endpointing" in single:
-        raw = single["endpointing"].strip().lower()
-        endpointing = False if raw == "false" else _int("endpointing", raw, 0, 60000)
-    if endpointing is not False and endpointing < max(min_endpointing_ms, 10):
-        floor = max(min_endpointing_ms, 10)
-        if "endpointing" in single:
-            warnings.append(
-                ParamWarning("endpointing", f"endpointing={endpointing} was raised to {floor} ms for this engine.")
-            )
-        endpointing = floor
-    if endpointing is not False:
-        endpointing = min(endpointing, 10000)
+    def engine_flushed(self, audio_seconds: float | None = None) -> None:
+        """The engine's events ended: send Metadata and close 1000.
 
-    options: dict[str, Any] = {
-        "model": single.get("model"),
-        "language": language,
-        "endpointing": endpointing,
-        "keyterms": tuple(keyterms),
-    }
-    for name, default in _DEFAULTS.items():
-        options[name] = _bool(name, single[name]) if name in single else default
-    options["punctuate"] = options["punctuate"] or options["smart_format"]
-    if "utterance_end_ms" in single:
-        options["utterance_end_ms"] = _int("utterance_end_ms", single["utterance_end_ms"], 1, 60000)
-    try:
-        stream_options = StreamOptions(**options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise _bad(f"Invalid query parameter `{where}`: {first['msg']}.") from None
-    return ListenParams(stream_options, encoding, sample_rate, channels, tuple(warnings))  # type: ignore[arg-type]
+        Args:
+            audio_seconds: how much audio the engine got, if the I/O knows; else the last result's end.
+        """
+        if self.state is ListenState.CLOSED:
+            return
+        self.state = next_state(self.state, ListenTrigger.ENGINE_FLUSHED)
+        self._finish(audio_seconds)
 
+    def fail(self, code: str, message: str, close_code: int | None = None) -> None:
+        """A fatal problem found by the I/O (engine failed to open, undecodable audio, a limit)."""
+        if self.state is not ListenState.CLOSED:
+            self._fatal(code, message, close_code)
 
-# Authentication, before the upgrade.
+    def engine_opened(self) -> None:
+        """The engine stream is open: nothing to say (Deepgram sends nothing until the first Results)."""
 
+    def audio_error(self, message: str) -> None:
+        """The audio cannot be decoded: Deepgram's DATA-0000 (Error, then close 1008)."""
+        self.fail("unsupported_audio", f"{DATA_0000}: {message}")
 
-def _offered_protocols(header: str | None) -> list[str]:
-    return [part.strip() for part in (header or "").split(",") if part.strip()]
+    def limit_exceeded(self, message: str, close_code: int) -> None:
+        """A limit of the gateway was passed: an Error, then close `close_code` (1009 size, 1008 others)."""
+        self.fail("limit_exceeded", message, close_code)
 
+    def drain(self) -> None:
+        """The server is draining. Deepgram's protocol has no warning message, so the stream is
+        closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""
+        if self.state is not ListenState.CLOSED:
+            self._on_close_stream()
 
-def pick_subprotocol(sec_websocket_protocol: str | None) -> str | None:
-    """The subprotocol to answer: browsers send `token, KEY` and fail unless `token` is echoed."""
-    offered = _offered_protocols(sec_websocket_protocol)
-    for scheme in ("token", "bearer"):
-        for name in offered:
-            if name.lower() == scheme:
-                return name
-    return None
+    def idle_timeout(self, message: str = "") -> None:
+        """Neither audio nor a text message for the idle window: close 1011 NET-0001, like Deepgram."""
+        if self.state in (ListenState.AWAITING_AUDIO, ListenState.STREAMING):
+            self.state = next_state(self.state, ListenTrigger.FATAL)
+            self._actions.append(CloseSocket(1011, NET_0001_REASON, error="limit_exceeded"))
 
+    def client_gone(self) -> None:
+        """The socket closed under us: the I/O releases the engine stream; nothing is sent."""
+        self.state = next_state(self.state, ListenTrigger.DISCONNECT)
 
-def authorized(authorization: str | None, sec_websocket_protocol: str | None, keys: Sequence[str]) -> bool:
-    """True if no keys are configured, or the request carries one (`Token KEY`, `Bearer KEY`, or subprotocol)."""
-    if not keys:
-        return True
-    candidates: list[str] = []
-    if authorization:
-        scheme, _, credential = authorization.strip().partition(" ")
-        if scheme.lower() in ("token", "bearer") and credential.strip():
-            candidates.append(credential.strip())
-    offered = _offered_protocols(sec_websocket_protocol)
-    if len(offered) >= 2 and offered[0].lower() in ("token", "bearer"):
-        candidates.append(offered[1])
-    return any(hmac.compare_digest(c.encode(), k.encode()) for c in candidates for k in keys)
+    # Public methods for sending data.
 
-
-# Messages: client -> server (text frames).
-
-
-@dataclass(frozen=True, slots=True)
-class KeepAlive:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Finalize:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CloseStream:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Configure:
-    """Deepgram's mid-stream reconfiguration; voxrelay answers `ConfigureFailure`."""
-
-
-ControlMessage = Union[KeepAlive, Finalize, CloseStream, Configure]
-_CONTROL: dict[str, type[ControlMessage]] = {
-    "KeepAlive": KeepAlive,
-    "Finalize": Finalize,
-    "CloseStream": CloseStream,
-    "Configure": Configure,
-}
-
-
-class ControlError(Exception):
-    """A text frame that is not a control message; answered with an `Error` of variant SchemaError."""
-
-
-def parse_control(text: str) -> ControlMessage:
-    """Parse one client text frame.
-
-    Raises:
-        ControlError: not JSON, not an object, or an unknown `type`.
-    """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ControlError(f"text message is not JSON: {exc.msg}") from None
-    kind = data.get("type") if isinstance(data, dict) else None
-    if kind not in _CONTROL:
-        raise ControlError(f"unknown message type {kind!r}; expected KeepAlive, Finalize, CloseStream or Configure")
-    return _CONTROL[kind]()
-
-
-# Messages: server -> client.
-
-
-@functools.lru_cache(maxsize=64)
-def _model_uuid(arch: str, name: str, version: str) -> str:
-    # Every Results message carries it: computed once per model, not per message.
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"voxrelay:{arch}:{name}:{version}"))
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """What `metadata.model_info` says: the engine and the model behind it."""
-
-    name: str
-    version: str
-    arch: str
+    def actions(self) -> list[ListenAction]:
+        """Actions to run now, oldest first; the list is handed over and cleared."""
+        actions, self._actions = self._actions, []
+        return actions
 
     @property
-    def uuid(self) -> str:
-        return _model_uuid(self.arch, self.name, self.version)
+    def closed(self) -> bool:
+        return self.state is ListenState.CLOSED
 
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "arch": self.arch}
+    @property
+    def accepting_input(self) -> bool:
+        """True while the idle timeout applies (before CloseStream)."""
+        return self.waiting_for_input
 
+    @property
+    def waiting_for_input(self) -> bool:
+        """True while the idle timeout applies (before CloseStream)."""
+        return self.state in (ListenState.AWAITING_AUDIO, ListenState.STREAMING)
 
-@dataclass(frozen=True, slots=True)
-class ResultsMessage:
-    request_id: str
-    model: ModelInfo
-    start: float
-    duration: float
-    is_final: bool
-    speech_final: bool
-    from_finalize: bool
-    transcript: str
-    confidence: float
-    words: tuple[ev.Word, ...] = ()
-    channel_index: tuple[int, int] = (0, 1)
-    type: Literal["Results"] = "Results"
+    # Private helpers.
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "channel_index": list(self.channel_index),
-            "duration": round(self.duration, 3),
-            "start": round(self.start, 3),
-            "is_final": self.is_final,
-            "speech_final": self.speech_final,
-            "channel": {
-                "alternatives": [
-                    {
-                        "transcript": self.transcript,
-                        "confidence": round(self.confidence, 4),
-                        "words": [
-                            {
-                                "word": w.word,
-                                "start": round(w.start, 3),
-                                "end": round(w.end, 3),
-                                "confidence": round(w.confidence, 4),
-                                "punctuated_word": w.punctuated_word,
-                            }
-                            for w in self.words
-                        ],
-                    }
-                ]
-            },
-            "metadata": {
-                "request_id": self.request_id,
-                "model_info": self.model.to_dict(),
-                "model_uuid": self.model.uuid,
-            },
-            "from_finalize": self.from_finalize,
-        }
+    def _on_close_stream(self) -> None:
+        if self.state is ListenState.AWAITING_AUDIO:
+            self.state = next_state(self.state, ListenTrigger.CLOSE_STREAM)
+            self._finish(0.0)
+        elif self.state is ListenState.STREAMING:
+            self.state = next_state(self.state, ListenTrigger.CLOSE_STREAM)
+            self._actions.append(EndStream())
 
+    def _finish(self, audio_seconds: float | None) -> None:
+        duration = audio_seconds if audio_seconds is not None else self._timeline.last_end
+        channels = self._audio_format.channels if self._audio_format is not None else self.params.channels
+        self._send(
+            MetadataMessage(
+                self.request_id,
+                self.model,
+                self._sha.hexdigest(),
+                self.created,
+                duration,
+                channels,
+                self.params.warnings,
+            )
+        )
+        self._actions.append(CloseSocket(1000, ""))
 
-@dataclass(frozen=True, slots=True)
-class MetadataMessage:
-    request_id: str
-    model: ModelInfo
-    sha256: str
-    created: str
-    duration: float
-    channels: int
-    warnings: tuple[ParamWarning, ...] = ()
-    type: Literal["Metadata"] = "Metadata"
+    def _results(
+        self,
+        transcript: str,
+        start: float,
+        end: float,
+        confidence: float,
+        words: tuple[ev.Word, ...],
+        *,
+        final: bool,
+        speech_final: bool,
+        from_finalize: bool,
+    ) -> None:
+        if words:
+            end = max(end, words[-1].end)
+        begin, duration = self._timeline.span(start, end, final=final)
+        self._send(
+            ResultsMessage(
+                self.request_id,
+                self.model,
+                begin,
+                duration,
+                final,
+                speech_final,
+                from_finalize,
+                transcript,
+                confidence,
+                words,
+            ),
+            "final" if final else "interim",
+        )
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": self.type,
-            "transaction_key": "deprecated",
-            "request_id": self.request_id,
-            "sha256": self.sha256,
-            "created": self.created,
-            "duration": round(self.duration, 3),
-            "channels": self.channels,
-            "models": [self.model.uuid],
-            "model_info": {self.model.uuid: self.model.to_dict()},
-        }
-        if self.warnings:
-            body["warnings"] = [{"parameter": w.parameter, "type": w.type, "message": w.message} for w in self.warnings]
-        return body
+    def _send(self, message: ServerMessage, kind: SendKind = "other", code: str | None = None) -> None:
+        self._actions.append(SendText(encode(message), kind, code))
+
+    def _fatal(self, code: str, message: str, close_code: int | None = None) -> None:
+        self.state = next_state(self.state, ListenTrigger.FATAL)
+        self._send(ErrorMessage(_variant(code), message), "error", code)
+        reason = message if message.startswith(("DATA-", "NET-")) else f"voxrelay {code}: {message}"
+        self._actions.append(CloseSocket(close_code or _ERROR_CLOSE.get(code, 1011), _truncate(reason)))
 
 
-@dataclass(frozen=True, slots=True)
-class SpeechStartedMessage:
-    timestamp: float
-    type: Literal["SpeechStarted"] = "SpeechStarted"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "channel": [0], "timestamp": round(self.timestamp, 3)}
+def _variant(code: str) -> str:
+    return {"unsupported_audio": "DataError", "bad_request": "RequestError"}.get(code, "EngineError")
 
 
-@dataclass(frozen=True, slots=True)
-class UtteranceEndMessage:
-    last_word_end: float
-    type: Literal["UtteranceEnd"] = "UtteranceEnd"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "channel": [0, 1], "last_word_end": round(self.last_word_end, 3)}
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorMessage:
-    variant: str
-    description: str
-    message: str = ""
-    type: Literal["Error"] = "Error"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "variant": self.variant, "description": self.description, "message": self.message}
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigureFailureMessage:
-    request_id: str
-    code: str
-    description: str
-    type: Literal["ConfigureFailure"] = "ConfigureFailure"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "request_id": self.request_id, "code": self.code, "description": self.description}
-
-
-ServerMessage = Union[
-    ResultsMessage, MetadataMessage, SpeechStartedMessage, UtteranceEndMessage, ErrorMessage, ConfigureFailureMessage
-]
-
-
-def encode(message: ServerMessage) -> str:
-    """The JSON text frame for a server message."""
-    return json.dumps(message.to_dict(), ensure_ascii=False)
+def _truncate(reason: str, limit: int = 123) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    data = reason.encode()
+    return reason if len(data) <= limit else data[: limit - 3].decode(errors="ignore") + "..."

@@ -227,7 +227,7 @@ class ErrorMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:  # noqa: A001 - the protocol's name for it
+class Warning:
     """Something the client should know that does not end the session (e.g. `draining`)."""
 
     code: str

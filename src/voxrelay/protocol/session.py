@@ -10,7 +10,6 @@ close the socket). This keeps the protocol rules testable without sockets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from voxrelay.protocol import events as engine_events
 from voxrelay.protocol import messages as m
@@ -40,7 +39,7 @@ class SendMessage:
     message: m.ServerMessage
 
 
-Action = Union[SendMessage, OpenEngine, FeedAudio, FinalizeEngine, CloseEngine, CloseSocket]
+Action = SendMessage | OpenEngine | FeedAudio | FinalizeEngine | CloseEngine | CloseSocket
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +90,8 @@ class Session:
             message = m.parse_client_text(text)
         except m.ProtocolError as exc:
             # A configure we cannot honour leaves no usable session; other mistakes are survivable.
-            if self.state is SessionState.CONFIGURING and exc.code == "unsupported_audio":
-                self._fatal(exc.code, exc.message)
-            elif self.state is SessionState.CONFIGURING and _is_configure(text):
+            configuring = self.state is SessionState.CONFIGURING
+            if configuring and (exc.code == "unsupported_audio" or _is_configure(text)):
                 self._fatal(exc.code, exc.message)
             else:
                 self._send(m.ErrorMessage(exc.code, exc.message))

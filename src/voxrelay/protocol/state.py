@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["LocalProtocolError", "SessionState", "Trigger", "TRANSITIONS", "next_state"]
+__all__ = [
+    "LISTEN_TRANSITIONS",
+    "ListenProtocolError",
+    "ListenState",
+    "ListenTrigger",
+    "LocalProtocolError",
+    "SessionState",
+    "TRANSITIONS",
+    "Trigger",
+    "next_listen_state",
+    "next_state",
+]
 
 
 class SessionState(enum.Enum):
@@ -76,3 +87,55 @@ def next_state(state: SessionState, trigger: Trigger) -> SessionState:
         return TRANSITIONS[state][trigger]
     except KeyError:
         raise LocalProtocolError(f"can't handle {trigger.value!r} when the session is {state.value!r}") from None
+
+
+# The /v1/listen lifecycle (Deepgram Live has no configure and no stop before audio):
+#
+#     AWAITING_AUDIO --first audio, format known--> STREAMING --CloseStream--> CLOSING --engine flushed--> CLOSED
+#     AWAITING_AUDIO --CloseStream--> CLOSED (Metadata, 1000)
+#     any state --fatal error / idle timeout / client gone--> CLOSED
+
+
+class ListenState(enum.Enum):
+    AWAITING_AUDIO = "awaiting_audio"  # upgraded; the audio format is not known yet
+    STREAMING = "streaming"  # engine stream open
+    CLOSING = "closing"  # CloseStream received; the engine is flushing
+    CLOSED = "closed"
+
+
+class ListenTrigger(enum.Enum):
+    FORMAT_KNOWN = "format_known"
+    CLOSE_STREAM = "close_stream"
+    ENGINE_FLUSHED = "engine_flushed"
+    FATAL = "fatal"
+    DISCONNECT = "disconnect"
+
+
+_S, _T = ListenState, ListenTrigger
+LISTEN_TRANSITIONS: dict[ListenState, dict[ListenTrigger, ListenState]] = {
+    _S.AWAITING_AUDIO: {
+        _T.FORMAT_KNOWN: _S.STREAMING,
+        _T.CLOSE_STREAM: _S.CLOSED,
+        _T.FATAL: _S.CLOSED,
+        _T.DISCONNECT: _S.CLOSED,
+    },
+    _S.STREAMING: {
+        _T.CLOSE_STREAM: _S.CLOSING,
+        _T.ENGINE_FLUSHED: _S.CLOSED,  # the engine ended on its own
+        _T.FATAL: _S.CLOSED,
+        _T.DISCONNECT: _S.CLOSED,
+    },
+    _S.CLOSING: {_T.ENGINE_FLUSHED: _S.CLOSED, _T.FATAL: _S.CLOSED, _T.DISCONNECT: _S.CLOSED},
+    _S.CLOSED: {_T.ENGINE_FLUSHED: _S.CLOSED, _T.FATAL: _S.CLOSED, _T.DISCONNECT: _S.CLOSED},
+}
+
+
+class ListenProtocolError(RuntimeError):
+    """The caller asked for a move the table does not allow."""
+
+
+def next_listen_state(state: ListenState, trigger: ListenTrigger) -> ListenState:
+    try:
+        return LISTEN_TRANSITIONS[state][trigger]
+    except KeyError:
+        raise ListenProtocolError(f"can't handle {trigger.value!r} when the stream is {state.value!r}") from None

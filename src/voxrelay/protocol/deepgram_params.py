@@ -1,0 +1,284 @@
+"""Deepgram's Live API (`/v1/listen`) request: query parameters and credential forms. Sans-I/O.
+
+Used before the upgrade by `voxrelay.gateway.listen_v1`:
+    params = parse_params(query_items)   # or ListenRequestError -> HTTP 400 (as Deepgram does)
+`authorized` and `pick_subprotocol` read Deepgram's credential forms (`Token KEY`, the
+subprotocol `token, KEY`); the gateway's admission (`security.admission`) applies them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from voxrelay.protocol.messages import StreamOptions
+
+__all__ = [
+    "DATA_0000",
+    "ListenParams",
+    "ListenRequestError",
+    "NET_0001_REASON",
+    "ParamWarning",
+    "authorized",
+    "parse_params",
+    "pick_subprotocol",
+]
+
+NET_0001_REASON = "NET-0001: did not receive audio data or a text message within the timeout window"
+DATA_0000 = "DATA-0000"
+
+# Deepgram's defaults differ from /stt-stream's: no interims, no VAD events, no punctuation.
+_DEFAULTS = {"interim_results": False, "vad_events": False, "punctuate": False, "smart_format": False}
+_DEFAULT_ENDPOINTING_MS = 300  # Deepgram's is 10 ms; Whisper needs whole phrases (see docs/deepgram.md)
+
+# Parameters whose absence of support would silently change what the caller gets: refused (400).
+_REFUSED: dict[str, str] = {
+    "diarize": "speaker diarization",
+    "diarize_model": "speaker diarization",
+    "multichannel": "per-channel transcription",
+    "redact": "redaction",
+    "replace": "term replacement",
+    "search": "search",
+    "detect_entities": "entity detection",
+    "callback": "callbacks",
+}
+# Values of refused parameters that ask for nothing, and so are accepted.
+_HARMLESS_VALUES = {"false", ""}
+# Formatting/bookkeeping parameters that can be ignored without losing any text: warned about in Metadata.
+_IGNORED = {
+    "callback_method",
+    "dictation",
+    "extra",
+    "filler_words",
+    "language_hint",
+    "mip_opt_out",
+    "no_delay",
+    "numerals",
+    "profanity_filter",
+    "tag",
+    "version",
+}
+_SUPPORTED = {
+    "model",
+    "language",
+    "encoding",
+    "sample_rate",
+    "channels",
+    "interim_results",
+    "endpointing",
+    "utterance_end_ms",
+    "vad_events",
+    "punctuate",
+    "smart_format",
+    "keyterm",
+    "keywords",
+}
+_CONTAINER_ENCODINGS = {"opus", "ogg-opus"}
+# The gateway's own parameters, the same on every endpoint (docs/security.md): `batch=true`.
+_GATEWAY_PARAMS = {"batch"}
+_KNOWN_ENCODINGS = {
+    "linear16",
+    "linear32",
+    "flac",
+    "alaw",
+    "mulaw",
+    "amr-nb",
+    "amr-wb",
+    "opus",
+    "ogg-opus",
+    "speex",
+    "g729",
+}
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+# Parameters, before the upgrade.
+
+
+class ListenRequestError(Exception):
+    """A request to refuse before the upgrade, as Deepgram does: an HTTP status and a Deepgram-style body."""
+
+    def __init__(self, status: int, err_code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.err_code = err_code
+        self.message = message
+
+    def body(self, request_id: str) -> dict[str, str]:
+        return {"err_code": self.err_code, "err_msg": self.message, "request_id": request_id}
+
+
+@dataclass(frozen=True, slots=True)
+class ParamWarning:
+    parameter: str
+    message: str
+    type: str = "unsupported_parameter"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenParams:
+    """A `/v1/listen` request, validated.
+
+    `encoding` is None for containerized audio (webm, ogg, wav: the header says the rest);
+    `sample_rate`/`channels` are only meaningful with an encoding, as at Deepgram.
+    """
+
+    options: StreamOptions
+    encoding: Literal["linear16", "opus", "ogg-opus"] | None = None
+    sample_rate: int | None = None
+    channels: int = 1
+    warnings: tuple[ParamWarning, ...] = ()
+
+
+def _bad(message: str) -> ListenRequestError:
+    return ListenRequestError(400, "Bad Request", message)
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise _bad(f"Invalid query parameter `{name}`: expected true or false, got {value!r}.")
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise _bad(f"Invalid query parameter `{name}`: expected an integer, got {value!r}.") from None
+    if not low <= number <= high:
+        raise _bad(f"Invalid query parameter `{name}`: {number} is outside {low}..{high}.")
+    return number
+
+
+def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 0) -> ListenParams:
+    """Validate `/v1/listen` query parameters (repeated keys allowed, e.g. `keyterm`).
+
+    Args:
+        items: the query string as (name, value) pairs, in order.
+        min_endpointing_ms: a floor for `endpointing` (the local engines need whole phrases);
+            raising a client's value adds a warning.
+
+    Raises:
+        ListenRequestError: 400 with a Deepgram-like message for a bad or refused parameter.
+    """
+    single: dict[str, str] = {}
+    keyterms: list[str] = []
+    warnings: list[ParamWarning] = []
+    for name, value in items:
+        if name in _GATEWAY_PARAMS:
+            continue  # read by the gateway's admission, not a Deepgram option
+        if name in ("keyterm", "keywords"):
+            # keywords take an optional ":boost"; voxrelay has no weights, so only the term counts.
+            term = value.rsplit(":", 1)[0] if name == "keywords" and re.search(r":-?[\d.]+$", value) else value
+            if term.strip():
+                keyterms.append(term.strip())
+            continue
+        if name in _REFUSED:
+            if value.strip().lower() not in _HARMLESS_VALUES:
+                raise _bad(f"Unsupported query parameter `{name}`: voxrelay's engines do not provide {_REFUSED[name]}.")
+            continue
+        if name in _IGNORED or name not in _SUPPORTED:
+            warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
+            continue
+        single[name] = value
+
+    encoding = single.get("encoding")
+    sample_rate: int | None = None
+    channels = 1
+    if encoding is not None:
+        encoding = encoding.strip().lower()
+        if encoding not in _KNOWN_ENCODINGS:
+            raise _bad(f"Invalid query parameter `encoding`: unknown encoding {encoding!r}.")
+        if encoding != "linear16" and encoding not in _CONTAINER_ENCODINGS:
+            raise _bad(
+                f"Unsupported encoding {encoding!r}: voxrelay takes linear16, opus or ogg-opus, "
+                "or no encoding for containerized audio (webm, ogg, wav)."
+            )
+        if encoding == "linear16":
+            if "sample_rate" not in single:
+                raise _bad("Missing query parameter `sample_rate`: it is required with encoding=linear16.")
+            sample_rate = _int("sample_rate", single["sample_rate"], 8000, 48000)
+            channels = _int("channels", single.get("channels", "1"), 1, 2)
+
+    language = single.get("language")
+    if language is not None:
+        # Whisper knows base languages; "multi" (Deepgram's code-switching) means "detect".
+        if language.lower() == "multi":
+            language = None
+        elif _LANGUAGE.match(language):
+            language = language.split("-")[0].lower()
+        else:
+            raise _bad(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
+
+    endpointing: Any = _DEFAULT_ENDPOINTING_MS
+    if "endpointing" in single:
+        raw = single["endpointing"].strip().lower()
+        endpointing = False if raw == "false" else _int("endpointing", raw, 0, 60000)
+    if endpointing is not False and endpointing < max(min_endpointing_ms, 10):
+        floor = max(min_endpointing_ms, 10)
+        if "endpointing" in single:
+            warnings.append(
+                ParamWarning("endpointing", f"endpointing={endpointing} was raised to {floor} ms for this engine.")
+            )
+        endpointing = floor
+    if endpointing is not False:
+        endpointing = min(endpointing, 10000)
+
+    options: dict[str, Any] = {
+        "model": single.get("model"),
+        "language": language,
+        "endpointing": endpointing,
+        "keyterms": tuple(keyterms),
+    }
+    for name, default in _DEFAULTS.items():
+        options[name] = _bool(name, single[name]) if name in single else default
+    options["punctuate"] = options["punctuate"] or options["smart_format"]
+    if "utterance_end_ms" in single:
+        options["utterance_end_ms"] = _int("utterance_end_ms", single["utterance_end_ms"], 1, 60000)
+    try:
+        stream_options = StreamOptions(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _bad(f"Invalid query parameter `{where}`: {first['msg']}.") from None
+    return ListenParams(stream_options, encoding, sample_rate, channels, tuple(warnings))  # type: ignore[arg-type]
+
+
+# Authentication, before the upgrade.
+
+
+def _offered_protocols(header: str | None) -> list[str]:
+    return [part.strip() for part in (header or "").split(",") if part.strip()]
+
+
+def pick_subprotocol(sec_websocket_protocol: str | None) -> str | None:
+    """The subprotocol to answer: browsers send `token, KEY` and fail unless `token` is echoed."""
+    offered = _offered_protocols(sec_websocket_protocol)
+    for scheme in ("token", "bearer"):
+        for name in offered:
+            if name.lower() == scheme:
+                return name
+    return None
+
+
+def authorized(authorization: str | None, sec_websocket_protocol: str | None, keys: Sequence[str]) -> bool:
+    """True if no keys are configured, or the request carries one (`Token KEY`, `Bearer KEY`, or subprotocol)."""
+    if not keys:
+        return True
+    candidates: list[str] = []
+    if authorization:
+        scheme, _, credential = authorization.strip().partition(" ")
+        if scheme.lower() in ("token", "bearer") and credential.strip():
+            candidates.append(credential.strip())
+    offered = _offered_protocols(sec_websocket_protocol)
+    if len(offered) >= 2 and offered[0].lower() in ("token", "bearer"):
+        candidates.append(offered[1])
+    return any(hmac.compare_digest(c.encode(), k.encode()) for c in candidates for k in keys)
