@@ -1,8 +1,15 @@
 """The sans-I/O session: frames and engine events in, actions out; no sockets, no loop."""
 
 import json
+from collections.abc import Callable
+
+import pytest
 
 from voxrelay.engines import base as ev
+from voxrelay.protocol.actions import SendText
+from voxrelay.protocol.codec import Codec
+from voxrelay.protocol.deepgram_live import ListenSession, ModelInfo, parse_params
+from voxrelay.protocol.stt_stream import SttStreamCodec
 from voxrelay.protocol import messages as m
 from voxrelay.protocol.state import SessionState
 from voxrelay.protocol.session import (
@@ -160,3 +167,98 @@ def test_warning_does_not_end_the_session() -> None:
     s.warn("draining", "the server restarts soon")
     assert sent(s.actions()) == [m.Warning("draining", "the server restarts soon")]
     assert not s.closed
+
+
+# Every endpoint's codec, as the connection runner drives it (protocol.codec.Codec): the same
+# commands in, the shared actions out; only the wire form of each decision differs.
+
+
+def stt_codec() -> SttStreamCodec:
+    return SttStreamCodec(Session("s1", "local"))
+
+
+def listen_codec() -> ListenSession:
+    params = parse_params([("encoding", "linear16"), ("sample_rate", "16000"), ("interim_results", "true")])
+    return ListenSession("req-1", params, ModelInfo("tiny.en", "0.1.0", "local"), "2026-11-24T00:00:00.000Z")
+
+
+CODECS = [pytest.param(stt_codec, id="stt-stream"), pytest.param(listen_codec, id="v1-listen")]
+
+
+def streaming(codec: Codec) -> Codec:
+    codec.receive_audio(b"\x00" * 3200)
+    actions = codec.actions()
+    assert isinstance(actions[0], OpenEngine) and actions[-1] == FeedAudio(b"\x00" * 3200)
+    codec.engine_opened()
+    codec.actions()
+    assert codec.accepting_input and not codec.closed and codec.audio_bytes == 3200
+    return codec
+
+
+@pytest.mark.parametrize("make", CODECS)
+@pytest.mark.parametrize("close_code", [1008, 1009])
+def test_a_limit_is_an_error_then_the_runners_close_code(make: Callable[[], Codec], close_code: int) -> None:
+    codec = streaming(make())
+    codec.limit_exceeded("audio frame larger than 8192 bytes", close_code)
+    error, close = codec.actions()
+    assert isinstance(error, SendText) and (error.kind, error.code) == ("error", "limit_exceeded")
+    assert "8192" in error.text
+    assert isinstance(close, CloseSocket) and close.code == close_code and codec.closed
+    codec.receive_audio(b"\x00" * 10)
+    assert codec.actions() == []  # nothing after the close
+
+
+@pytest.mark.parametrize("make", CODECS)
+def test_sends_are_tagged_for_the_metrics(make: Callable[[], Codec]) -> None:
+    codec = streaming(make())
+    codec.engine_event(ev.InterimResult("hello", 0.0, 0.5))
+    codec.engine_event(ev.FinalResult("hello there", 0.0, 1.0, True))
+    codec.engine_event(ev.EngineError("engine_error", "hiccup", fatal=False))
+    kinds = [(a.kind, a.code) for a in codec.actions() if isinstance(a, SendText)]
+    assert kinds == [("interim", None), ("final", None), ("error", "engine_error")]
+    assert not codec.closed
+
+
+@pytest.mark.parametrize("make", CODECS)
+def test_a_drain_closes_the_engine_after_the_audio_then_closes_1000(make: Callable[[], Codec]) -> None:
+    codec = streaming(make())
+    codec.receive_audio(b"\x01" * 320)  # read before the drain: fed before the engine closes
+    codec.drain()
+    actions = codec.actions()
+    assert actions.index(FeedAudio(b"\x01" * 320)) < actions.index(CloseEngine())
+    codec.engine_event(ev.FinalResult("the end", 0.0, 1.0, True))
+    codec.engine_flushed(0.11)
+    actions = codec.actions()
+    assert [a.kind for a in actions if isinstance(a, SendText)][0] == "final"
+    assert actions[-1] == CloseSocket(actions[-1].code, actions[-1].reason) and actions[-1].code == 1000
+
+
+@pytest.mark.parametrize(("make", "close_code", "error_sent"), [(stt_codec, 1008, True), (listen_codec, 1011, False)])
+def test_idle_timeout_in_each_wire_form(make: Callable[[], Codec], close_code: int, error_sent: bool) -> None:
+    codec = make()
+    assert codec.accepting_input
+    codec.idle_timeout("no audio or message for 3 s; the session was closed")
+    actions = codec.actions()
+    assert isinstance(actions[-1], CloseSocket) and actions[-1].code == close_code and codec.closed
+    assert any(isinstance(a, SendText) and a.kind == "error" for a in actions) is error_sent
+    # Counted once either way: with the error message, or (no message) by the close itself.
+    assert (actions[-1].error is not None) is not error_sent
+
+
+@pytest.mark.parametrize("make", CODECS)
+def test_engine_failures_and_bad_audio_are_fatal(make: Callable[[], Codec]) -> None:
+    codec = streaming(make())
+    codec.fail("engine_unavailable", "upstream is down")
+    error, close = codec.actions()
+    assert isinstance(error, SendText) and error.code == "engine_unavailable" and close.code == 1011
+    codec = streaming(make())
+    codec.audio_error("could not decode webm audio")
+    error, close = codec.actions()
+    assert isinstance(error, SendText) and error.code == "unsupported_audio" and close.code in (1003, 1008)
+
+
+@pytest.mark.parametrize("make", CODECS)
+def test_a_client_that_goes_away_gets_nothing(make: Callable[[], Codec]) -> None:
+    codec = streaming(make())
+    codec.client_gone()
+    assert codec.closed and codec.actions() == [] and not codec.accepting_input

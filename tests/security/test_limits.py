@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from voxrelay.security.limits import CONTAINER_BYTES_PER_S, HandshakeLimiter, SessionGuard
+import pytest
+
+from voxrelay.security.limits import (
+    CONTAINER_BYTES_PER_S,
+    FrameLimits,
+    HandshakeLimiter,
+    SessionGuard,
+    SessionLimiter,
+    ws_max_size,
+)
 
 
 def test_real_time_audio_passes_and_a_flood_is_refused() -> None:
@@ -58,3 +67,40 @@ def test_handshake_buckets_are_bounded() -> None:
     for i in range(1000):
         limiter.check(f"10.0.{i // 256}.{i % 256}", 0.0)
     assert len(limiter._buckets) == 100
+
+
+def limiter(*, rate_limited: bool, idle_timeout_s: float = 0.0) -> SessionLimiter:
+    guard = SessionGuard(now=0.0, factor=2.0, burst_s=1.0, idle_timeout_s=idle_timeout_s)
+    limiter = SessionLimiter(FrameLimits(1024, 8192), guard, rate_limited=rate_limited, max_duration_s=60)
+    limiter.declare(32000)
+    return limiter
+
+
+def test_frame_size_is_checked_first_whatever_the_auth() -> None:
+    for rate_limited in (True, False):
+        limits = limiter(rate_limited=rate_limited)
+        breach = limits.on_frame(binary=True, nbytes=200 * 1024, now=0.0)  # also far past the byte budget
+        assert breach is not None and breach.kind == "frame_size" and breach.close_code == 1009
+        assert "8192" in breach.message
+        text = limits.on_frame(binary=False, nbytes=1025, now=0.0)
+        assert text is not None and text.close_code == 1009 and "1024" in text.message
+    assert ws_max_size(FrameLimits(1024, 8192)) > 8192  # a little too large still reaches the session
+
+
+def test_the_byte_rate_applies_only_when_limited() -> None:
+    limited, batch = limiter(rate_limited=True), limiter(rate_limited=False)
+    results = [limited.on_frame(binary=True, nbytes=8000, now=0.0) for _ in range(5)]
+    assert results[:4] == [None] * 4  # the 1 s burst
+    assert results[4] is not None and results[4].kind == "byte_rate" and results[4].close_code == 1008
+    assert all(batch.on_frame(binary=True, nbytes=8000, now=0.0) is None for _ in range(50))
+
+
+def test_idle_and_duration_breaches() -> None:
+    limits = limiter(rate_limited=True, idle_timeout_s=2.0)
+    assert limits.on_frame(binary=False, nbytes=10, now=1.0) is None  # a text frame resets the clock
+    assert limits.idle_breach(2.9) is None and limits.idle_wait(2.9) == pytest.approx(0.1)
+    idle = limits.idle_breach(3.0)
+    assert idle is not None and idle.kind == "idle" and idle.close_code == 1008 and "2 s" in idle.message
+    assert limiter(rate_limited=True).idle_breach(10**6) is None  # 0 = never
+    duration = limits.duration_breach()
+    assert duration.close_code == 1008 and "maximum duration of 60 s" in duration.message
