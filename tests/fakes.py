@@ -65,3 +65,58 @@ class CountingEngine(Engine):
 
     async def open(self, config: StreamConfig) -> EngineStream:
         return CountingStream(self.chunk)
+
+
+ECHO_BYTES_PER_S = 32000  # the byte rate EchoEngine assumes: linear16, 16 kHz mono
+
+
+class EchoStream(EngineStream):
+    def __init__(self) -> None:
+        self.heard = 0
+        self.hang = False
+        self._events: asyncio.Queue[base.EngineEvent | None] = asyncio.Queue()
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        assert isinstance(audio, bytes)
+        if audio.startswith(b"FAIL"):
+            self._events.put_nowait(base.EngineError("engine_error", "the echo engine broke"))
+            self._events.put_nowait(None)
+            return
+        self.hang = self.hang or audio.startswith(b"HANG")
+        self.heard += len(audio)
+        self._events.put_nowait(base.InterimResult(f"heard {self.heard}", 0.0, self.heard / ECHO_BYTES_PER_S))
+
+    def _final(self) -> None:
+        self._events.put_nowait(base.FinalResult(f"heard {self.heard} bytes", 0.0, self.heard / ECHO_BYTES_PER_S, True))
+
+    async def finalize(self) -> None:
+        self._final()
+
+    async def close(self) -> None:
+        if self.hang:
+            return
+        self._final()
+        self._events.put_nowait(None)
+
+    async def abort(self) -> None:
+        self._events.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[base.EngineEvent]:
+        while (event := await self._events.get()) is not None:
+            yield event
+
+
+class EchoEngine(Engine):
+    """Raw audio in; says what it heard: an interim per frame, a final on finalize/close (bytes counted).
+
+    Audio starting with FAIL makes the stream fail; audio starting with HANG makes close() never flush.
+    """
+
+    name = "echo"
+    capabilities = Capabilities(raw_audio=True)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def open(self, config: StreamConfig) -> EngineStream:
+        return EchoStream()

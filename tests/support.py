@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import jiwer
 import numpy as np
+import pytest
 import uvicorn
 from whisper_normalizer.english import EnglishTextNormalizer
 
@@ -153,3 +156,50 @@ class ServerThread:
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+# Every WebSocket endpoint, as a client sees it: one test can run against each.
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How a client speaks to one endpoint: URL, credential scheme, start and stop frames, error and final shapes."""
+
+    label: str  # the metrics label
+    path: str
+    scheme: str  # Authorization scheme
+    stop: str
+    error_type: str
+
+    def url(self, server: ServerThread, query: str = "") -> str:
+        url = server.url(self.path)
+        return url + ("&" if "?" in url else "?") + query if query else url
+
+    def headers(self, key: str | None) -> dict[str, str]:
+        return {"Authorization": f"{self.scheme} {key}"} if key else {}
+
+    async def start(self, ws: Any) -> None:
+        if self.label == "stt-stream":
+            linear16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
+            await ws.send(json.dumps({"action": "configure", "audio_format": linear16}))
+
+    def errors(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in messages if m["type"] == self.error_type]
+
+    def error_text(self, message: dict[str, Any]) -> str:
+        return str(message.get("message") if self.label == "stt-stream" else message.get("description"))
+
+    def finals(self, messages: list[dict[str, Any]]) -> list[str]:
+        if self.label == "stt-stream":
+            return [m["transcript"] for m in messages if m["type"] == "final_transcript"]
+        return [
+            m["channel"]["alternatives"][0]["transcript"] for m in messages if m["type"] == "Results" and m["is_final"]
+        ]
+
+
+STT = Endpoint("stt-stream", "/stt-stream", "Bearer", json.dumps({"action": "stop"}), "error")
+LISTEN = Endpoint(
+    "v1-listen", "/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true", "Token",
+    json.dumps({"type": "CloseStream"}), "Error",
+)
+ENDPOINTS = [pytest.param(STT, id="stt-stream"), pytest.param(LISTEN, id="v1-listen")]

@@ -11,118 +11,20 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from tests.support import ServerThread
-from voxrelay.engines import base
-from voxrelay.engines.base import Capabilities, Engine, EngineStream, StreamConfig
+from tests.fakes import ECHO_BYTES_PER_S as BYTES_PER_S
+from tests.fakes import EchoEngine
+from tests.support import ENDPOINTS, LISTEN, STT, Endpoint, ServerThread
 from voxrelay.security.limits import HandshakeLimiter
 from voxrelay.settings import Settings
 
 KEY = f"vx-matrix-{uuid.uuid4().hex}"
 OTHER = f"vx-other-{uuid.uuid4().hex}"
-BYTES_PER_S = 32000  # linear16, 16 kHz mono
-
-
-# A raw-audio engine that says what it heard: an interim per frame, a final on finalize/close.
-# Audio starting with FAIL makes the stream fail; audio starting with HANG makes close() never flush.
-
-
-class EchoStream(EngineStream):
-    def __init__(self) -> None:
-        self.heard = 0
-        self.hang = False
-        self._events: asyncio.Queue[base.EngineEvent | None] = asyncio.Queue()
-
-    async def send_audio(self, audio: bytes | Any) -> None:
-        assert isinstance(audio, bytes)
-        if audio.startswith(b"FAIL"):
-            self._events.put_nowait(base.EngineError("engine_error", "the echo engine broke"))
-            self._events.put_nowait(None)
-            return
-        self.hang = self.hang or audio.startswith(b"HANG")
-        self.heard += len(audio)
-        self._events.put_nowait(base.InterimResult(f"heard {self.heard}", 0.0, self.heard / BYTES_PER_S))
-
-    def _final(self) -> None:
-        self._events.put_nowait(base.FinalResult(f"heard {self.heard} bytes", 0.0, self.heard / BYTES_PER_S, True))
-
-    async def finalize(self) -> None:
-        self._final()
-
-    async def close(self) -> None:
-        if self.hang:
-            return
-        self._final()
-        self._events.put_nowait(None)
-
-    async def abort(self) -> None:
-        self._events.put_nowait(None)
-
-    async def events(self) -> AsyncIterator[base.EngineEvent]:
-        while (event := await self._events.get()) is not None:
-            yield event
-
-
-class EchoEngine(Engine):
-    name = "echo"
-    capabilities = Capabilities(raw_audio=True)
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def open(self, config: StreamConfig) -> EngineStream:
-        return EchoStream()
-
-
-# The two endpoints, as a client sees them.
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    label: str  # the metrics label
-    path: str
-    scheme: str  # Authorization scheme
-    stop: str
-    error_type: str
-
-    def url(self, server: ServerThread, query: str = "") -> str:
-        url = server.url(self.path)
-        return url + ("&" if "?" in url else "?") + query if query else url
-
-    def headers(self, key: str | None = KEY) -> dict[str, str]:
-        return {"Authorization": f"{self.scheme} {key}"} if key else {}
-
-    async def start(self, ws: Any) -> None:
-        if self.label == "stt-stream":
-            linear16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
-            await ws.send(json.dumps({"action": "configure", "audio_format": linear16}))
-
-    def errors(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [m for m in messages if m["type"] == self.error_type]
-
-    def error_text(self, message: dict[str, Any]) -> str:
-        return str(message.get("message") if self.label == "stt-stream" else message.get("description"))
-
-    def finals(self, messages: list[dict[str, Any]]) -> list[str]:
-        if self.label == "stt-stream":
-            return [m["transcript"] for m in messages if m["type"] == "final_transcript"]
-        return [
-            m["channel"]["alternatives"][0]["transcript"] for m in messages if m["type"] == "Results" and m["is_final"]
-        ]
-
-
-STT = Endpoint("stt-stream", "/stt-stream", "Bearer", json.dumps({"action": "stop"}), "error")
-LISTEN = Endpoint(
-    "v1-listen", "/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true", "Token",
-    json.dumps({"type": "CloseStream"}), "Error",
-)
-ENDPOINTS = [pytest.param(STT, id="stt-stream"), pytest.param(LISTEN, id="v1-listen")]
 
 
 def settings(**overrides: Any) -> Settings:
@@ -254,7 +156,7 @@ async def test_no_key_and_a_bad_key_are_refused(server: ServerThread, endpoint: 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_a_foreign_origin_is_refused(server: ServerThread, endpoint: Endpoint) -> None:
     await expect_refusal(
-        server, endpoint, "origin", origin="https://evil.example", additional_headers=endpoint.headers()
+        server, endpoint, "origin", origin="https://evil.example", additional_headers=endpoint.headers(KEY)
     )
 
 
@@ -264,17 +166,17 @@ async def test_the_handshake_rate_is_limited(
 ) -> None:
     monkeypatch.setattr(server.gateway.gatekeeper, "handshakes", HandshakeLimiter(per_minute=1, burst=1))
     await expect_refusal(server, endpoint, "credentials")  # takes the one handshake of the burst
-    response = await expect_refusal(server, endpoint, "rate", additional_headers=endpoint.headers())
+    response = await expect_refusal(server, endpoint, "rate", additional_headers=endpoint.headers(KEY))
     assert int(response.headers["Retry-After"]) >= 1
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_the_per_key_cap_holds_across_endpoints(server: ServerThread, endpoint: Endpoint) -> None:
     other = LISTEN if endpoint is STT else STT
-    async with websockets.connect(other.url(server), additional_headers=other.headers()), websockets.connect(
-        endpoint.url(server), additional_headers=endpoint.headers()
+    async with websockets.connect(other.url(server), additional_headers=other.headers(KEY)), websockets.connect(
+        endpoint.url(server), additional_headers=endpoint.headers(KEY)
     ):
-        response = await expect_refusal(server, endpoint, "key_cap", additional_headers=endpoint.headers())
+        response = await expect_refusal(server, endpoint, "key_cap", additional_headers=endpoint.headers(KEY))
         assert response.headers["Retry-After"]
         async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(OTHER)) as ws:
             await endpoint.start(ws)
@@ -285,8 +187,8 @@ async def test_the_per_key_cap_holds_across_endpoints(server: ServerThread, endp
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_the_global_cap_holds_across_endpoints(server: ServerThread, endpoint: Endpoint) -> None:
-    async with websockets.connect(STT.url(server), additional_headers=STT.headers()), websockets.connect(
-        LISTEN.url(server), additional_headers=LISTEN.headers()
+    async with websockets.connect(STT.url(server), additional_headers=STT.headers(KEY)), websockets.connect(
+        LISTEN.url(server), additional_headers=LISTEN.headers(KEY)
     ), websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(OTHER)):
         await until(lambda: len(server.gateway.sessions) == 3)
         await expect_refusal(server, endpoint, "global_cap", additional_headers=endpoint.headers(OTHER))
@@ -297,7 +199,7 @@ async def test_a_draining_server_refuses(
     server: ServerThread, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server.gateway.drainer, "draining", True)
-    response = await expect_refusal(server, endpoint, "draining", additional_headers=endpoint.headers())
+    response = await expect_refusal(server, endpoint, "draining", additional_headers=endpoint.headers(KEY))
     assert response.headers["Retry-After"]
 
 
@@ -308,12 +210,12 @@ async def test_an_engine_not_ready_refuses(
     monkeypatch.setattr(server.gateway.engine, "started", False)
     refused = refused_count(server, endpoint)
     if endpoint is STT:  # /stt-stream's form: an error after the upgrade, close 1013 (try later)
-        async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers()) as ws:
+        async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(KEY)) as ws:
             messages = await read_all(ws)
         assert endpoint.errors(messages)[0]["code"] == "engine_unavailable" and ws.close_code == 1013
         assert error_count(server, endpoint, "engine_unavailable") >= 1
     else:  # Deepgram's: HTTP 503 before the upgrade
-        response = await refusal(endpoint.url(server), additional_headers=endpoint.headers())
+        response = await refusal(endpoint.url(server), additional_headers=endpoint.headers(KEY))
         assert response.status_code == 503 and b"starting" in response.body
     assert refused_count(server, endpoint) == refused + 1
 
@@ -382,7 +284,7 @@ async def test_the_maximum_duration_closes_1008(
     server: ServerThread, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server.gateway.settings, "max_session_s", 1.0)
-    async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers()) as ws:
+    async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
         reader = asyncio.create_task(read_all(ws))
         with pytest.raises(websockets.ConnectionClosed):
@@ -410,7 +312,7 @@ async def test_an_engine_failure_closes_1011(server: ServerThread, endpoint: End
 async def test_a_drain_delivers_every_frame_read_then_closes_1000(
     fresh_server: ServerThread, endpoint: Endpoint
 ) -> None:
-    async with websockets.connect(endpoint.url(fresh_server), additional_headers=endpoint.headers()) as ws:
+    async with websockets.connect(endpoint.url(fresh_server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
         await send_all(ws, audio(0.5, frame=1600))
         connection = await until_connection(fresh_server)
@@ -429,7 +331,7 @@ async def test_a_drain_delivers_every_frame_read_then_closes_1000(
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_the_drain_deadline_closes_1012(fresh_server: ServerThread, endpoint: Endpoint) -> None:
-    async with websockets.connect(endpoint.url(fresh_server), additional_headers=endpoint.headers()) as ws:
+    async with websockets.connect(endpoint.url(fresh_server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
         await ws.send(b"HANG" + b"\0" * 3196)  # this stream never flushes on close
         connection = await until_connection(fresh_server)
@@ -470,7 +372,7 @@ async def test_every_metric_is_recorded_by_endpoint(server: ServerThread, endpoi
     assert error_count(server, endpoint, "bad_request") == bad_request + 1
 
     # A client that goes away, and a session the server ends with an error.
-    async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers()) as ws:
+    async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
     await until(lambda: sample(server, "voxrelay_sessions_total", **labels, outcome="disconnected") == disconnected + 1)
     await run_session(server, endpoint, [b"FAIL"])

@@ -11,8 +11,8 @@ import wave
 import pytest
 
 from voxrelay.engines.base import EngineError, FinalResult, InterimResult, SpeechStarted, UtteranceEnd, Word
-from voxrelay.protocol.deepgram_live import NET_0001_REASON, ModelInfo, parse_params
 from voxrelay.protocol.deepgram_live import (
+    NET_0001_REASON,
     AudioFormatError,
     AudioSniffer,
     CloseSocket,
@@ -24,9 +24,11 @@ from voxrelay.protocol.deepgram_live import (
     ListenSession,
     ListenState,
     ListenTrigger,
+    ModelInfo,
     OpenStream,
     SendText,
     next_state,
+    parse_params,
 )
 
 MODEL = ModelInfo("tiny.en", "0.1.0", "local")

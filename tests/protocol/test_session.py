@@ -6,12 +6,10 @@ from collections.abc import Callable
 import pytest
 
 from voxrelay.engines import base as ev
+from voxrelay.protocol import messages as m
 from voxrelay.protocol.actions import SendText
 from voxrelay.protocol.codec import Codec
 from voxrelay.protocol.deepgram_live import ListenSession, ModelInfo, parse_params
-from voxrelay.protocol.stt_stream import SttStreamCodec
-from voxrelay.protocol import messages as m
-from voxrelay.protocol.state import SessionState
 from voxrelay.protocol.session import (
     CloseEngine,
     CloseSocket,
@@ -22,6 +20,8 @@ from voxrelay.protocol.session import (
     Session,
     SessionLimits,
 )
+from voxrelay.protocol.state import SessionState
+from voxrelay.protocol.stt_stream import SttStreamCodec
 
 
 def sent(actions: list) -> list:
@@ -229,8 +229,8 @@ def test_a_drain_closes_the_engine_after_the_audio_then_closes_1000(make: Callab
     codec.engine_event(ev.FinalResult("the end", 0.0, 1.0, True))
     codec.engine_flushed(0.11)
     actions = codec.actions()
-    assert [a.kind for a in actions if isinstance(a, SendText)][0] == "final"
-    assert actions[-1] == CloseSocket(actions[-1].code, actions[-1].reason) and actions[-1].code == 1000
+    assert next(a.kind for a in actions if isinstance(a, SendText)) == "final"
+    assert isinstance(actions[-1], CloseSocket) and actions[-1].code == 1000
 
 
 @pytest.mark.parametrize(("make", "close_code", "error_sent"), [(stt_codec, 1008, True), (listen_codec, 1011, False)])

@@ -49,6 +49,10 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("voxrelay")
 
+# The reader waits while this many actions are queued (e.g. audio while a slow engine opens), so a
+# client that sends faster than the engine takes audio is slowed by TCP, not buffered without bound.
+_QUEUE_HIGH_WATER = 256
+
 
 class Connection:
     """Runs one WebSocket session of any endpoint. Create it after admission, then `await run(accept)`.
@@ -90,6 +94,8 @@ class Connection:
         self._outcome: Outcome = "disconnected"
         self._queue: deque[Action] = deque()
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # set while the queue is below the high-water mark
+        self._room.set()
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -137,6 +143,7 @@ class Connection:
             self._queue.clear()
             self._queue.append(CloseSocket(1012, "the server is restarting"))
             self._wake.set()
+            self._room.set()
 
     # Reading the socket.
 
@@ -162,6 +169,7 @@ class Connection:
                 if breach is not None:
                     self._breached(breach)
                 self._flush()
+                await self._room.wait()
             else:
                 return  # the session ended itself: the writer sends what is left and closes
         except (WebSocketDisconnect, RuntimeError):
@@ -216,6 +224,8 @@ class Connection:
         if actions:
             self._queue.extend(actions)
             self._wake.set()
+            if len(self._queue) >= _QUEUE_HIGH_WATER:
+                self._room.clear()
 
     async def _write(self) -> None:
         while True:
@@ -223,6 +233,8 @@ class Connection:
                 self._wake.clear()
                 await self._wake.wait()
             action = self._queue.popleft()
+            if len(self._queue) < _QUEUE_HIGH_WATER // 2:
+                self._room.set()
             if isinstance(action, CloseSocket):
                 await self._close(action)
                 return

@@ -22,8 +22,7 @@ from voxrelay import __version__
 from voxrelay.gateway.connection import Connection
 from voxrelay.gateway.state import Gateway
 from voxrelay.ops import logs
-from voxrelay.protocol.deepgram_live import ListenRequestError, ModelInfo, parse_params
-from voxrelay.protocol.deepgram_live import ListenSession
+from voxrelay.protocol.deepgram_live import ListenRequestError, ListenSession, ModelInfo, parse_params
 from voxrelay.security.admission import Handshake, Refusal, RefusalKind
 
 __all__ = ["RedactCredentials", "create_router", "install_log_redaction", "serve"]
