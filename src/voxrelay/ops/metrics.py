@@ -95,8 +95,9 @@ class Metrics:
             ["engine", "endpoint"], registry=r,
         )
         self.errors = Counter(
-            "voxrelay_errors", "Error messages sent to clients, by protocol code "
-            "(stt-stream: bad_request, limit_exceeded, ...; v1-listen: the refusal's HTTP status or close reason).",
+            "voxrelay_errors", "Errors reaching clients, by code: the session's error code on every endpoint "
+            "(bad_request, limit_exceeded, engine_error, ...), or a refusal's code in the endpoint's words "
+            "(stt-stream: unauthorized, draining, ...; v1-listen: INVALID_AUTH, TOO_MANY_REQUESTS, ...).",
             ["endpoint", "code"], registry=r,
         )
 
