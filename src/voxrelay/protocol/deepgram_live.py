@@ -7,7 +7,8 @@ drives, like every endpoint's (see `protocol.codec.Codec`): it is fed `receive_a
 `receive_text`, `engine_event`, `engine_flushed`, `fail`, `limit_exceeded`, `idle_timeout`,
 `drain` and `client_gone`, and after every call the runner carries out `actions()` in order.
 
-Its lifecycle table (`ListenState`, `TRANSITIONS`) lives beside /stt-stream's in `protocol.state`.
+Its lifecycle is the one table of every session (`protocol.state.TRANSITIONS`); `ListenState` only
+names those states in Deepgram's terms (awaiting audio, streaming, closing, closed).
 """
 
 from __future__ import annotations
@@ -56,9 +57,17 @@ from voxrelay.protocol.deepgram_params import (
 )
 from voxrelay.protocol.messages import AudioFormat
 from voxrelay.protocol.sniff import AudioFormatError, AudioSniffer, SniffedFormat
-from voxrelay.protocol.state import LISTEN_TRANSITIONS as TRANSITIONS
-from voxrelay.protocol.state import ListenProtocolError, ListenState, ListenTrigger
+from voxrelay.protocol.state import (
+    TRANSITIONS,
+    ListenProtocolError,
+    ListenState,
+    ListenTrigger,
+    SessionState,
+    Trigger,
+    listen_state,
+)
 from voxrelay.protocol.state import next_listen_state as next_state
+from voxrelay.protocol.state import next_state as _next
 
 # The codec, and (re-exported) the wire format it speaks.
 __all__ = [
@@ -117,7 +126,7 @@ class ListenSession:
         self.params = params
         self.model = model
         self.created = created
-        self.state = ListenState.AWAITING_AUDIO
+        self._state = SessionState.CONFIGURING
         self.audio_bytes = 0
         self._sniffer = AudioSniffer(params)
         self._sha = hashlib.sha256()
@@ -129,13 +138,13 @@ class ListenSession:
 
     def receive_audio(self, data: bytes) -> None:
         """A binary frame. Afterwards, run `actions()`."""
-        if self.state is not ListenState.AWAITING_AUDIO and self.state is not ListenState.STREAMING:
+        if self._state is not SessionState.CONFIGURING and self._state is not SessionState.STREAMING:
             return  # audio after CloseStream is ignored, as at Deepgram
         if not data:
             return  # an empty frame was Deepgram's old close signal; it carries no audio
         self.audio_bytes += len(data)
         self._sha.update(data)
-        if self.state is ListenState.STREAMING:
+        if self._state is SessionState.STREAMING:
             self._actions.append(FeedAudio(data))
             return
         try:
@@ -145,7 +154,7 @@ class ListenSession:
             return
         if sniffed is None:
             return
-        self.state = next_state(self.state, ListenTrigger.FORMAT_KNOWN)
+        self._state = _next(self._state, Trigger.CONFIGURE)
         self._audio_format = sniffed.audio_format
         self._actions.append(OpenEngine(sniffed.audio_format, self.params.options, word_timings=True))
         if sniffed.payload:
@@ -153,7 +162,7 @@ class ListenSession:
 
     def receive_text(self, text: str) -> None:
         """A text frame (KeepAlive, Finalize, CloseStream, Configure). Afterwards, run `actions()`."""
-        if self.state is ListenState.CLOSED:
+        if self._state is SessionState.CLOSED:
             return
         try:
             message = parse_control(text)
@@ -161,7 +170,7 @@ class ListenSession:
             self._send(ErrorMessage("SchemaError", str(exc), text[:256]), "error", "bad_request")
             return
         if isinstance(message, Finalize):
-            if self.state is ListenState.STREAMING:
+            if self._state is SessionState.STREAMING:
                 self._actions.append(FinalizeStream())
         elif isinstance(message, CloseStream):
             self._on_close_stream()
@@ -176,7 +185,7 @@ class ListenSession:
 
     def engine_event(self, event: ev.EngineEvent) -> None:
         """An event from the engine stream. Afterwards, run `actions()`."""
-        if self.state is ListenState.CLOSED:
+        if self._state is SessionState.CLOSED:
             return
         options = self.params.options
         if isinstance(event, ev.InterimResult):
@@ -221,14 +230,14 @@ class ListenSession:
         Args:
             audio_seconds: how much audio the engine got, if the I/O knows; else the last result's end.
         """
-        if self.state is ListenState.CLOSED:
+        if self._state is SessionState.CLOSED:
             return
-        self.state = next_state(self.state, ListenTrigger.ENGINE_FLUSHED)
+        self._state = _next(self._state, Trigger.ENGINE_FLUSHED)
         self._finish(audio_seconds)
 
     def fail(self, code: str, message: str, close_code: int | None = None) -> None:
         """A fatal problem found by the I/O (engine failed to open, undecodable audio, a limit)."""
-        if self.state is not ListenState.CLOSED:
+        if self._state is not SessionState.CLOSED:
             self._fatal(code, message, close_code)
 
     def engine_opened(self) -> None:
@@ -245,18 +254,18 @@ class ListenSession:
     def drain(self) -> None:
         """The server is draining. Deepgram's protocol has no warning message, so the stream is
         closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""
-        if self.state is not ListenState.CLOSED:
+        if self._state is not SessionState.CLOSED:
             self._on_close_stream()
 
     def idle_timeout(self, message: str = "") -> None:
         """Neither audio nor a text message for the idle window: close 1011 NET-0001, like Deepgram."""
-        if self.state in (ListenState.AWAITING_AUDIO, ListenState.STREAMING):
-            self.state = next_state(self.state, ListenTrigger.FATAL)
+        if self._state in (SessionState.CONFIGURING, SessionState.STREAMING):
+            self._state = _next(self._state, Trigger.FATAL)
             self._actions.append(CloseSocket(1011, NET_0001_REASON, error="limit_exceeded"))
 
     def client_gone(self) -> None:
         """The socket closed under us: the I/O releases the engine stream; nothing is sent."""
-        self.state = next_state(self.state, ListenTrigger.DISCONNECT)
+        self._state = _next(self._state, Trigger.DISCONNECT)
 
     # Public methods for sending data.
 
@@ -266,8 +275,13 @@ class ListenSession:
         return actions
 
     @property
+    def state(self) -> ListenState:
+        """The session's state, in Deepgram's terms."""
+        return listen_state(self._state)
+
+    @property
     def closed(self) -> bool:
-        return self.state is ListenState.CLOSED
+        return self._state is SessionState.CLOSED
 
     @property
     def accepting_input(self) -> bool:
@@ -277,16 +291,16 @@ class ListenSession:
     @property
     def waiting_for_input(self) -> bool:
         """True while the idle timeout applies (before CloseStream)."""
-        return self.state in (ListenState.AWAITING_AUDIO, ListenState.STREAMING)
+        return self._state in (SessionState.CONFIGURING, SessionState.STREAMING)
 
     # Private helpers.
 
     def _on_close_stream(self) -> None:
-        if self.state is ListenState.AWAITING_AUDIO:
-            self.state = next_state(self.state, ListenTrigger.CLOSE_STREAM)
+        if self._state is SessionState.CONFIGURING:  # nothing to flush
+            self._state = _next(self._state, Trigger.CLOSE)
             self._finish(0.0)
-        elif self.state is ListenState.STREAMING:
-            self.state = next_state(self.state, ListenTrigger.CLOSE_STREAM)
+        elif self._state is SessionState.STREAMING:
+            self._state = _next(self._state, Trigger.STOP)
             self._actions.append(EndStream())
 
     def _finish(self, audio_seconds: float | None) -> None:
@@ -340,7 +354,7 @@ class ListenSession:
         self._actions.append(SendText(encode(message), kind, code))
 
     def _fatal(self, code: str, message: str, close_code: int | None = None) -> None:
-        self.state = next_state(self.state, ListenTrigger.FATAL)
+        self._state = _next(self._state, Trigger.FATAL)
         self._send(ErrorMessage(_variant(code), message), "error", code)
         reason = message if message.startswith(("DATA-", "NET-")) else f"voxrelay {code}: {message}"
         self._actions.append(CloseSocket(close_code or _ERROR_CLOSE.get(code, 1011), _truncate(reason)))

@@ -175,7 +175,7 @@ class Session:
         A session that never configured has nothing to flush: it says `stopped` and closes 1012.
         """
         if self.state is SessionState.CONFIGURING:
-            self.state = next_state(self.state, Trigger.FATAL)
+            self.state = next_state(self.state, Trigger.CLOSE)
             self._send(m.Stopped())
             self._actions.append(CloseSocket(1012, "the server is restarting"))
         elif self.state is SessionState.STREAMING:

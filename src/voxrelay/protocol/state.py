@@ -1,6 +1,8 @@
-"""The session lifecycle, as one transition table.
+"""The session lifecycle of every endpoint, as one transition table.
 
     CONFIGURING --configure / first audio--> STREAMING --stop--> FINALIZING --engine flushed--> CLOSED
+    CONFIGURING --stop--> FINALIZING (/stt-stream opens a default stream first)
+    CONFIGURING --close (nothing to flush: a drain, /v1/listen's CloseStream before audio)--> CLOSED
     any state --fatal error / client gone / deadline--> CLOSED
 
 Everything that moves a session between states is in `TRANSITIONS`; a move not
@@ -12,7 +14,6 @@ from __future__ import annotations
 import enum
 
 __all__ = [
-    "LISTEN_TRANSITIONS",
     "ListenProtocolError",
     "ListenState",
     "ListenTrigger",
@@ -20,6 +21,7 @@ __all__ = [
     "SessionState",
     "TRANSITIONS",
     "Trigger",
+    "listen_state",
     "next_listen_state",
     "next_state",
 ]
@@ -37,6 +39,7 @@ class Trigger(enum.Enum):
     AUDIO = "audio"
     FINALIZE = "finalize"
     STOP = "stop"
+    CLOSE = "close"  # a graceful end with nothing opened, so nothing to flush
     ENGINE_FLUSHED = "engine_flushed"
     FATAL = "fatal"
     DISCONNECT = "disconnect"
@@ -48,6 +51,7 @@ TRANSITIONS: dict[SessionState, dict[Trigger, SessionState]] = {
         Trigger.AUDIO: SessionState.STREAMING,
         Trigger.FINALIZE: SessionState.STREAMING,
         Trigger.STOP: SessionState.FINALIZING,
+        Trigger.CLOSE: SessionState.CLOSED,
         Trigger.FATAL: SessionState.CLOSED,
         Trigger.DISCONNECT: SessionState.CLOSED,
     },
@@ -89,53 +93,56 @@ def next_state(state: SessionState, trigger: Trigger) -> SessionState:
         raise LocalProtocolError(f"can't handle {trigger.value!r} when the session is {state.value!r}") from None
 
 
-# The /v1/listen lifecycle (Deepgram Live has no configure and no stop before audio):
-#
-#     AWAITING_AUDIO --first audio, format known--> STREAMING --CloseStream--> CLOSING --engine flushed--> CLOSED
-#     AWAITING_AUDIO --CloseStream--> CLOSED (Metadata, 1000)
-#     any state --fatal error / idle timeout / client gone--> CLOSED
+# /v1/listen names the same states in Deepgram's terms; its moves are moves of the one table.
 
 
 class ListenState(enum.Enum):
-    AWAITING_AUDIO = "awaiting_audio"  # upgraded; the audio format is not known yet
+    AWAITING_AUDIO = "awaiting_audio"  # upgraded; the audio format is not known yet (configuring)
     STREAMING = "streaming"  # engine stream open
-    CLOSING = "closing"  # CloseStream received; the engine is flushing
+    CLOSING = "closing"  # CloseStream received; the engine is flushing (finalizing)
     CLOSED = "closed"
 
 
 class ListenTrigger(enum.Enum):
-    FORMAT_KNOWN = "format_known"
-    CLOSE_STREAM = "close_stream"
+    FORMAT_KNOWN = "format_known"  # configure: the first audio told the format
+    CLOSE_STREAM = "close_stream"  # stop, or close when nothing was opened
     ENGINE_FLUSHED = "engine_flushed"
     FATAL = "fatal"
     DISCONNECT = "disconnect"
 
 
-_S, _T = ListenState, ListenTrigger
-LISTEN_TRANSITIONS: dict[ListenState, dict[ListenTrigger, ListenState]] = {
-    _S.AWAITING_AUDIO: {
-        _T.FORMAT_KNOWN: _S.STREAMING,
-        _T.CLOSE_STREAM: _S.CLOSED,
-        _T.FATAL: _S.CLOSED,
-        _T.DISCONNECT: _S.CLOSED,
-    },
-    _S.STREAMING: {
-        _T.CLOSE_STREAM: _S.CLOSING,
-        _T.ENGINE_FLUSHED: _S.CLOSED,  # the engine ended on its own
-        _T.FATAL: _S.CLOSED,
-        _T.DISCONNECT: _S.CLOSED,
-    },
-    _S.CLOSING: {_T.ENGINE_FLUSHED: _S.CLOSED, _T.FATAL: _S.CLOSED, _T.DISCONNECT: _S.CLOSED},
-    _S.CLOSED: {_T.ENGINE_FLUSHED: _S.CLOSED, _T.FATAL: _S.CLOSED, _T.DISCONNECT: _S.CLOSED},
+class ListenProtocolError(LocalProtocolError):
+    """The caller asked for a move the table does not allow (worded in Deepgram's terms)."""
+
+
+_LISTEN_NAMES = {
+    SessionState.CONFIGURING: ListenState.AWAITING_AUDIO,
+    SessionState.STREAMING: ListenState.STREAMING,
+    SessionState.FINALIZING: ListenState.CLOSING,
+    SessionState.CLOSED: ListenState.CLOSED,
 }
+_FROM_LISTEN = {name: state for state, name in _LISTEN_NAMES.items()}
 
 
-class ListenProtocolError(RuntimeError):
-    """The caller asked for a move the table does not allow."""
+def listen_state(state: SessionState) -> ListenState:
+    """A session state in Deepgram's terms."""
+    return _LISTEN_NAMES[state]
 
 
 def next_listen_state(state: ListenState, trigger: ListenTrigger) -> ListenState:
+    """The move of the one table that a /v1/listen trigger stands for, in Deepgram's terms.
+
+    Raises:
+        ListenProtocolError: the table has no such move.
+    """
+    core = _FROM_LISTEN[state]
+    if trigger is ListenTrigger.FORMAT_KNOWN:
+        move = Trigger.CONFIGURE
+    elif trigger is ListenTrigger.CLOSE_STREAM:
+        move = Trigger.CLOSE if core is SessionState.CONFIGURING else Trigger.STOP
+    else:
+        move = Trigger(trigger.value)
     try:
-        return LISTEN_TRANSITIONS[state][trigger]
-    except KeyError:
+        return listen_state(next_state(core, move))
+    except LocalProtocolError:
         raise ListenProtocolError(f"can't handle {trigger.value!r} when the stream is {state.value!r}") from None
