@@ -18,6 +18,7 @@ __all__ = [
     "Action",
     "CloseEngine",
     "CloseSocket",
+    "EngineAction",
     "FeedAudio",
     "FinalizeEngine",
     "OpenEngine",
@@ -71,4 +72,6 @@ class CloseSocket:
     error: str | None = field(default=None, compare=False)
 
 
-Action = SendText | OpenEngine | FeedAudio | FinalizeEngine | CloseEngine | CloseSocket
+# Everything but sending: the same for every endpoint.
+EngineAction = OpenEngine | FeedAudio | FinalizeEngine | CloseEngine | CloseSocket
+Action = SendText | EngineAction

@@ -56,6 +56,7 @@ from voxrelay.protocol.deepgram_params import (
     pick_subprotocol,
 )
 from voxrelay.protocol.messages import AudioFormat
+from voxrelay.protocol.session import SessionCore
 from voxrelay.protocol.sniff import AudioFormatError, AudioSniffer, SniffedFormat
 from voxrelay.protocol.state import (
     TRANSITIONS,
@@ -67,7 +68,6 @@ from voxrelay.protocol.state import (
     listen_state,
 )
 from voxrelay.protocol.state import next_listen_state as next_state
-from voxrelay.protocol.state import next_state as _next
 
 # The codec, and (re-exported) the wire format it speaks.
 __all__ = [
@@ -111,7 +111,7 @@ class _Timeline:
         return begin, end - begin
 
 
-class ListenSession:
+class ListenSession(SessionCore[SendText]):
     """One `/v1/listen` connection after the upgrade.
 
     Args:
@@ -126,13 +126,11 @@ class ListenSession:
         self.params = params
         self.model = model
         self.created = created
-        self._state = SessionState.CONFIGURING
-        self.audio_bytes = 0
+        super().__init__()
         self._sniffer = AudioSniffer(params)
         self._sha = hashlib.sha256()
         self._timeline = _Timeline()
         self._audio_format: AudioFormat | None = None
-        self._actions: list[ListenAction] = []
 
     # Public methods for receiving data.
 
@@ -145,7 +143,7 @@ class ListenSession:
         self.audio_bytes += len(data)
         self._sha.update(data)
         if self._state is SessionState.STREAMING:
-            self._actions.append(FeedAudio(data))
+            self._emit(FeedAudio(data))
             return
         try:
             sniffed = self._sniffer.feed(data)
@@ -154,11 +152,11 @@ class ListenSession:
             return
         if sniffed is None:
             return
-        self._state = _next(self._state, Trigger.CONFIGURE)
+        self._move(Trigger.CONFIGURE)
         self._audio_format = sniffed.audio_format
-        self._actions.append(OpenEngine(sniffed.audio_format, self.params.options, word_timings=True))
+        self._emit(OpenEngine(sniffed.audio_format, self.params.options, word_timings=True))
         if sniffed.payload:
-            self._actions.append(FeedAudio(sniffed.payload))
+            self._emit(FeedAudio(sniffed.payload))
 
     def receive_text(self, text: str) -> None:
         """A text frame (KeepAlive, Finalize, CloseStream, Configure). Afterwards, run `actions()`."""
@@ -171,7 +169,7 @@ class ListenSession:
             return
         if isinstance(message, Finalize):
             if self._state is SessionState.STREAMING:
-                self._actions.append(FinalizeStream())
+                self._emit(FinalizeStream())
         elif isinstance(message, CloseStream):
             self._on_close_stream()
         elif isinstance(message, Configure):
@@ -232,7 +230,7 @@ class ListenSession:
         """
         if self._state is SessionState.CLOSED:
             return
-        self._state = _next(self._state, Trigger.ENGINE_FLUSHED)
+        self._move(Trigger.ENGINE_FLUSHED)
         self._finish(audio_seconds)
 
     def fail(self, code: str, message: str, close_code: int | None = None) -> None:
@@ -260,28 +258,15 @@ class ListenSession:
     def idle_timeout(self, message: str = "") -> None:
         """Neither audio nor a text message for the idle window: close 1011 NET-0001, like Deepgram."""
         if self._state in (SessionState.CONFIGURING, SessionState.STREAMING):
-            self._state = _next(self._state, Trigger.FATAL)
-            self._actions.append(CloseSocket(1011, NET_0001_REASON, error="limit_exceeded"))
-
-    def client_gone(self) -> None:
-        """The socket closed under us: the I/O releases the engine stream; nothing is sent."""
-        self._state = _next(self._state, Trigger.DISCONNECT)
+            self._move(Trigger.FATAL)
+            self._emit(CloseSocket(1011, NET_0001_REASON, error="limit_exceeded"))
 
     # Public methods for sending data.
-
-    def actions(self) -> list[ListenAction]:
-        """Actions to run now, oldest first; the list is handed over and cleared."""
-        actions, self._actions = self._actions, []
-        return actions
 
     @property
     def state(self) -> ListenState:
         """The session's state, in Deepgram's terms."""
         return listen_state(self._state)
-
-    @property
-    def closed(self) -> bool:
-        return self._state is SessionState.CLOSED
 
     @property
     def accepting_input(self) -> bool:
@@ -297,11 +282,11 @@ class ListenSession:
 
     def _on_close_stream(self) -> None:
         if self._state is SessionState.CONFIGURING:  # nothing to flush
-            self._state = _next(self._state, Trigger.CLOSE)
+            self._move(Trigger.CLOSE)
             self._finish(0.0)
         elif self._state is SessionState.STREAMING:
-            self._state = _next(self._state, Trigger.STOP)
-            self._actions.append(EndStream())
+            self._move(Trigger.STOP)
+            self._emit(EndStream())
 
     def _finish(self, audio_seconds: float | None) -> None:
         duration = audio_seconds if audio_seconds is not None else self._timeline.last_end
@@ -317,7 +302,7 @@ class ListenSession:
                 self.params.warnings,
             )
         )
-        self._actions.append(CloseSocket(1000, ""))
+        self._emit(CloseSocket(1000, ""))
 
     def _results(
         self,
@@ -351,13 +336,13 @@ class ListenSession:
         )
 
     def _send(self, message: ServerMessage, kind: SendKind = "other", code: str | None = None) -> None:
-        self._actions.append(SendText(encode(message), kind, code))
+        self._emit(SendText(encode(message), kind, code))
 
     def _fatal(self, code: str, message: str, close_code: int | None = None) -> None:
-        self._state = _next(self._state, Trigger.FATAL)
+        self._move(Trigger.FATAL)
         self._send(ErrorMessage(_variant(code), message), "error", code)
         reason = message if message.startswith(("DATA-", "NET-")) else f"voxrelay {code}: {message}"
-        self._actions.append(CloseSocket(close_code or _ERROR_CLOSE.get(code, 1011), _truncate(reason)))
+        self._emit(CloseSocket(close_code or _ERROR_CLOSE.get(code, 1011), _truncate(reason)))
 
 
 def _variant(code: str) -> str:

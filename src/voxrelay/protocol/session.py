@@ -10,10 +10,11 @@ close the socket). This keeps the protocol rules testable without sockets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from voxrelay.protocol import events as engine_events
 from voxrelay.protocol import messages as m
-from voxrelay.protocol.actions import CloseEngine, CloseSocket, FeedAudio, FinalizeEngine, OpenEngine
+from voxrelay.protocol.actions import CloseEngine, CloseSocket, EngineAction, FeedAudio, FinalizeEngine, OpenEngine
 from voxrelay.protocol.state import SessionState, Trigger, next_state
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "OpenEngine",
     "SendMessage",
     "Session",
+    "SessionCore",
     "SessionLimits",
     "close_code_for",
 ]
@@ -63,25 +65,59 @@ def close_code_for(code: m.ErrorCode) -> int:
     return _CLOSE_CODES[code]
 
 
-class Session:
-    """One client's session, from the first frame to the close."""
+SendT = TypeVar("SendT")
+
+
+class SessionCore(Generic[SendT]):
+    """THE session every endpoint runs: one lifecycle (`state.TRANSITIONS`), one ordered list of actions.
+
+    Each protocol's session subclasses it with its send action (`SendMessage` for /stt-stream,
+    `SendText` for /v1/listen): it moves with `_move`, queues with `_emit`, and the runner takes
+    `actions()` after every call, in order (`protocol.codec.Codec`).
+    """
+
+    def __init__(self) -> None:
+        self._state = SessionState.CONFIGURING
+        self.audio_bytes = 0
+        self._actions: list[SendT | EngineAction] = []
+
+    def actions(self) -> list[SendT | EngineAction]:
+        """Actions to run now, oldest first; the list is handed over and cleared."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    @property
+    def closed(self) -> bool:
+        return self._state is SessionState.CLOSED
+
+    def client_gone(self) -> None:
+        """The socket closed under us: the runner releases the engine stream; nothing is sent."""
+        self._move(Trigger.DISCONNECT)
+
+    def _move(self, trigger: Trigger) -> None:
+        self._state = next_state(self._state, trigger)
+
+    def _emit(self, action: SendT | EngineAction) -> None:
+        self._actions.append(action)
+
+
+class Session(SessionCore[SendMessage]):
+    """One /stt-stream client's session, from the first frame to the close."""
 
     def __init__(self, session_id: str, engine_name: str, limits: SessionLimits | None = None) -> None:
+        super().__init__()
         self.session_id = session_id
         self.engine_name = engine_name
         self.limits = limits or SessionLimits()
-        self.state = SessionState.CONFIGURING
-        self.audio_bytes = 0
         self.finals_sent = 0  # a count, not the text: a long session must not grow with its transcript
         self._engine_open = False
         self._told_audio_after_stop = False
-        self._actions: list[Action] = []
 
     # Public methods for receiving data.
 
     def receive_text(self, text: str) -> None:
         """A text frame from the client. Afterwards, run `actions()`."""
-        if self.state in (SessionState.CLOSED,):
+        if self._state in (SessionState.CLOSED,):
             return
         if len(text.encode()) > self.limits.max_text_frame:
             self._fatal("limit_exceeded", f"text frame larger than {self.limits.max_text_frame} bytes", 1009)
@@ -90,7 +126,7 @@ class Session:
             message = m.parse_client_text(text)
         except m.ProtocolError as exc:
             # A configure we cannot honour leaves no usable session; other mistakes are survivable.
-            configuring = self.state is SessionState.CONFIGURING
+            configuring = self._state is SessionState.CONFIGURING
             if configuring and (exc.code == "unsupported_audio" or _is_configure(text)):
                 self._fatal(exc.code, exc.message)
             else:
@@ -105,33 +141,33 @@ class Session:
 
     def receive_audio(self, data: bytes) -> None:
         """A binary frame from the client. Afterwards, run `actions()`."""
-        if self.state is SessionState.CLOSED:
+        if self._state is SessionState.CLOSED:
             return
         if len(data) > self.limits.max_audio_frame:
             self._fatal("limit_exceeded", f"audio frame larger than {self.limits.max_audio_frame} bytes", 1009)
             return
-        if self.state is SessionState.FINALIZING:
+        if self._state is SessionState.FINALIZING:
             # Said once: a client still streaming when the server stopped it (a drain) sends many.
             if not self._told_audio_after_stop:
                 self._told_audio_after_stop = True
                 self._send(m.ErrorMessage("bad_request", "audio after stop is ignored"))
             return
-        if self.state is SessionState.CONFIGURING:
+        if self._state is SessionState.CONFIGURING:
             self._open(m.AudioFormat(), m.StreamOptions())
-        self.state = next_state(self.state, Trigger.AUDIO)
+        self._move(Trigger.AUDIO)
         if data:
             self.audio_bytes += len(data)
-            self._actions.append(FeedAudio(data))
+            self._emit(FeedAudio(data))
 
     def engine_opened(self) -> None:
         """The engine stream from `OpenEngine` is open: audio is accepted."""
         self._engine_open = True
-        if self.state is not SessionState.CLOSED:
+        if self._state is not SessionState.CLOSED:
             self._send(m.Ready(self.session_id, self.engine_name))
 
     def engine_event(self, event: engine_events.EngineEvent) -> None:
         """An event from the engine stream."""
-        if self.state is SessionState.CLOSED:
+        if self._state is SessionState.CLOSED:
             return
         if isinstance(event, engine_events.InterimResult):
             if event.transcript:
@@ -153,20 +189,20 @@ class Session:
 
     def engine_flushed(self) -> None:
         """The engine's events ended after `CloseEngine` (or on its own): say `stopped`, close 1000."""
-        if self.state is SessionState.CLOSED:
+        if self._state is SessionState.CLOSED:
             return
-        self.state = next_state(self.state, Trigger.ENGINE_FLUSHED)
+        self._move(Trigger.ENGINE_FLUSHED)
         self._send(m.Stopped())
-        self._actions.append(CloseSocket(1000, "stopped"))
+        self._emit(CloseSocket(1000, "stopped"))
 
     def fail(self, code: m.ErrorCode, message: str, close_code: int | None = None) -> None:
         """A fatal problem found by the server (engine failed to open, deadline, bad audio)."""
-        if self.state is not SessionState.CLOSED:
+        if self._state is not SessionState.CLOSED:
             self._fatal(code, message, close_code)
 
     def warn(self, code: str, message: str) -> None:
         """Tell the client something that does not end the session."""
-        if self.state is not SessionState.CLOSED:
+        if self._state is not SessionState.CLOSED:
             self._send(m.Warning(code, message))
 
     def stop(self) -> None:
@@ -174,64 +210,55 @@ class Session:
 
         A session that never configured has nothing to flush: it says `stopped` and closes 1012.
         """
-        if self.state is SessionState.CONFIGURING:
-            self.state = next_state(self.state, Trigger.CLOSE)
+        if self._state is SessionState.CONFIGURING:
+            self._move(Trigger.CLOSE)
             self._send(m.Stopped())
-            self._actions.append(CloseSocket(1012, "the server is restarting"))
-        elif self.state is SessionState.STREAMING:
+            self._emit(CloseSocket(1012, "the server is restarting"))
+        elif self._state is SessionState.STREAMING:
             self._on_stop()
-
-    def client_gone(self) -> None:
-        """The socket closed under us: release the engine stream, send nothing."""
-        self.state = next_state(self.state, Trigger.DISCONNECT)
 
     # Public methods for sending data.
 
-    def actions(self) -> list[Action]:
-        """Actions to run now, oldest first; the list is handed over and cleared."""
-        actions, self._actions = self._actions, []
-        return actions
-
     @property
-    def closed(self) -> bool:
-        return self.state is SessionState.CLOSED
+    def state(self) -> SessionState:
+        return self._state
 
     # Private helpers.
 
     def _on_configure(self, message: m.Configure) -> None:
-        if self.state is not SessionState.CONFIGURING:
+        if self._state is not SessionState.CONFIGURING:
             self._send(m.ErrorMessage("bad_request", "configure must be the first frame; it was ignored"))
             return
         self._open(message.audio_format, message.options)
-        self.state = next_state(self.state, Trigger.CONFIGURE)
+        self._move(Trigger.CONFIGURE)
 
     def _on_finalize(self) -> None:
-        if self.state is SessionState.FINALIZING:
+        if self._state is SessionState.FINALIZING:
             self._send(m.ErrorMessage("bad_request", "finalize after stop is ignored"))
             return
-        if self.state is SessionState.CONFIGURING:
+        if self._state is SessionState.CONFIGURING:
             self._open(m.AudioFormat(), m.StreamOptions())
-        self.state = next_state(self.state, Trigger.FINALIZE)
-        self._actions.append(FinalizeEngine())
+        self._move(Trigger.FINALIZE)
+        self._emit(FinalizeEngine())
 
     def _on_stop(self) -> None:
-        if self.state is SessionState.FINALIZING:
+        if self._state is SessionState.FINALIZING:
             return  # a second stop changes nothing
-        if self.state is SessionState.CONFIGURING:
+        if self._state is SessionState.CONFIGURING:
             self._open(m.AudioFormat(), m.StreamOptions())
-        self.state = next_state(self.state, Trigger.STOP)
-        self._actions.append(CloseEngine())
+        self._move(Trigger.STOP)
+        self._emit(CloseEngine())
 
     def _open(self, audio_format: m.AudioFormat, options: m.StreamOptions) -> None:
-        self._actions.append(OpenEngine(audio_format, options))
+        self._emit(OpenEngine(audio_format, options))
 
     def _send(self, message: m.ServerMessage) -> None:
-        self._actions.append(SendMessage(message))
+        self._emit(SendMessage(message))
 
     def _fatal(self, code: m.ErrorCode, message: str, close_code: int | None = None) -> None:
-        self.state = next_state(self.state, Trigger.FATAL)
+        self._move(Trigger.FATAL)
         self._send(m.ErrorMessage(code, message))
-        self._actions.append(CloseSocket(close_code or close_code_for(code), message[:120]))
+        self._emit(CloseSocket(close_code or close_code_for(code), message[:120]))
 
 
 def _is_configure(text: str) -> bool:
