@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from voxrelay.engines import base
 from voxrelay.protocol import messages as m
 from voxrelay.protocol.state import SessionState
-from voxrelay.protocol.session import CloseSocket, FeedAudio, OpenEngine, SendMessage, Session, SessionLimits
+from voxrelay.protocol.stt_stream import CloseSocket, FeedAudio, OpenEngine, SendMessage, Session, SessionLimits
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),

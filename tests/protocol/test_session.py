@@ -10,7 +10,8 @@ from voxrelay.protocol import messages as m
 from voxrelay.protocol.actions import SendText
 from voxrelay.protocol.codec import Codec
 from voxrelay.protocol.deepgram_live import ListenSession, ModelInfo, parse_params
-from voxrelay.protocol.session import (
+from voxrelay.protocol.state import SessionState
+from voxrelay.protocol.stt_stream import (
     CloseEngine,
     CloseSocket,
     FeedAudio,
@@ -19,9 +20,8 @@ from voxrelay.protocol.session import (
     SendMessage,
     Session,
     SessionLimits,
+    SttStreamCodec,
 )
-from voxrelay.protocol.state import SessionState
-from voxrelay.protocol.stt_stream import SttStreamCodec
 
 
 def sent(actions: list) -> list:

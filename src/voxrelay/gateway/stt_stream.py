@@ -11,8 +11,7 @@ from voxrelay.gateway.connection import Connection
 from voxrelay.gateway.state import Gateway
 from voxrelay.ops import logs
 from voxrelay.protocol import messages as m
-from voxrelay.protocol.session import Session, SessionLimits
-from voxrelay.protocol.stt_stream import SttStreamCodec
+from voxrelay.protocol.stt_stream import Session, SessionLimits, SttStreamCodec
 from voxrelay.security.admission import Handshake, Refusal, deny
 
 __all__ = ["create_router", "serve"]
