@@ -92,7 +92,7 @@ class Gateway:
         if self.engine.capabilities.raw_audio:
             encoding, rate, channels = audio_format.encoding, audio_format.sample_rate, audio_format.channels
         else:
-            encoding, rate, channels = "pcm_f32", self.engine.sample_rate, 1
+            encoding, rate, channels = "pcm_f32", self.engine.capabilities.sample_rate, 1
         return StreamConfig(
             encoding=encoding,
             sample_rate=rate,

@@ -302,7 +302,7 @@ class ListenConnection:
         except EngineFailure as exc:
             self.session.fail("engine_unavailable" if exc.code == "engine_unavailable" else "engine_error", str(exc))
             return
-        self.stream = CountingStream(inner, engine.sample_rate, audio_format.bytes_per_second)
+        self.stream = CountingStream(inner, engine.capabilities.sample_rate, audio_format.bytes_per_second)
         self.pipeline = AudioPipeline(self.stream, audio_format, engine, on_error=self._on_audio_error)
         self._tasks.append(asyncio.create_task(self._pump_events(), name=f"listen-events-{self.request_id}"))
 

@@ -51,11 +51,11 @@ class AudioPipeline:
         if not engine.capabilities.raw_audio:
             if audio_format.is_container:
                 self._container = ContainerDecoder(
-                    audio_format.encoding, engine.sample_rate, self._pcm_from_thread, self._error_from_thread
+                    audio_format.encoding, engine.capabilities.sample_rate, self._pcm_from_thread, self._error_from_thread
                 )
                 self._feeder = asyncio.create_task(self._feed_engine(), name="feed-engine")
             else:
-                self._linear16 = Linear16Decoder(audio_format.sample_rate, audio_format.channels, engine.sample_rate)
+                self._linear16 = Linear16Decoder(audio_format.sample_rate, audio_format.channels, engine.capabilities.sample_rate)
 
     async def feed(self, data: bytes) -> None:
         if self._closing:
