@@ -245,7 +245,7 @@ def test_the_wheel_carries_the_web_ui(wheel: Path) -> None:
     expected = {n for n in expected if not Path(n).name.startswith(".")}
     assert "voxrelay/web/index.html" in names and any(n.startswith("voxrelay/web/assets/") for n in names)
     assert expected <= names, expected - names
-    assert "voxrelay/py.typed" in names and "voxrelay/metrics.py" in names
+    assert "voxrelay/py.typed" in names and "voxrelay/ops/metrics.py" in names
 
 
 def free_port() -> int:
