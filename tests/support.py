@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,3 +151,14 @@ class ServerThread:
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until `condition()` holds: for state owned by the server thread's event loop.
+
+    An asyncio.Event cannot be awaited across loops, so this polls; it fails with TimeoutError
+    after `timeout` seconds instead of passing on a guess.
+    """
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - the state lives on another thread's loop
+            await asyncio.sleep(0.01)

@@ -29,7 +29,8 @@ async def test_results_are_stamped_and_closestream_ends_the_stream() -> None:
         messages: list[Any] = []
         closed = asyncio.Event()
         client = client_for(upstream.url)
-        async with client.listen.v1.connect(model="nova-3", encoding="linear16", sample_rate=16000, interim_results=True) as conn:
+        connect = client.listen.v1.connect(model="nova-3", encoding="linear16", sample_rate=16000, interim_results=True)
+        async with connect as conn:
             conn.on(EventType.MESSAGE, messages.append)
             conn.on(EventType.CLOSE, lambda _: closed.set())
             reader = asyncio.create_task(conn.start_listening())
@@ -46,7 +47,7 @@ async def test_results_are_stamped_and_closestream_ends_the_stream() -> None:
     assert finals[-1].start == 2.0 and finals[-1].duration == 0.5
     now = time.monotonic_ns()
     for result in results:
-        text, stamp = result.channel.alternatives[0].transcript.rsplit(" t", 1)
+        _, stamp = result.channel.alternatives[0].transcript.rsplit(" t", 1)
         assert 0 < now - int(stamp) < 30e9
     assert isinstance(messages[-1], ListenV1Metadata) and messages[-1].duration == 2.5
 

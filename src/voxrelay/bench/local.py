@@ -69,8 +69,8 @@ async def _stream(url: str, pcm: np.ndarray, endpointing: int) -> StreamResult:
 def _final_after_stop(result: StreamResult) -> tuple[float | None, float | None]:
     if result.stop_sent_at is None:
         return None, None
-    finals = [t for m, t in zip(result.messages, result.times) if m["type"] == "final_transcript"]
-    stopped = [t for m, t in zip(result.messages, result.times) if m["type"] == "stopped"]
+    finals = [t for m, t in zip(result.messages, result.times, strict=True) if m["type"] == "final_transcript"]
+    stopped = [t for m, t in zip(result.messages, result.times, strict=True) if m["type"] == "stopped"]
     # Only finals that arrive after the stop carry words that were pending at the stop; when the
     # last final came first (endpointing already ended the utterance), there is nothing to time.
     last_final = finals[-1] - result.stop_sent_at if finals and finals[-1] >= result.stop_sent_at else None
@@ -97,7 +97,7 @@ async def measure_endpointing(url: str, clips: Sequence[Clip], results: LocalRes
     for clip in clips:
         pcm = np.concatenate([clip.trimmed(), silence])
         result = await _stream(url, pcm, results.endpointing_ms)
-        timed = list(zip(result.messages, result.times))
+        timed = list(zip(result.messages, result.times, strict=True))
         speech_finals = [t for m, t in timed if m["type"] == "final_transcript" and m["speech_final"]]
         before_stop = [t for t in speech_finals if result.stop_sent_at is None or t <= result.stop_sent_at]
         if before_stop:

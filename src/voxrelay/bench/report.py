@@ -36,10 +36,11 @@ def machine() -> dict[str, Any]:
 
     cpu = "unknown"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
@@ -73,7 +74,8 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             f"| final after stop | {_fmt(fas['p50'], 1000)} | {_fmt(fas['p95'], 1000)} | p50 ≤ 250, p95 ≤ 500 | "
             f"{_verdict(None if fas['p50'] is None else fas['p50'] <= 0.25 and fas['p95'] <= 0.5)} |",
             f"| speech_final after end of speech (endpointing {s['endpointing_ms']} ms) | {_fmt(ep['p50'], 1000)} | "
-            f"{_fmt(ep['p95'], 1000)} | p50 ≤ {ep_goal * 1000:.0f} | {_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
+            f"{_fmt(ep['p95'], 1000)} | p50 ≤ {ep_goal * 1000:.0f} | "
+            f"{_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
             f"| first interim after speech onset | {_fmt(fi['p50'], 1000)} | {_fmt(fi['p95'], 1000)} | p50 ≤ 500 | "
             f"{_verdict(None if fi['p50'] is None else fi['p50'] <= 0.5)} |",
             "",

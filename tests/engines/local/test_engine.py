@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_finals_with_context_hold_only_their_own_words(engine: LocalEngine) -> N
         finals = [f.transcript for f in stream(engine, name, endpointing_ms=200) if f.transcript]
         spoken = normalize(" ".join(finals)).split()
         assert len(spoken) <= len(normalize(clip(name).reference).split()) + 2, (name, finals)
-        for earlier, later in zip(finals, finals[1:]):
+        for earlier, later in itertools.pairwise(finals):
             tail = normalize(earlier).split()[-3:]
             assert len(tail) < 3 or normalize(later).split()[:3] != tail, (name, finals)
 
