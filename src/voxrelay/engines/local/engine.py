@@ -150,7 +150,7 @@ class LocalStream(EngineStream):
         self._config = config
         self._segmenter = Segmenter(
             SegmenterConfig(
-                sample_rate=engine.sample_rate,
+                sample_rate=engine.capabilities.sample_rate,
                 endpointing_ms=config.endpointing_ms,
                 max_segment_s=engine.max_segment_s,
             )
