@@ -50,7 +50,7 @@ from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler,
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
 from voxrelay.engines.local.vad import SileroVad
 from voxrelay.engines.local.vad_worker import VadWorker
-from voxrelay.engines.local.whisper import Context, Decoded, WhisperDecoder
+from voxrelay.engines.local.whisper import Context, Decoded, Span, WhisperDecoder
 
 __all__ = ["LocalEngine", "LocalStream"]
 
@@ -372,7 +372,7 @@ def _tail_context(audio: np.ndarray, decoded: Decoded, seconds: float) -> Contex
     segment would need word timings. A final whose last segment is longer gives no context.
     """
     duration = len(audio) / 16000
-    tail = []
+    tail: list[Span] = []
     for span in reversed(decoded.spans):
         if duration - span.start > seconds:
             break
