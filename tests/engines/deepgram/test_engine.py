@@ -25,15 +25,10 @@ import websockets
 
 from tests.support import ServerThread, clip, encode_container, wer
 from voxrelay.client import stream_audio
-from voxrelay.engines import deepgram as deepgram_engine
 from voxrelay.engines.base import (
     EngineError,
     EngineFailure,
-    FinalResult,
-    InterimResult,
-    SpeechStarted,
     StreamConfig,
-    UtteranceEnd,
 )
 from voxrelay.engines.deepgram.engine import DeepgramEngine
 from voxrelay.gateway.app import create_app
@@ -210,44 +205,6 @@ def test_engine_repr_hides_the_key() -> None:
     engine = engine_with_key(API_KEY, url="ws://127.0.0.1:9")
     assert API_KEY not in repr(engine) and API_KEY not in str(engine)
     assert engine.model_name == "nova-3" and engine.capabilities.raw_audio
-
-
-# Deepgram's JSON -> engine events (the reader maps the JSON itself, not the SDK's models).
-
-
-def test_results_json_maps_to_engine_events() -> None:
-    results = {
-        "type": "Results",
-        "start": 1.5,
-        "duration": 0.75,
-        "is_final": True,
-        "speech_final": True,
-        "from_finalize": False,
-        "channel": {
-            "alternatives": [
-                {
-                    "transcript": "Hello there.",
-                    "confidence": 0.9,
-                    "words": [
-                        {"word": "hello", "start": 1.5, "end": 1.8, "confidence": 0.95, "punctuated_word": "Hello"},
-                        {"word": "there", "start": 1.9, "end": 2.2, "confidence": 0.85},
-                    ],
-                }
-            ]
-        },
-    }
-    final = deepgram_engine._event("Results", results)
-    assert isinstance(final, FinalResult) and final.transcript == "Hello there."
-    assert (final.start, final.end, final.speech_final, final.from_finalize) == (1.5, 2.25, True, False)
-    assert [(w.word, w.punctuated_word) for w in final.words] == [("hello", "Hello"), ("there", "there")]
-    assert deepgram_engine._event("Results", results, with_words=False).words == ()  # type: ignore[union-attr]
-    interim = deepgram_engine._event("Results", {**results, "is_final": False})
-    assert isinstance(interim, InterimResult) and interim.end == 2.25
-    assert deepgram_engine._event("SpeechStarted", {"type": "SpeechStarted", "timestamp": 0.5}) == SpeechStarted(0.5)
-    assert deepgram_engine._event("UtteranceEnd", {"last_word_end": 2.2}) == UtteranceEnd(2.2)
-    assert deepgram_engine._event("Metadata", {"type": "Metadata"}) is None
-    with pytest.raises(KeyError):
-        deepgram_engine._event("Results", {"type": "Results"})  # the reader logs and skips such a message
 
 
 # The happy path against the fake: options out, events back.
