@@ -112,7 +112,7 @@ def test_an_error_message_is_described() -> None:
 
 def test_shifted_moves_every_timestamp_into_session_time() -> None:
     final = engine_event("Results", RESULTS)
-    assert final is not None
+    assert isinstance(final, FinalResult)
     moved = shifted(final, 10.0)
     assert isinstance(moved, FinalResult) and (moved.start, moved.end) == (11.5, 12.25)
     assert [(w.start, w.end) for w in moved.words] == [(11.5, 11.8), (11.9, 12.2)]
