@@ -34,4 +34,3 @@ async def test_a_send_stuck_past_the_timeout_is_cancelled() -> None:
     await asyncio.wait({sender}, timeout=5)
     assert sender.cancelled() and watchdog.stalled
     assert loop.time() - clock.began >= 0.1
-
