@@ -94,6 +94,8 @@ def test_no_interims_unless_asked_and_vad_messages_only_when_asked() -> None:
     assert [type(m) for m in out] == [SpeechStartedMessage, ResultsMessage, UtteranceEndMessage]
     assert isinstance(out[2], UtteranceEndMessage) and out[2].last_word_end == 0.5
     assert [type(m) for m in feed(chatty, 1)] == [SpeechStartedMessage]  # speech starts again after the final
+    muted = open_stream("&vad_events=true", Script(interim_every_s=0, final_every_s=0.5, speech_started=False))
+    assert [type(m) for m in feed(muted, 5)] == [ResultsMessage]
 
 
 def test_finalize_flushes_and_closestream_ends_with_metadata_and_1000() -> None:

@@ -130,7 +130,12 @@ class FastUpstream:
         script: Script | None = None,
     ) -> None:
         if script is None:
-            script = Script(interim_every_s=interim_every_s, final_every_s=final_every_s, stamp_transcripts=True)
+            script = Script(
+                interim_every_s=interim_every_s,
+                final_every_s=final_every_s,
+                stamp_transcripts=True,
+                speech_started=False,  # as measured so far: Results only, Metadata at the end
+            )
         if script.reply_delay_s or script.idle_timeout_s is not None:
             # This shell keeps no timers per connection: scripts that need them run on testing.fake_deepgram.
             raise ValueError("the fast upstream does not run reply_delay_s or idle_timeout_s")

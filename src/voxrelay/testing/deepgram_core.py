@@ -185,7 +185,7 @@ class ListenStream:
         else:
             self.bytes_per_s = CONTAINER_BYTES_PER_S
         self._interim_every = script.interim_every_s if record.param("interim_results") == "true" else 0.0
-        self._vad_events = record.param("vad_events") == "true"
+        self._vad_events = script.speech_started and record.param("vad_events") == "true"
         self._utterance_end = record.param("utterance_end_ms") is not None
         self._words = [(w.strip(".,?!").lower(), w) for w in script.transcript.split()]
         self.segment = bytearray()  # this segment's audio (Script.words_from_audio)

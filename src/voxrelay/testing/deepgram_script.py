@@ -35,6 +35,9 @@ class Script:
             (`w1a2b3c4d`), so equal transcripts mean the same audio arrived, in order.
         stamp_transcripts: append ` t<time.monotonic_ns()>` to every transcript as it is made
             (benchmarks time the relay from it; CLOCK_MONOTONIC is system-wide).
+        speech_started: answer a stream opened with vad_events=true with SpeechStarted at the
+            start of each segment, as Deepgram does (the benchmark's upstream does not: its
+            numbers were measured without, and a relay pays the same per message).
         stall_after_bytes: stop reading once this much audio arrived (TCP backpressure: the
             client's sends block, as with a hung upstream); drop the connection `stall_s` later.
     """
@@ -53,6 +56,7 @@ class Script:
     fault_once: bool = False
     words_from_audio: bool = False
     stamp_transcripts: bool = False
+    speech_started: bool = True
     stall_after_bytes: int | None = None
     stall_s: float = 3.0
 
