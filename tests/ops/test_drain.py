@@ -57,7 +57,7 @@ def spoken(messages: list[dict[str, Any]]) -> int:
 
 async def wait_until(predicate: Any, timeout: float = 20.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110  # server-thread state, polled from the test's loop
             await asyncio.sleep(0.02)
 
 
@@ -78,7 +78,7 @@ async def test_admin_drain_delivers_every_final_then_exits() -> None:
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(server.url())
         assert refused.value.response.status_code == 503 and refused.value.response.headers["Retry-After"]
-        for (ws, reader), size in zip(sessions, sizes):
+        for (ws, reader), size in zip(sessions, sizes, strict=True):
             messages = await asyncio.wait_for(reader, 20)
             types = [m["type"] for m in messages]
             assert {"type": "warning", "code": "draining"}.items() <= messages[types.index("warning")].items(), types
@@ -151,7 +151,7 @@ async def test_drain_closes_v1_listen_streams_like_close_stream() -> None:
         await wait_until(lambda: len(server.gateway.sessions) == len(sizes))
         async with httpx.AsyncClient() as client:
             assert (await client.post(server.http("/admin/drain"))).status_code == 202
-        for ws, size in zip(streams, sizes):
+        for ws, size in zip(streams, sizes, strict=True):
             messages = []
             async with asyncio.timeout(20):
                 async for raw in ws:
