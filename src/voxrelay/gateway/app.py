@@ -24,7 +24,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from voxrelay import __version__
 from voxrelay.ops import logs
 from voxrelay.engines import create_engine
-from voxrelay.ops.drain import Drainer, create_admin_router
+from voxrelay.ops.drain import Drainer, InputCut, create_admin_router
 from voxrelay.engines.base import Engine, EngineFailure, StreamConfig
 from voxrelay.security.admission import Admission, Gatekeeper, Refusal, create_auth_router, deny
 from voxrelay.security.limits import SessionGuard
@@ -233,6 +233,7 @@ class SttConnection:
             settings.idle_timeout_s,
         )
         self.admission: Admission | None = None
+        self.drain_cut = InputCut()  # the drain's stop waits for the frames already sent (drain.py)
 
     async def run(self) -> None:
         gateway = self.gateway
@@ -280,6 +281,7 @@ class SttConnection:
         finally:
             gateway.drainer.connections.discard(self)
             deadline.cancel()
+            self.drain_cut.cancel()
             await cancel_and_wait(self._tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
@@ -293,6 +295,7 @@ class SttConnection:
         try:
             while not self.session.closed:
                 message = await self.ws.receive()
+                self.drain_cut.frame_started()
                 if message["type"] == "websocket.disconnect":
                     self.session.client_gone()
                     break
@@ -303,6 +306,7 @@ class SttConnection:
                     self.guard.on_frame(asyncio.get_running_loop().time())
                     self.session.receive_text(message["text"])
                 await self._execute()
+                self.drain_cut.frame_done()
         except (WebSocketDisconnect, RuntimeError):
             self.session.client_gone()
         except Exception:
@@ -389,10 +393,15 @@ class SttConnection:
                 return
 
     def drain(self) -> None:
-        """The server is draining: warn the client, then stop as if it had sent `stop` (finals follow)."""
+        """The server is draining: warn the client now; stop as if it had sent `stop` (finals follow)
+        once the audio it already sent is read. Stopping here at once lost that audio (`InputCut`)."""
         self.session.warn(
             "draining", "the server is shutting down: this session ends after its final transcripts; reconnect"
         )
+        self._tasks.append(asyncio.create_task(self._execute()))
+        self.drain_cut.begin(self._stop_for_drain)
+
+    def _stop_for_drain(self) -> None:
         self.session.stop()
         self._tasks.append(asyncio.create_task(self._execute()))
 

@@ -25,6 +25,7 @@ from voxrelay import __version__
 from voxrelay.ops import logs
 from voxrelay.security.auth import origin_allowed
 from voxrelay.engines.base import EngineFailure
+from voxrelay.ops.drain import InputCut
 from voxrelay.ops.metrics import CountingStream, Outcome
 from voxrelay.gateway.pipeline import AudioPipeline
 from voxrelay.tasks import cancel_and_wait
@@ -107,6 +108,7 @@ class ListenConnection:
         self._idle: asyncio.TimerHandle | None = None
         self.stats = gateway.metrics.session("v1-listen")
         self._outcome: Outcome = "disconnected"
+        self.drain_cut = InputCut()  # the drain's CloseStream waits for the frames already sent (drain.py)
 
     async def run(self) -> None:
         gateway, settings, engine = self.gateway, self.gateway.settings, self.gateway.engine
@@ -168,6 +170,7 @@ class ListenConnection:
             deadline.cancel()
             if self._idle is not None:
                 self._idle.cancel()
+            self.drain_cut.cancel()
             await cancel_and_wait(self._tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
@@ -199,6 +202,7 @@ class ListenConnection:
         try:
             while not session.closed:
                 message = await self.ws.receive()
+                self.drain_cut.frame_started()
                 if message["type"] == "websocket.disconnect":
                     session.client_gone()
                     break
@@ -208,6 +212,7 @@ class ListenConnection:
                     session.receive_text(message["text"])
                 self._touch()
                 await self._execute()
+                self.drain_cut.frame_done()
         except (WebSocketDisconnect, RuntimeError):
             session.client_gone()
         except Exception:
@@ -237,7 +242,11 @@ class ListenConnection:
 
     def drain(self) -> None:
         """The server is draining. Deepgram's protocol has no warning message, so the stream is
-        closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""
+        closed the way a client's CloseStream closes it: final Results, Metadata, close 1000, once
+        the audio the client already sent is read (closing at once lost that audio: `InputCut`)."""
+        self.drain_cut.begin(self._close_for_drain)
+
+    def _close_for_drain(self) -> None:
         assert self.session is not None
         self.session.receive_text('{"type": "CloseStream"}')
         self._tasks.append(asyncio.create_task(self._execute()))

@@ -328,13 +328,18 @@ async def test_keepalive_holds_a_silent_session(
     async with SttClient(gateway.url()) as client:
         await client.send({"action": "configure", "audio_format": LINEAR16, "model": "idle-sensitive"})
         await client.send_audio(ONE_SECOND)
-        await asyncio.sleep(1.5)  # the client says nothing for 2.5x the upstream's idle timeout
+        # The client says nothing until the fake got 8 KeepAlives (one per 0.2 s): 1.6 s of silence,
+        # 2.5x the upstream's idle timeout, which would have closed the stream without them.
+        async with asyncio.timeout(10):
+            while len(fake.connections) <= before or fake.connections[before].keepalives < 8:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # polls the fake's counter (same event loop)
         await client.send_audio(ONE_SECOND)
         await client.send({"action": "stop"})
         await client.wait_closed()
     assert not client.of_type("error"), client.messages
     assert client.of_type("final_transcript") and client.close_code == 1000
-    assert fake.connections[before].keepalives >= 3
+    assert fake.connections[before].keepalives >= 8 and fake.open_connections == 0
+    assert len(fake.connections) == before + 1  # held, not reconnected after an idle close
 
 
 _HOOK_LIFETIME = """
