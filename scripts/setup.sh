@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything voxrelay needs on a fresh Debian machine; safe to run again (skips what is done).
 #   scripts/setup.sh            Python venv + the web UI
-#   scripts/setup.sh --dev      also test tools, the frontend's dev dependencies and Debian chromium
+#   scripts/setup.sh --dev      also test tools (the `test` extra: pytest, ruff, mypy, import-linter, ...),
+#                               the frontend's dev dependencies and Debian chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

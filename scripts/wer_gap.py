@@ -59,7 +59,7 @@ def main() -> None:
     elapsed = time.perf_counter() - began
 
     total_s = total_w = words = 0
-    for clip, streamed, finals, whole_text in zip(clips, res.transcripts, res.finals, whole):
+    for clip, streamed, finals, whole_text in zip(clips, res.transcripts, res.finals, whole, strict=True):
         es, ew = errors(clip.reference, streamed), errors(clip.reference, whole_text)
         total_s, total_w, words = total_s + es, total_w + ew, words + len(normalize(clip.reference).split())
         if es or ew or args.all:

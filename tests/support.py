@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,17 @@ def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
 
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until `condition()` holds: for state owned by the server thread's event loop.
+
+    An asyncio.Event cannot be awaited across loops, so this polls; it fails with TimeoutError
+    after `timeout` seconds instead of passing on a guess.
+    """
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - the state lives on another thread's loop
+            await asyncio.sleep(0.01)
+
+
 # Every WebSocket endpoint, as a client sees it: one test can run against each.
 
 
@@ -203,3 +215,4 @@ LISTEN = Endpoint(
     json.dumps({"type": "CloseStream"}), "Error",
 )
 ENDPOINTS = [pytest.param(STT, id="stt-stream"), pytest.param(LISTEN, id="v1-listen")]
+

@@ -135,7 +135,8 @@ def test_deployments_drain_before_they_stop(name: str) -> None:
     assert pod["terminationGracePeriodSeconds"] > drain + margin
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert manifest("Service", name)["spec"]["selector"] == manifest("Deployment", name)["spec"]["selector"]["matchLabels"]
+    pods = manifest("Deployment", name)["spec"]["selector"]["matchLabels"]
+    assert manifest("Service", name)["spec"]["selector"] == pods
 
 
 def test_autoscaling_uses_the_active_sessions_metric() -> None:
@@ -200,7 +201,8 @@ def test_nginx_configs_for_the_worker_pool_and_the_gateway_pair(tmp_path: Path) 
     for conf in confs:
         text = conf.read_text()
         assert "proxy_http_version 1.1;" in text and "proxy_set_header Upgrade $http_upgrade;" in text
-        assert re.search(r"proxy_read_timeout (\d+)s", text) and int(re.search(r"proxy_read_timeout (\d+)s", text)[1]) >= 3600
+        read_timeout = re.search(r"proxy_read_timeout (\d+)s", text)
+        assert read_timeout and int(read_timeout[1]) >= 3600
         assert "proxy_buffering off;" in text and "least_conn;" in text
 
 
@@ -243,7 +245,7 @@ def test_the_wheel_carries_the_web_ui(wheel: Path) -> None:
     expected = {n for n in expected if not Path(n).name.startswith(".")}
     assert "voxrelay/web/index.html" in names and any(n.startswith("voxrelay/web/assets/") for n in names)
     assert expected <= names, expected - names
-    assert "voxrelay/py.typed" in names and "voxrelay/metrics.py" in names
+    assert "voxrelay/py.typed" in names and "voxrelay/ops/metrics.py" in names
 
 
 def free_port() -> int:
@@ -291,7 +293,8 @@ def test_voxrelay_serve_from_the_installed_wheel(wheel: Path, tmp_path: Path) ->
         asset = re.search(r'src="\.?/(assets/[^"]+\.js)"', html)
         assert asset, html
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/{asset[1]}", timeout=10) as script:
-            assert script.status == 200 and script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+            javascript = ("text/javascript", "application/javascript")
+            assert script.status == 200 and script.headers["content-type"].startswith(javascript)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -45,7 +45,7 @@ def load_audio(path: str, rate: int = 16000) -> np.ndarray:
 
 
 def to_linear16(pcm: np.ndarray) -> bytes:
-    return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return (pcm.clip(-1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
 @dataclass

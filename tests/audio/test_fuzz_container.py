@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import ServerThread, clip, encode_container, wer
+from voxrelay.audio.container import ContainerDecoder
 from voxrelay.audio.pcm import Linear16Decoder
 from voxrelay.client import stream_audio
-from voxrelay.audio.container import ContainerDecoder
 from voxrelay.protocol.deepgram_live import parse_params
 from voxrelay.protocol.sniff import AudioFormatError, AudioSniffer
 
@@ -90,7 +90,9 @@ def test_linear16_takes_any_bytes(chunks: list[bytes], rate: int, channels: int)
     assert abs(total - frames * 16000 / rate) <= 64  # the resampler's edges, nothing more
 
 
-_WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data"
+_WAV_HEAD = (
+    b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data"
+)
 
 
 @settings(max_examples=2_500, deadline=None, suppress_health_check=list(HealthCheck))
@@ -99,7 +101,9 @@ _WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x
     chunks=st.lists(st.binary(max_size=300), min_size=1, max_size=6),
     flips=st.lists(st.tuples(st.integers(0, 47), st.integers(1, 255)), max_size=4),
 )
-def test_listen_sniffer_accepts_or_refuses_any_bytes(head: bytes, chunks: list[bytes], flips: list[tuple[int, int]]) -> None:
+def test_listen_sniffer_accepts_or_refuses_any_bytes(
+    head: bytes, chunks: list[bytes], flips: list[tuple[int, int]]
+) -> None:
     """/v1/listen without an encoding: whatever the first bytes, a format or a clear refusal."""
     data = bytearray(head + b"".join(chunks))
     for at, mask in flips:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.support import clip, encode_container
-from voxrelay.audio.pcm import Linear16Decoder, Resampler, to_mono
 from voxrelay.audio.container import ContainerDecoder
+from voxrelay.audio.pcm import Linear16Decoder, Resampler, to_mono
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:

@@ -22,7 +22,7 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
     timed = summary["final_after_stop_s"]
     # Every clip was measured: its last final came after the stop (timed) or already before it.
     assert timed["n"] + summary["final_before_stop"] == 2
-    assert timed["n"] == 0 or timed["p50"] >= 0
+    assert timed["n"] == 0 or 0 < timed["p50"] <= timed["p95"] < 30, timed  # a final takes time, and not forever
     assert summary["speech_final_after_speech_end_s"]["n"] >= 1
     assert summary["first_interim_after_onset_s"]["n"] >= 1
     assert 0 <= summary["streaming_wer"] < 0.5 and 0 <= summary["whole_file_wer"] < 0.5
@@ -33,7 +33,8 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
         assert row["failed_direct"] == 0 and row["failed_relayed"] == 0
         # The whole run always has numbers; the steady-state window of a 3 s smoke run may be empty.
         assert row["all_relayed_p50_ms"] is not None and row["ready_relayed_p50_ms"] is not None
-        assert row["memory_per_session_kb"] >= 0 and row["gateway_cpu_per_stream_pct"] > 0
+        # Memory is clamped at 0 by the bench; a proxied session holding a MiB would be a leak or a bug.
+        assert row["memory_per_session_kb"] < 1024 and row["gateway_cpu_per_stream_pct"] > 0, row
     report = (tmp_path / "bench.md").read_text()
     assert "final after stop" in report and "Proxy path" in report
     for plot in ("local_latency.png", "local_capacity.png", "proxy_latency.png"):

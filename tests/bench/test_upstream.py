@@ -7,12 +7,14 @@ import time
 from typing import Any
 
 import pytest
+import websockets
 from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
 from deepgram.core.api_error import ApiError
 from deepgram.core.events import EventType
 from deepgram.listen.v1.types import ListenV1Metadata, ListenV1Results
 
 from voxrelay.bench.upstream import FastUpstream
+from voxrelay.testing.fake_deepgram import Script
 
 KEY = "bench-test-key"
 FRAME = b"\x00\x01" * 1600  # 100 ms of 16 kHz linear16
@@ -29,7 +31,8 @@ async def test_results_are_stamped_and_closestream_ends_the_stream() -> None:
         messages: list[Any] = []
         closed = asyncio.Event()
         client = client_for(upstream.url)
-        async with client.listen.v1.connect(model="nova-3", encoding="linear16", sample_rate=16000, interim_results=True) as conn:
+        connect = client.listen.v1.connect(model="nova-3", encoding="linear16", sample_rate=16000, interim_results=True)
+        async with connect as conn:
             conn.on(EventType.MESSAGE, messages.append)
             conn.on(EventType.CLOSE, lambda _: closed.set())
             reader = asyncio.create_task(conn.start_listening())
@@ -47,6 +50,7 @@ async def test_results_are_stamped_and_closestream_ends_the_stream() -> None:
     now = time.monotonic_ns()
     for result in results:
         text, stamp = result.channel.alternatives[0].transcript.rsplit(" t", 1)
+        assert Script().transcript.startswith(text)  # the canned text, growing through the interims
         assert 0 < now - int(stamp) < 30e9
     assert isinstance(messages[-1], ListenV1Metadata) and messages[-1].duration == 2.5
 
@@ -58,3 +62,36 @@ async def test_a_wrong_key_is_refused() -> None:
             async with client.listen.v1.connect(model="nova-3"):
                 pass
     assert refused.value.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("script", "code", "reason"),
+    [
+        (
+            Script(fault="close", fault_after_bytes=6400, close_code=1011, close_reason="NET-0000: scripted"),
+            1011,
+            "NET-0000: scripted",
+        ),
+        (Script(fault="drop", fault_after_bytes=6400), None, None),
+    ],
+    ids=["close", "drop"],
+)
+async def test_scripted_faults_run_on_the_fast_shell_too(script: Script, code: int | None, reason: str | None) -> None:
+    """The fault scripts of the tests' fake come from the shared core; this shell carries them out."""
+    async with FastUpstream(api_key=KEY, script=script) as upstream:
+        url = f"{upstream.url}/v1/listen?encoding=linear16&sample_rate=16000"
+        async with websockets.connect(url, additional_headers={"Authorization": f"Token {KEY}"}) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as ended:
+                for _ in range(50):
+                    await ws.send(FRAME)
+                await asyncio.wait_for(ws.recv(), 10)
+    received = ended.value.rcvd
+    if code is None:
+        assert received is None  # dropped: no close frame
+    else:
+        assert received is not None and (received.code, received.reason) == (code, reason)
+
+
+def test_the_fast_shell_refuses_scripts_that_need_a_clock() -> None:
+    with pytest.raises(ValueError, match="reply_delay_s"):
+        FastUpstream(script=Script(reply_delay_s=0.5))

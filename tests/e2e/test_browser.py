@@ -35,6 +35,22 @@ PAD_AFTER_S = 2.0
 MAX_WER = 0.2
 TYPED = "Note:"
 
+# Sets `window.__authChecked` one task after the app read its `GET /v1/auth` answer: by then the
+# key form, if the app decided to ask, is rendered (its state updates in that answer's promise chain).
+AUTH_CHECKED = """
+window.__authChecked = false;
+(() => {
+  const json = Response.prototype.json;
+  Response.prototype.json = function () {
+    const read = json.call(this);
+    if (new URL(this.url).pathname === '/v1/auth') {
+      read.then(() => setTimeout(() => { window.__authChecked = true; }, 0), () => {});
+    }
+    return read;
+  };
+})();
+"""
+
 # Records every data-state the mic button goes through and the highest input level
 # the level meter showed, from page load on.
 WATCH_MIC = """
@@ -307,9 +323,11 @@ def test_auth_on_asks_for_the_key_once_refuses_a_wrong_one_and_dictates_with_tok
     assert all(token not in url and TEST_API_KEY not in url for url in socket_urls)
 
     # Once per tab: a reload keeps the key (no form) until the tab closes.
+    page.add_init_script(AUTH_CHECKED)
     page.reload()
     expect(page.get_by_role("button", name="Start dictation")).to_be_enabled(timeout=15_000)
-    page.wait_for_timeout(500)
+    # The form would open right after the app's GET /v1/auth is read: wait for that, then check it stayed shut.
+    page.wait_for_function("window.__authChecked === true", timeout=15_000)
     expect(page.get_by_label("Gateway key", exact=True)).to_have_count(0)
 
     log = gateway.log_path.read_text(errors="replace")

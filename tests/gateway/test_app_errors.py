@@ -105,22 +105,48 @@ async def test_oversize_frames_close_1009(limited_server: ServerThread) -> None:
     assert errors(messages)[0]["code"] == "limit_exceeded" and code == 1009
 
 
-async def test_session_cap_answers_1013(limited_server: ServerThread) -> None:
+async def test_session_cap_refuses_the_handshake_with_503_and_retry_after(limited_server: ServerThread) -> None:
+    """docs/security.md: the cap is checked before the upgrade (503 + Retry-After); 1013 only when handshakes race."""
     await wait_for(lambda: len(limited_server.gateway.sessions) == 0)  # earlier tests' sessions are gone
     async with websockets.connect(limited_server.url()) as first, websockets.connect(limited_server.url()) as second:
         for ws in (first, second):
             await ws.send(json.dumps({"action": "configure"}))
             assert json.loads(await ws.recv())["type"] == "ready"
-        # Refused before the upgrade: 503 with Retry-After (1013 after it only for races).
         with pytest.raises(websockets.InvalidStatus) as refused:
             await converse(limited_server.url(), [])
-        assert refused.value.response.status_code == 503
-        assert refused.value.response.headers["Retry-After"]
-        assert b"session limit" in refused.value.response.body
+        response = refused.value.response
+        assert response.status_code == 503
+        assert int(response.headers["Retry-After"]) > 0
+        body = json.loads(response.body)
+        assert body["error"] == "limit_exceeded" and "session limit" in body["message"], body
+        assert len(limited_server.gateway.sessions) == 2  # the refused handshake made no session
     # Capacity comes back when sessions end.
     await wait_for(lambda: len(limited_server.gateway.sessions) == 0)
-    messages, code, _ = await converse(limited_server.url(), [json.dumps({"action": "stop"})])
-    assert messages[-1]["type"] == "stopped" and code == 1000
+    frames = [json.dumps({"action": "configure"}), json.dumps({"action": "stop"})]
+    messages, code, _ = await converse(limited_server.url(), frames)
+    assert [m["type"] for m in messages] == ["ready", "stopped"] and code == 1000
+
+
+async def test_session_cap_race_past_the_handshake_closes_1013(
+    limited_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two handshakes that pass the cap check together: the one that finds no slot after the upgrade gets 1013."""
+    await wait_for(lambda: len(limited_server.gateway.sessions) == 0)
+    gatekeeper = limited_server.gateway.gatekeeper
+    admit = gatekeeper.admit
+
+    def admit_with_a_stale_count(*args: Any, **kwargs: Any) -> Any:
+        return admit(*args, **{**kwargs, "live_sessions": 0})  # as if the other handshakes were not counted yet
+
+    async with websockets.connect(limited_server.url()) as first, websockets.connect(limited_server.url()) as second:
+        for ws in (first, second):
+            await ws.send(json.dumps({"action": "configure"}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+        monkeypatch.setattr(gatekeeper, "admit", admit_with_a_stale_count)
+        messages, code, _ = await converse(limited_server.url(), [])
+        assert [(m["type"], m["code"]) for m in messages] == [("error", "limit_exceeded")], messages
+        assert code == 1013
+        assert len(limited_server.gateway.sessions) == 2
 
 
 async def test_max_session_duration(local_engine_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ gateway is drained mid-run (no session loses a final).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -125,6 +126,8 @@ class Run:
     clip_index: int
     messages: list[dict[str, Any]] = field(default_factory=list)
     close_code: int | None = None
+    sent: int = 0  # audio bytes sent so far
+    sent_at_drain: int | None = None  # audio bytes sent when the `draining` warning arrived
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == kind]
@@ -138,13 +141,17 @@ async def session(url: str, run: Run, audio: bytes, ready: asyncio.Event, count:
     async with websockets.connect(url, max_size=None, open_timeout=60) as ws:
 
         async def receive() -> None:
-            async for raw in ws:
-                message = json.loads(raw)
-                run.messages.append(message)
-                if message["type"] == "ready":
-                    count[0] += 1
-                    if count[0] == total:
-                        ready.set()
+            # A close other than 1000 (e.g. 1011 after a worker died) ends the loop; the test judges it.
+            with contextlib.suppress(websockets.ConnectionClosedError):
+                async for raw in ws:
+                    message = json.loads(raw)
+                    run.messages.append(message)
+                    if message["type"] == "ready":
+                        count[0] += 1
+                        if count[0] == total:
+                            ready.set()
+                    elif message["type"] == "warning" and message.get("code") == "draining":
+                        run.sent_at_drain = run.sent
 
         receiver = asyncio.create_task(receive())
         await ws.send(json.dumps({"action": "configure", "audio_format": LINEAR16, "interim_results": False}))
@@ -152,6 +159,7 @@ async def session(url: str, run: Run, audio: bytes, ready: asyncio.Event, count:
         try:
             for offset in range(0, len(audio), 3200):
                 await ws.send(audio[offset : offset + 3200])
+                run.sent = min(len(audio), offset + 3200)
                 delay = started + (offset + 3200) / 32000 - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)  # real-time pacing
@@ -183,6 +191,12 @@ def clip_pool() -> list[tuple[Any, bytes]]:
     return [(c, c.linear16()) for c in chosen]
 
 
+def prefix_wer(reference: str, hypothesis: str, min_words: int) -> float:
+    """WER of `hypothesis` against the best-matching start of `reference` of at least `min_words` words."""
+    words = normalize(reference).split()
+    return min(wer([" ".join(words[:k])], [hypothesis]) for k in range(max(1, min_words), len(words) + 1))
+
+
 def test_fifty_sessions_survive_a_worker_killed_mid_run(topology: Topology) -> None:
     pool = clip_pool()
 
@@ -195,9 +209,11 @@ def test_fifty_sessions_survive_a_worker_killed_mid_run(topology: Topology) -> N
     for run in runs:
         reference = pool[run.clip_index][0].reference
         errors, warnings = run.of("error"), run.of("warning")
-        if errors:
+        if errors or run.close_code != 1000:
+            # A clear error: the client was told why (code and sentence) and the close says it failed.
             failed += 1
-            assert all(e["code"] and len(e["message"]) > 10 for e in errors), errors  # a clear error
+            assert errors and all(e["code"] and len(e["message"]) > 10 for e in errors), run.messages[-3:]
+            assert run.close_code in (1011, 1012, 1013), (run.close_code, errors)
             continue
         assert run.of("stopped") and run.close_code == 1000, run.messages[-3:]
         # Every session that did not fail kept its words (replayed audio after a reconnect).
@@ -208,7 +224,9 @@ def test_fifty_sessions_survive_a_worker_killed_mid_run(topology: Topology) -> N
             untouched += 1
     print(f"worker killed: {untouched} untouched, {recovered} reconnected, {failed} clear errors")
     assert untouched >= 10  # the surviving worker's sessions saw nothing at all
-    assert untouched + recovered + failed == 50
+    # The kill hit the sessions on w1 (least_conn spreads 50 sessions over both workers): they noticed it.
+    assert recovered + failed >= 10, (untouched, recovered, failed)
+    assert recovered >= failed  # most of them survive through the pool (replayed audio), few get an error
 
 
 def test_draining_a_gateway_loses_no_final(topology: Topology) -> None:
@@ -229,13 +247,15 @@ def test_draining_a_gateway_loses_no_final(topology: Topology) -> None:
         errors = [e for e in run.of("error") if not (run in drained and e["message"] == "audio after stop is ignored")]
         assert not errors and len(run.of("error")) <= 1, run.of("error")
         assert run.of("stopped") and run.close_code == 1000, run.messages[-3:]
-        words = normalize(run.transcript).split()
-        reference = normalize(pool[run.clip_index][0].reference).split()
+        clip = pool[run.clip_index][0]
         if run in drained:
-            # Stopped early, at the drain: what was said before it comes back, and nothing is lost.
-            assert words and words[0] == reference[0], (reference, words)
+            # Stopped early, at the drain: the transcript is the clip's start, at least up to where the
+            # client was when told of the drain (words assumed evenly spread, 2 words of slack).
+            assert run.sent_at_drain is not None
+            said = round(len(normalize(clip.reference).split()) * min(1.0, run.sent_at_drain / 32000 / clip.duration))
+            assert prefix_wer(clip.reference, run.transcript, said - 2) <= 0.35, (clip.reference, run.transcript)
         else:
-            assert wer([" ".join(reference)], [" ".join(words)]) <= 0.35
+            assert wer([clip.reference], [run.transcript]) <= 0.35, (clip.reference, run.transcript)
     # The drained gateway refuses new sessions; nginx sends them to the other.
     after = asyncio.run(many(topology.url(), 2, pool, lambda: asyncio.sleep(0)))
     assert all(r.of("stopped") and not any(w.get("code") == "draining" for w in r.of("warning")) for r in after)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ LINEAR16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
 def draining_server(**settings: Any) -> ServerThread:
     server = ServerThread(Settings(port=0, max_sessions=50, **settings), CountingEngine(chunk=32000))
     server.server = DrainingServer(server.config, server.app.state.gateway.drainer)
-    server._thread = __import__("threading").Thread(target=server.server.run, daemon=True)
+    server._thread = threading.Thread(target=server.server.run, daemon=True)
     return server.start()
 
 
@@ -57,7 +58,7 @@ def spoken(messages: list[dict[str, Any]]) -> int:
 
 async def wait_until(predicate: Any, timeout: float = 20.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110  # server-thread state, polled from the test's loop
             await asyncio.sleep(0.02)
 
 
@@ -78,7 +79,7 @@ async def test_admin_drain_delivers_every_final_then_exits() -> None:
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(server.url())
         assert refused.value.response.status_code == 503 and refused.value.response.headers["Retry-After"]
-        for (ws, reader), size in zip(sessions, sizes):
+        for (ws, reader), size in zip(sessions, sizes, strict=True):
             messages = await asyncio.wait_for(reader, 20)
             types = [m["type"] for m in messages]
             assert {"type": "warning", "code": "draining"}.items() <= messages[types.index("warning")].items(), types
@@ -151,7 +152,7 @@ async def test_drain_closes_v1_listen_streams_like_close_stream() -> None:
         await wait_until(lambda: len(server.gateway.sessions) == len(sizes))
         async with httpx.AsyncClient() as client:
             assert (await client.post(server.http("/admin/drain"))).status_code == 202
-        for ws, size in zip(streams, sizes):
+        for ws, size in zip(streams, sizes, strict=True):
             messages = []
             async with asyncio.timeout(20):
                 async for raw in ws:
@@ -163,5 +164,43 @@ async def test_drain_closes_v1_listen_streams_like_close_stream() -> None:
             assert messages[-1]["type"] == "Metadata" and ws.close_code == 1000
         await asyncio.to_thread(server._thread.join, 20)
         assert not server._thread.is_alive()
+    finally:
+        server.stop()
+
+
+async def test_audio_still_queued_when_the_drain_begins_is_decoded() -> None:
+    """The drain race: frames the server holds but its read task has not taken yet must not be dropped.
+
+    The read task is held before its second `receive()` (as a busy server would be), so two of the three
+    frames wait in the ASGI server's queue when the drain begins; it is let go when the warning arrives.
+    """
+    server = draining_server()
+    try:
+        ws = await websockets.connect(server.url())
+        await ws.send(json.dumps({"action": "configure", "audio_format": LINEAR16}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+        connection = next(iter(server.gateway.drainer.connections))
+        receive, gate = connection.ws.receive, threading.Event()
+
+        async def held_receive() -> Any:
+            await asyncio.to_thread(gate.wait, 20)
+            return await receive()
+
+        connection.ws.receive = held_receive  # the pending receive() takes the first frame; later ones wait
+        for _ in range(3):
+            await ws.send(b"\1\0" * 8000)
+        await wait_until(lambda: connection.session.audio_bytes == 16000)
+        server.server.handle_exit(signal.SIGTERM, None)
+        messages = []
+        try:
+            async for raw in ws:
+                messages.append(json.loads(raw))
+                if messages[-1]["type"] == "warning":
+                    gate.set()
+        finally:
+            gate.set()
+        types = [m["type"] for m in messages]
+        assert "error" not in types, messages  # "audio after stop is ignored": the queued frames were dropped
+        assert spoken(messages) == 48000 and types[-1] == "stopped" and ws.close_code == 1000, messages
     finally:
         server.stop()

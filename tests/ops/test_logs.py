@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import ServerThread, clip
-from voxrelay.ops import logs
 from voxrelay.client import stream_audio
+from voxrelay.ops import logs
 
 LINEAR16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
 

@@ -11,10 +11,10 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ServerThread
-from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler
+from tests.support import ServerThread, until
 from voxrelay.engines import base
 from voxrelay.engines.base import Engine, EngineStream, StreamConfig
+from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler
 from voxrelay.ops.metrics import Metrics
 from voxrelay.settings import Settings
 
@@ -84,9 +84,7 @@ def value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[typ
 
 
 async def until_no_sessions(server: ServerThread) -> None:
-    async with asyncio.timeout(30):
-        while server.gateway.sessions:
-            await asyncio.sleep(0.01)
+    await until(lambda: not server.gateway.sessions)
 
 
 async def one_session(server: ServerThread, seconds: float = 1.0) -> list[dict]:  # type: ignore[type-arg]

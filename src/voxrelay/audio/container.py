@@ -154,10 +154,8 @@ class ContainerDecoder:
                 for frame in packet.decode():
                     samples = frame.to_ndarray()
                     # Planar float comes as (channels, n); packed as (1, n * channels).
-                    if frame.format.is_planar:
-                        samples = samples.T
-                    else:
-                        samples = samples.reshape(-1, len(frame.layout.channels))
+                    planar = frame.format.is_planar
+                    samples = samples.T if planar else samples.reshape(-1, len(frame.layout.channels))
                     if samples.dtype != np.float32:
                         samples = _to_float(samples)
                     if resampler is None:

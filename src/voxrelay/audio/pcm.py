@@ -16,7 +16,8 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     """Average interleaved channels, `samples` shaped (frames, channels), to float32 mono."""
     if samples.ndim == 1 or samples.shape[1] == 1:
         return np.ascontiguousarray(samples.reshape(-1), dtype=np.float32)
-    return samples.mean(axis=1, dtype=np.float32)
+    mono: np.ndarray = samples.mean(axis=1, dtype=np.float32)  # numpy's stubs type `mean` as Any
+    return mono
 
 
 class Resampler:

@@ -108,11 +108,10 @@ class Gateway:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self._log = open(os.devnull, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voxrelay.cli", "serve", "--port", str(self.port), "--log-level", "warning", *args],
-            stdout=self._log,
-            stderr=self._log,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
         )
 
@@ -139,7 +138,6 @@ class Gateway:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self._log.close()
 
     def __enter__(self) -> Gateway:
         return self.wait_ready()

@@ -66,7 +66,7 @@ class LoadResult:
         if window is None:
             return []
         lo, hi = window
-        return [latency for sent, latency in zip(self.sent_ns, self.latencies_s) if lo <= sent <= hi]
+        return [latency for sent, latency in zip(self.sent_ns, self.latencies_s, strict=True) if lo <= sent <= hi]
 
     @property
     def steady_s(self) -> float:

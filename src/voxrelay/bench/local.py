@@ -3,6 +3,10 @@
 Audio is paced like a live microphone: each 50 ms frame is sent when its last sample
 would have been spoken, so stream time t is on the server at wall time ~t after the
 first frame, and "end of speech at t" can be compared with arrival times directly.
+
+During each capacity level the gateway's event-loop lag is read from its `/metrics`
+(the `voxrelay_event_loop_lag_seconds` histogram, scraped before and after the level):
+p50/p99 interpolated within the histogram's buckets, as Prometheus' histogram_quantile does.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from voxrelay.bench.common import RATE, Clip, Gateway, percentile
 from voxrelay.client import StreamResult, stream_audio, to_linear16
 
-__all__ = ["LocalResults", "run_local"]
+__all__ = ["LagHistogram", "LocalResults", "lag_columns", "run_local"]
 
 LINEAR16 = {"encoding": "linear16", "sample_rate": RATE, "channels": 1}
 
@@ -69,8 +75,8 @@ async def _stream(url: str, pcm: np.ndarray, endpointing: int) -> StreamResult:
 def _final_after_stop(result: StreamResult) -> tuple[float | None, float | None]:
     if result.stop_sent_at is None:
         return None, None
-    finals = [t for m, t in zip(result.messages, result.times) if m["type"] == "final_transcript"]
-    stopped = [t for m, t in zip(result.messages, result.times) if m["type"] == "stopped"]
+    finals = [t for m, t in zip(result.messages, result.times, strict=True) if m["type"] == "final_transcript"]
+    stopped = [t for m, t in zip(result.messages, result.times, strict=True) if m["type"] == "stopped"]
     # Only finals that arrive after the stop carry words that were pending at the stop; when the
     # last final came first (endpointing already ended the utterance), there is nothing to time.
     last_final = finals[-1] - result.stop_sent_at if finals and finals[-1] >= result.stop_sent_at else None
@@ -97,7 +103,7 @@ async def measure_endpointing(url: str, clips: Sequence[Clip], results: LocalRes
     for clip in clips:
         pcm = np.concatenate([clip.trimmed(), silence])
         result = await _stream(url, pcm, results.endpointing_ms)
-        timed = list(zip(result.messages, result.times))
+        timed = list(zip(result.messages, result.times, strict=True))
         speech_finals = [t for m, t in timed if m["type"] == "final_transcript" and m["speech_final"]]
         before_stop = [t for t in speech_finals if result.stop_sent_at is None or t <= result.stop_sent_at]
         if before_stop:
@@ -111,31 +117,99 @@ async def measure_endpointing(url: str, clips: Sequence[Clip], results: LocalRes
         tick()
 
 
+@dataclass(frozen=True)
+class LagHistogram:
+    """The gateway's `voxrelay_event_loop_lag_seconds` as scraped: cumulative bucket counts, sum and count."""
+
+    buckets: tuple[tuple[float, float], ...]  # (upper bound in seconds, cumulative count), ascending, +Inf last
+    sum: float
+    count: float
+
+    NAME = "voxrelay_event_loop_lag_seconds"
+
+    @classmethod
+    def parse(cls, text: str) -> LagHistogram | None:
+        """The histogram in a Prometheus text exposition, or None if the gateway does not export it."""
+        for family in text_string_to_metric_families(text):
+            if family.name != cls.NAME:
+                continue
+            buckets, total, count = [], 0.0, 0.0
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets.append((float(sample.labels["le"]), sample.value))
+                elif sample.name.endswith("_sum"):
+                    total = sample.value
+                elif sample.name.endswith("_count"):
+                    count = sample.value
+            return cls(tuple(sorted(buckets)), total, count)
+        return None
+
+    def since(self, earlier: LagHistogram) -> LagHistogram:
+        """What was observed between the `earlier` scrape and this one."""
+        before = dict(earlier.buckets)
+        buckets = tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets)
+        return LagHistogram(buckets, self.sum - earlier.sum, self.count - earlier.count)
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile (0..1), linear within its bucket; the highest finite bound if it lies in +Inf."""
+        if self.count <= 0:
+            return None
+        rank = q * self.count
+        lower, below = 0.0, 0.0
+        for le, cumulative in self.buckets:
+            if cumulative >= rank:
+                if le == float("inf"):
+                    return lower
+                inside = cumulative - below
+                return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+            lower, below = le, cumulative
+        return lower
+
+
+def lag_columns(before: LagHistogram | None, after: LagHistogram | None) -> dict[str, float | None]:
+    """The loop-lag columns of a capacity row, in ms (None when the gateway exports no lag histogram)."""
+    if before is None or after is None:
+        return {"loop_lag_p50_ms": None, "loop_lag_p99_ms": None, "loop_lag_mean_ms": None, "loop_lag_samples": 0}
+    level = after.since(before)
+    p50, p99 = level.quantile(0.50), level.quantile(0.99)
+    return {
+        "loop_lag_p50_ms": None if p50 is None else p50 * 1000,
+        "loop_lag_p99_ms": None if p99 is None else p99 * 1000,
+        "loop_lag_mean_ms": level.sum / level.count * 1000 if level.count > 0 else None,
+        "loop_lag_samples": int(level.count),
+    }
+
+
+async def _scrape_lag(metrics_url: str | None) -> LagHistogram | None:
+    if metrics_url is None:
+        return None
+    async with httpx.AsyncClient() as client:
+        response = await client.get(metrics_url, timeout=10)
+    response.raise_for_status()
+    return LagHistogram.parse(response.text)
+
+
 async def measure_capacity(
-    url: str, clips: Sequence[Clip], levels: Sequence[int], per_session: int, tick: Callable[[], None]
+    url: str,
+    clips: Sequence[Clip],
+    levels: Sequence[int],
+    per_session: int,
+    tick: Callable[[], None],
+    metrics_url: str | None = None,
 ) -> list[dict[str, Any]]:
-    """N concurrent real-time sessions; each streams `per_session` clips and stops after each."""
+    """N concurrent real-time sessions; each streams `per_session` clips and stops after each.
+
+    With `metrics_url` (the gateway's /metrics), each row also has the event-loop lag during its level.
+    """
     rows = []
     for level in levels:
-        latencies: list[float] = []
-        behind = 0
-
-        async def session(index: int) -> None:
-            nonlocal behind
-            worst = 0.0
-            for k in range(per_session):
-                clip = clips[(index * per_session + k) % len(clips)]
-                result = await _stream(url, clip.trimmed(), 300)
-                final, stopped = _final_after_stop(result)
-                if final is not None:
-                    latencies.append(final)
-                worst = max(worst, stopped if stopped is not None else 99.0)
-            # A session that needs over a second after stop is working through a backlog:
-            # the engine has fallen behind real time.
-            if worst > 1.0:
-                behind += 1
-
-        await asyncio.gather(*(session(i) for i in range(level)))
+        lag_before = await _scrape_lag(metrics_url)
+        outcomes = await asyncio.gather(*(_capacity_session(url, clips, per_session, i) for i in range(level)))
+        latencies = [final for finals, _ in outcomes for final in finals]
+        # A session that needs over a second after stop is working through a backlog:
+        # the engine has fallen behind real time.
+        behind = sum(worst > 1.0 for _, worst in outcomes)
+        lag = lag_columns(lag_before, await _scrape_lag(metrics_url))
         rows.append(
             {
                 "sessions": level,
@@ -143,10 +217,24 @@ async def measure_capacity(
                 "final_after_stop_p95_s": percentile(latencies, 95),
                 "sessions_behind": behind,
                 "finals": len(latencies),
+                **lag,
             }
         )
         tick()
     return rows
+
+
+async def _capacity_session(url: str, clips: Sequence[Clip], per_session: int, index: int) -> tuple[list[float], float]:
+    """One of N concurrent sessions: its finals-after-stop and its worst stop-to-stopped time."""
+    finals, worst = [], 0.0
+    for k in range(per_session):
+        clip = clips[(index * per_session + k) % len(clips)]
+        result = await _stream(url, clip.trimmed(), 300)
+        final, stopped = _final_after_stop(result)
+        if final is not None:
+            finals.append(final)
+        worst = max(worst, stopped if stopped is not None else 99.0)
+    return finals, worst
 
 
 def whole_file_transcripts(clips: Sequence[Clip], model: str = "tiny.en") -> list[str]:
@@ -180,7 +268,10 @@ def run_local(
         asyncio.run(measure_endpointing(url, clips, results, progress("endpointing + interims", len(clips))))
         if levels:
             results.capacity = asyncio.run(
-                measure_capacity(url, clips, levels, per_session, progress("capacity", len(levels)))
+                measure_capacity(
+                    url, clips, levels, per_session, progress("capacity", len(levels)),
+                    metrics_url=f"http://127.0.0.1:{gateway.port}/metrics",
+                )
             )
     results.whole_file_transcripts = whole_file_transcripts(clips)
     results.streaming_wer = wer(results.references, results.streaming_transcripts)
@@ -188,7 +279,9 @@ def run_local(
     passing = [
         row["sessions"]
         for row in results.capacity
-        if row["final_after_stop_p95_s"] is not None and row["final_after_stop_p95_s"] <= 0.5 and row["sessions_behind"] == 0
+        if row["final_after_stop_p95_s"] is not None
+        and row["final_after_stop_p95_s"] <= 0.5
+        and row["sessions_behind"] == 0
     ]
     results.capacity_sessions = max(passing) if passing else 0
     return results

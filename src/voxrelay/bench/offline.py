@@ -32,7 +32,7 @@ def bench_stream(clip: Clip) -> np.ndarray:
 
 def _linear16_round_trip(pcm: np.ndarray) -> np.ndarray:
     # client.to_linear16 scales by 32767, audio.Linear16Decoder divides by 32768.
-    return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").astype(np.float32) / 32768.0
+    return (pcm.clip(-1.0, 1.0) * 32767).astype("<i2").astype(np.float32) / 32768.0
 
 
 async def stream_finals(

@@ -66,7 +66,9 @@ async def _sampled(load: Coroutine[Any, Any, LoadResult], pid: int, peak: dict[s
         sampler.cancel()
 
 
-def run_proxy(levels: Sequence[int], seconds: float, progress: Callable[[str, int], Callable[[], None]]) -> ProxyResults:
+def run_proxy(
+    levels: Sequence[int], seconds: float, progress: Callable[[str, int], Callable[[], None]]
+) -> ProxyResults:
     results = ProxyResults()
     port = free_port()
     upstream = subprocess.Popen(
@@ -94,7 +96,8 @@ def run_proxy(levels: Sequence[int], seconds: float, progress: Callable[[str, in
                 cpu_before = process_cpu_s(pid)
                 wall_before = time.monotonic()
                 peak = {"rss": rss_before}
-                relayed = run_on_uvloop(_sampled(run_load(gateway.url(), streams, seconds, protocol="gateway"), pid, peak))
+                load = run_load(gateway.url(), streams, seconds, protocol="gateway")
+                relayed = run_on_uvloop(_sampled(load, pid, peak))
                 cpu = process_cpu_s(pid) - cpu_before
                 wall = time.monotonic() - wall_before
                 results.levels.append(_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))

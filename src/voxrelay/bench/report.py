@@ -36,10 +36,11 @@ def machine() -> dict[str, Any]:
 
     cpu = "unknown"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
@@ -73,7 +74,8 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             f"| final after stop | {_fmt(fas['p50'], 1000)} | {_fmt(fas['p95'], 1000)} | p50 ≤ 250, p95 ≤ 500 | "
             f"{_verdict(None if fas['p50'] is None else fas['p50'] <= 0.25 and fas['p95'] <= 0.5)} |",
             f"| speech_final after end of speech (endpointing {s['endpointing_ms']} ms) | {_fmt(ep['p50'], 1000)} | "
-            f"{_fmt(ep['p95'], 1000)} | p50 ≤ {ep_goal * 1000:.0f} | {_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
+            f"{_fmt(ep['p95'], 1000)} | p50 ≤ {ep_goal * 1000:.0f} | "
+            f"{_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
             f"| first interim after speech onset | {_fmt(fi['p50'], 1000)} | {_fmt(fi['p95'], 1000)} | p50 ≤ 500 | "
             f"{_verdict(None if fi['p50'] is None else fi['p50'] <= 0.5)} |",
             "",
@@ -83,13 +85,20 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             "",
         ]
         if s["capacity"]:
-            lines += ["| concurrent sessions | final after stop p50 | p95 | sessions behind |", "|---|---|---|---|"]
+            lines += [
+                "| concurrent sessions | final after stop p50 | p95 | sessions behind | event-loop lag p50 / p99 ms |",
+                "|---|---|---|---|---|",
+            ]
             for row in s["capacity"]:
                 lines.append(
                     f"| {row['sessions']} | {_fmt(row['final_after_stop_p50_s'], 1000)} | "
-                    f"{_fmt(row['final_after_stop_p95_s'], 1000)} | {row['sessions_behind']} |"
+                    f"{_fmt(row['final_after_stop_p95_s'], 1000)} | {row['sessions_behind']} | "
+                    f"{_fmt(row.get('loop_lag_p50_ms'), 1, 2)} / {_fmt(row.get('loop_lag_p99_ms'), 1, 2)} |"
                 )
             lines += [
+                "",
+                "Event-loop lag: how late the gateway's loop woke a 50 ms timer during the level (its "
+                "`voxrelay_event_loop_lag_seconds` histogram, quantiles interpolated within buckets; ~0.5 ms idle).",
                 "",
                 f"Capacity (p95 final after stop ≤ 500 ms, no session behind): **{s['capacity_sessions']}** sessions; "
                 f"goal ≥ 8 ({_verdict(s['capacity_sessions'] >= 8)}).",
@@ -124,7 +133,8 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
                 f"{_fmt(row.get('all_added_p50_ms'), 1, 2)} / {_fmt(row.get('all_added_p99_ms'), 1, 2)} | "
                 f"{_fmt(row.get('ready_direct_p50_ms'), 1, 1)} / {_fmt(row.get('ready_direct_p99_ms'), 1, 1)} → "
                 f"{_fmt(row.get('ready_relayed_p50_ms'), 1, 1)} / {_fmt(row.get('ready_relayed_p99_ms'), 1, 1)} | "
-                f"{_fmt(row['gateway_cpu_per_stream_pct'], 1, 3, ' %')} | {_fmt(row['memory_per_session_kb'], 1, 0, ' KB')} |"
+                f"{_fmt(row['gateway_cpu_per_stream_pct'], 1, 3, ' %')} | "
+                f"{_fmt(row['memory_per_session_kb'], 1, 0, ' KB')} |"
             )
         failed = sum(row.get("failed_relayed", 0) + row.get("failed_direct", 0) for row in proxy["levels"])
         lines += [

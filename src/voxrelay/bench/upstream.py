@@ -1,17 +1,16 @@
 """A fast fake Deepgram upstream for the proxy benchmark: `/v1/listen` on loopback, canned Results.
 
-`voxrelay.testing.fake_deepgram` is the scriptable fake the tests use (faults, timing
-scripts, records of what it saw); it runs a task or two per connection. Measuring a
-gateway at a thousand streams needs an upstream that costs little next to it, so this
-one is websockets' sans-I/O `ServerProtocol` on a plain asyncio `Protocol`: bytes in,
-frames out, no task per connection and none per message (the pattern of rule 1 in
-docs: the protocol core kept apart from the I/O).
+What it answers is the sans-I/O core the tests' fake uses (`testing.deepgram_core`); this
+module is its cheapest I/O: websockets' sans-I/O `ServerProtocol` on a plain asyncio
+`Protocol`, bytes in, frames out, no task per connection and none per message, so a
+thousand streams cost little next to the gateway measured. (`testing.fake_deepgram` runs
+the same core with a task or two per connection, for scripted faults and delays.)
 
-It answers like `fake_deepgram --stamp` does: per `interim_every_s` of audio an interim
-Results whose transcript grows, per `final_every_s` a final one (speech_final); Finalize
-and CloseStream flush a final; CloseStream then sends Metadata and closes 1000. Every
-transcript ends with ` t<CLOCK_MONOTONIC ns at send>`, which the load generator reads
-to time the relay.
+By default it answers like `fake_deepgram --stamp`: per `interim_every_s` of audio an
+interim Results whose transcript grows, per `final_every_s` a final one (speech_final);
+Finalize and CloseStream flush a final; CloseStream then sends Metadata and closes 1000.
+Every transcript ends with ` t<CLOCK_MONOTONIC ns at send>`, which the load generator
+reads to time the relay.
 
     python -m voxrelay.bench.upstream --port 8766 --api-key KEY
 """
@@ -21,44 +20,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hmac
-import json
-import time
-import uuid
 from http import HTTPStatus
-from urllib.parse import parse_qs, urlsplit
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from voxrelay.bench.sansio import run_on_uvloop, write_out
-from voxrelay.engines.base import Word
-from voxrelay.protocol.deepgram_live import MetadataMessage, ModelInfo, ResultsMessage, encode
+from voxrelay.protocol.deepgram_live import encode
+from voxrelay.testing.deepgram_core import Close, Drop, FakeListenApi, Hangup, ListenStream, Script, Stall
 
 __all__ = ["FastUpstream", "serve"]
 
-_MODEL = ModelInfo("fake-deepgram", "0", "fake")
-_TRANSCRIPT = "the quick brown fox jumps over the lazy dog".split()
-
 
 class _Listen(asyncio.Protocol):
-    """One `/v1/listen` connection: handshake, then audio in and Results out."""
+    """One `/v1/listen` connection: handshake, then frames into the core and its answers out."""
 
-    def __init__(self, api_key: str | None, interim_every_s: float, final_every_s: float) -> None:
+    def __init__(self, api: FakeListenApi) -> None:
         self._ws = ServerProtocol(max_size=1 << 20)
-        self._api_key = api_key
-        self._interim_every = interim_every_s
-        self._final_every = final_every_s
+        self._api = api
         self._transport: asyncio.Transport | None = None
-        self._open = False
-        self._bytes_per_s = 32000
-        self._interim_results = False
-        self._request_id = str(uuid.uuid4())
-        self._audio_bytes = 0
-        self._segment_start = 0.0
-        self._next_interim = interim_every_s
-        self._interims = 0
+        self._stream: ListenStream | None = None
+        self._gone = False
 
     # asyncio.Protocol: the only I/O.
 
@@ -68,10 +51,12 @@ class _Listen(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._ws.receive_data(data)
         for event in self._ws.events_received():
-            if isinstance(event, Request):
-                self._handshake(event)
-            elif isinstance(event, Frame):
+            if self._gone:
+                return
+            if isinstance(event, Frame):
                 self._on_frame(event)
+            elif isinstance(event, Request):
+                self._handshake(event)
         self._flush()
 
     def eof_received(self) -> bool | None:
@@ -79,78 +64,56 @@ class _Listen(asyncio.Protocol):
         self._flush()
         return None
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gone = True
+        if self._stream is not None:
+            self._stream.closed()
+
     def _flush(self) -> None:
         assert self._transport is not None
         write_out(self._ws, self._transport)
 
-    # The protocol.
+    # Frames in, the core's answers out.
 
     def _handshake(self, request: Request) -> None:
-        url = urlsplit(request.path)
-        token = request.headers.get("Authorization", "")
-        if url.path.rstrip("/") != "/v1/listen":
-            response = self._ws.reject(HTTPStatus.NOT_FOUND, "not found\n")
-        elif self._api_key is not None and not hmac.compare_digest(token, f"Token {self._api_key}"):
-            response = self._ws.reject(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
-        else:
-            response = self._ws.accept(request)
-            params = parse_qs(url.query)
-            rate = int(params.get("sample_rate", ["16000"])[0])
-            channels = int(params.get("channels", ["1"])[0])
-            self._bytes_per_s = 2 * rate * channels
-            self._interim_results = params.get("interim_results", ["false"])[0] == "true"
-            self._open = True
-        self._ws.send_response(response)
+        refusal = self._api.refusal(request.path, request.headers)
+        if refusal is not None:
+            self._ws.send_response(self._ws.reject(HTTPStatus(refusal.status), refusal.body))
+            return
+        self._ws.send_response(self._ws.accept(request))
+        self._stream = self._api.open(request.path, request.headers)
 
     def _on_frame(self, frame: Frame) -> None:
+        stream = self._stream
+        if stream is None:
+            return
         if frame.opcode is Opcode.BINARY:
-            self._on_audio(len(frame.data))
+            stream.receive_audio(frame.data)
         elif frame.opcode is Opcode.TEXT:
-            try:
-                kind = json.loads(frame.data).get("type")
-            except (ValueError, AttributeError):
+            stream.receive_text(bytes(frame.data).decode())
+        else:
+            return
+        for item in stream.outgoing():
+            if isinstance(item, str):
+                self._ws.send_text(item.encode())
+            elif isinstance(item, (Close, Hangup)):
+                self._ws.send_close(item.code, item.reason)
+            elif isinstance(item, Drop):
+                self._drop()
                 return
-            if kind == "Finalize":
-                self._final(speech_final=False, from_finalize=True)
-            elif kind == "CloseStream":
-                self._final(speech_final=True, from_finalize=False)
-                metadata = MetadataMessage(self._request_id, _MODEL, "0" * 64, "", self._audio_s, 1)
-                self._ws.send_text(encode(metadata).encode())
-                self._ws.send_close(1000)
+            elif isinstance(item, Stall):
+                assert self._transport is not None
+                self._transport.pause_reading()
+                asyncio.get_running_loop().call_later(item.seconds, self._drop)
+                self._gone = True
+                return
+            else:
+                self._ws.send_text(encode(item).encode())
 
-    @property
-    def _audio_s(self) -> float:
-        return self._audio_bytes / self._bytes_per_s
-
-    def _on_audio(self, size: int) -> None:
-        self._audio_bytes += size
-        heard = self._audio_s - self._segment_start
-        if self._interim_results and heard >= self._next_interim:
-            self._next_interim += self._interim_every
-            self._interims += 1
-            self._send_results(final=False)
-        if heard >= self._final_every:
-            self._final(speech_final=True, from_finalize=False)
-
-    def _final(self, *, speech_final: bool, from_finalize: bool) -> None:
-        if self._audio_s <= self._segment_start:
-            return  # nothing new to finalize
-        self._send_results(final=True, speech_final=speech_final, from_finalize=from_finalize)
-        self._segment_start = self._audio_s
-        self._next_interim = self._interim_every
-        self._interims = 0
-
-    def _send_results(self, *, final: bool, speech_final: bool = False, from_finalize: bool = False) -> None:
-        count = len(_TRANSCRIPT) if final else min(len(_TRANSCRIPT), self._interims)
-        start, end = self._segment_start, self._audio_s
-        step = (end - start) / len(_TRANSCRIPT)
-        words = tuple(Word(w, start + i * step, start + (i + 1) * step, 0.99, w) for i, w in enumerate(_TRANSCRIPT[:count]))
-        # Stamped last, just before the frame is written: the relay's clock starts here.
-        transcript = f"{' '.join(_TRANSCRIPT[:count])} t{time.monotonic_ns()}"
-        message = ResultsMessage(
-            self._request_id, _MODEL, start, end - start, final, speech_final, from_finalize, transcript, 0.99, words
-        )
-        self._ws.send_text(encode(message).encode())
+    def _drop(self) -> None:
+        self._gone = True
+        if self._transport is not None:
+            self._transport.abort()
 
 
 class FastUpstream:
@@ -164,19 +127,27 @@ class FastUpstream:
         port: int = 0,
         interim_every_s: float = 0.25,
         final_every_s: float = 1.0,
+        script: Script | None = None,
     ) -> None:
-        self._api_key = api_key
+        if script is None:
+            script = Script(
+                interim_every_s=interim_every_s,
+                final_every_s=final_every_s,
+                stamp_transcripts=True,
+                speech_started=False,  # as measured so far: Results only, Metadata at the end
+            )
+        if script.reply_delay_s or script.idle_timeout_s is not None:
+            # This shell keeps no timers per connection: scripts that need them run on testing.fake_deepgram.
+            raise ValueError("the fast upstream does not run reply_delay_s or idle_timeout_s")
+        # No records: a benchmark's thousands of connections would pile up in them.
+        self.api = FakeListenApi(api_key=api_key, default=script, keep_records=False)
         self._host = host
         self._port = port
-        self._interim_every = interim_every_s
-        self._final_every = final_every_s
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> FastUpstream:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Listen(self._api_key, self._interim_every, self._final_every), self._host, self._port, backlog=4096
-        )
+        self._server = await loop.create_server(lambda: _Listen(self.api), self._host, self._port, backlog=4096)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

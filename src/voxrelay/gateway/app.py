@@ -56,9 +56,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 log.error("engine %s failed to start: %s", engine.name, exc)
 
         starter = asyncio.create_task(start_engine())
+        gateway.metrics.loop_lag.start()
         try:
             yield
         finally:
+            await gateway.metrics.loop_lag.stop()
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter

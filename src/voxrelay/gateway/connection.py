@@ -30,6 +30,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from voxrelay.engines.base import EngineFailure
 from voxrelay.gateway.pipeline import AudioPipeline
 from voxrelay.gateway.state import Gateway
+from voxrelay.ops.drain import InputCut
 from voxrelay.ops.metrics import CountingStream, Outcome, SessionMetrics
 from voxrelay.protocol.actions import (
     Action,
@@ -65,6 +66,7 @@ class Connection:
         session_id: the id counted in `gateway.sessions` and logged.
         admission: what admission decided (byte-rate limit or not).
         idle_timeout_s: the endpoint's idle window (0 = none).
+        logger: the endpoint's logger (`voxrelay`, `voxrelay.listen`).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Connection:
         session_id: str,
         admission: Admission,
         idle_timeout_s: float,
+        logger: logging.Logger = log,
     ) -> None:
         settings = gateway.settings
         self.ws = websocket
@@ -84,6 +87,7 @@ class Connection:
         self.codec = codec
         self.stats = stats
         self.session_id = session_id
+        self.log = logger
         self._loop = asyncio.get_running_loop()
         guard = SessionGuard(self._loop.time(), settings.rate_limit_factor, settings.rate_limit_burst_s, idle_timeout_s)
         self.limiter = SessionLimiter(
@@ -98,16 +102,21 @@ class Connection:
         self._room.set()
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.drain_cut = InputCut()  # a drain's stop waits for the frames already sent (ops/drain.py)
 
     async def run(self, accept: Callable[[], Awaitable[None]]) -> None:
         """Hold a session slot, `accept` the upgrade, and serve until the socket closes."""
         gateway, sid = self.gateway, self.session_id
-        gateway.sessions.add(sid)  # the slot is held from admission on: no race between two upgrades
+        if len(gateway.sessions) >= gateway.settings.max_sessions:
+            # Admission counted a stale number (two handshakes raced past it): try later, after the upgrade.
+            await self._refuse_at_capacity(accept)
+            return
+        gateway.sessions.add(sid)  # the slot is held from here on: admission and this run without a pause
         deadline: asyncio.TimerHandle | None = None
         try:
             await accept()
             gateway.drainer.connections.add(self)
-            log.info("session %s opened", sid)
+            self.log.info("session %s opened", sid)
             deadline = self._loop.call_later(gateway.settings.max_session_s, self._on_deadline)
             self._spawn(self._write(), "write")
             self._spawn(self._read(), "read")
@@ -118,12 +127,20 @@ class Connection:
             gateway.drainer.connections.discard(self)
             if deadline is not None:
                 deadline.cancel()
+            self.drain_cut.cancel()
             await cancel_and_wait(self._tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
             gateway.sessions.discard(sid)
             self.stats.closed(self._outcome, self._counter.audio_seconds() if self._counter else None)
-            log.info("session %s closed (%d audio bytes)", sid, self.codec.audio_bytes)
+            self.log.info("session %s closed (%d audio bytes)", sid, self.codec.audio_bytes)
+
+    async def _refuse_at_capacity(self, accept: Callable[[], Awaitable[None]]) -> None:
+        await accept()
+        self.codec.limit_exceeded("the server is at its session limit; try again later", 1013)
+        self._flush()
+        await self._write()  # the error (counted as sent) and the close, then nothing else
+        self.stats.closed("refused", None)
 
     @property
     def session(self) -> Codec:
@@ -133,7 +150,14 @@ class Connection:
     # Drain (called by ops.drain.Drainer).
 
     def drain(self) -> None:
-        """The server is draining: the codec ends the session gracefully; queued audio is fed first."""
+        """The server is draining: the client is told now; the session ends gracefully once the
+        frames it already sent are read (`InputCut`), and those frames reach the engine first
+        because every action goes through the one queue, in order."""
+        self.codec.drain_notice()
+        self._flush()
+        self.drain_cut.begin(self._stop_for_drain)
+
+    def _stop_for_drain(self) -> None:
         self.codec.drain()
         self._flush()
 
@@ -152,6 +176,7 @@ class Connection:
         try:
             while not codec.closed:
                 message = await self.ws.receive()
+                self.drain_cut.frame_started()
                 if message["type"] == "websocket.disconnect":
                     break
                 data, text = message.get("bytes"), message.get("text")
@@ -165,17 +190,19 @@ class Connection:
                     if breach is None:
                         codec.receive_text(text)
                 else:
+                    self.drain_cut.frame_done()
                     continue
                 if breach is not None:
                     self._breached(breach)
                 self._flush()
                 await self._room.wait()
+                self.drain_cut.frame_done()
             else:
                 return  # the session ended itself: the writer sends what is left and closes
         except (WebSocketDisconnect, RuntimeError):
             pass
         except Exception:
-            log.exception("session %s: unexpected error", self.session_id)
+            self.log.exception("session %s: unexpected error", self.session_id)
             codec.fail("internal", "internal server error")
             self._flush()
             return
@@ -191,7 +218,7 @@ class Connection:
                 self._flush()
             codec.engine_flushed(self._counter.audio_seconds() if self._counter else None)
         except Exception as exc:
-            log.exception("session %s: engine stream failed", self.session_id)
+            self.log.exception("session %s: engine stream failed", self.session_id)
             codec.fail("engine_error", f"the engine failed: {exc}")
         self._flush()
 
@@ -208,7 +235,7 @@ class Connection:
             await asyncio.sleep(self.limiter.idle_wait(self._loop.time()))
             breach = self.limiter.idle_breach(self._loop.time())
             if breach is not None and self.codec.accepting_input:
-                log.info("session %s: %s", self.session_id, breach.message)
+                self.log.info("session %s: %s", self.session_id, breach.message)
                 self._breached(breach)
                 self._flush()
                 return
@@ -241,7 +268,7 @@ class Connection:
             try:
                 await self._run(action)
             except Exception:
-                log.exception("session %s: unexpected error", self.session_id)
+                self.log.exception("session %s: unexpected error", self.session_id)
                 self.codec.fail("internal", "internal server error")
                 self._flush()
 

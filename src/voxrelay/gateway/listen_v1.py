@@ -123,7 +123,7 @@ async def serve(websocket: WebSocket, gateway: Gateway) -> None:
     )
     connection = Connection(
         websocket, gateway, session, stats,
-        session_id=sid, admission=admission, idle_timeout_s=settings.listen_idle_timeout_s,
+        session_id=sid, admission=admission, idle_timeout_s=settings.listen_idle_timeout_s, logger=log,
     )
 
     async def accept() -> None:

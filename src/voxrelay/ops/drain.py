@@ -4,8 +4,9 @@ uvicorn, on SIGTERM, closes its listeners and at once sends 1012 to every WebSoc
 which would cut sessions off before their final transcripts. voxrelay drains first:
 
 1. readiness goes false (`Gateway.draining`), new handshakes get 503 + Retry-After;
-2. each live session gets a `warning` (`draining`) and is stopped as if its client had
-   sent `stop`: the engine flushes, the client receives its finals, `stopped`, close 1000;
+2. each live session gets a `warning` (`draining`) and, once the frames its client had
+   already sent are read (`InputCut`), is stopped as if its client had sent `stop`: the
+   engine flushes, the client receives its finals, `stopped`, close 1000;
 3. sessions still open after `drain_timeout_s` are closed with 1012;
 4. then the process exits (`on_drained`).
 
@@ -29,7 +30,7 @@ from fastapi.responses import JSONResponse
 
 from voxrelay.security.auth import is_loopback_host
 
-__all__ = ["Drainable", "Drainer", "DrainingServer", "create_admin_router"]
+__all__ = ["Drainable", "Drainer", "DrainingServer", "InputCut", "create_admin_router"]
 
 log = logging.getLogger("voxrelay.ops.drain")
 
@@ -40,6 +41,69 @@ class Drainable(Protocol):
 
     def force_close(self) -> None:
         """Close now with 1012 (the drain deadline passed)."""
+
+
+class InputCut:
+    """Where a drained session's input ends: after every frame the server already holds.
+
+    Why (the drain race): `drain()` used to stop the session at once, from the drain task.
+    Audio the client had sent before the drain, but which the connection's read task had not
+    yet taken from `await websocket.receive()` (still in the socket buffer or in the ASGI
+    server's message queue), then reached a FINALIZING session and was dropped as "audio
+    after stop"; its finals never came. So the drain only warns at once, and the stop waits
+    until the read task has been idle in `receive()` (no frame in hand) for `quiet_s`, enough
+    for frames already sent to arrive, or `grace_s` after the drain began, for a client that
+    keeps streaming (what it sends after the cut is ignored, as after a `stop`). Either way it
+    waits until the read task has finished its current frame.
+
+    Call order: the read task calls `frame_started()` as soon as `receive()` returns a frame
+    and `frame_done()` after running that frame's actions; `drain()` calls `begin(stop)`;
+    `stop` then runs once, from the event loop; the connection calls `cancel()` when it ends.
+    """
+
+    def __init__(self, quiet_s: float = 0.3, grace_s: float = 2.0) -> None:
+        self.quiet_s = quiet_s
+        self.grace_s = grace_s
+        self._busy = False
+        self._last_frame = 0.0
+        self._grace_end = 0.0
+        self._stop: Callable[[], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def frame_started(self) -> None:
+        self._busy = True
+
+    def frame_done(self) -> None:
+        self._busy = False
+        self._last_frame = asyncio.get_running_loop().time()
+
+    def begin(self, stop: Callable[[], None]) -> None:
+        """The drain began: call `stop` once the input is quiet (idempotent)."""
+        if self._stop is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        self._stop = stop
+        self._grace_end = now + self.grace_s
+        self._last_frame = now  # quiet is counted from the drain at the earliest
+        self._check()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        assert self._stop is not None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = min(self._last_frame + self.quiet_s, self._grace_end)
+        # Never while the read task is busy with a frame: it may be awaiting the engine's open, and
+        # a stop run by another task before the stream exists is skipped (the stream never ends).
+        if not self._busy and now >= due:
+            self._timer = None
+            self._stop()
+            return
+        self._timer = loop.call_at(due if due > now else now + self.quiet_s / 10, self._check)
 
 
 class Drainer:
@@ -67,7 +131,8 @@ class Drainer:
         for connection in list(self.connections):
             connection.drain()
         deadline = started + self.timeout_s
-        while self._sessions() > 0 and time.monotonic() < deadline:
+        # Polls a count the connections own (no event to wait on yet; the connection runner could set one).
+        while self._sessions() > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         forced = self._sessions()
         if forced:

@@ -32,6 +32,7 @@ from prometheus_client import (
 )
 
 from voxrelay.engines.base import EngineEvent, EngineObserver, EngineStream
+from voxrelay.ops.looplag import LAG_BUCKETS, LoopLagProbe
 
 __all__ = ["CONTENT_TYPE", "CountingStream", "Endpoint", "Metrics", "Outcome", "SentKind", "SessionMetrics"]
 
@@ -134,6 +135,13 @@ class Metrics:
         self.tokens_refused = Counter(
             "voxrelay_tokens_refused", "Client tokens or token requests refused, by reason.", ["reason"], registry=r,
         )
+
+        # The event loop: how late it runs a timer (sampled every 50 ms by `loop_lag`, started in the app lifespan).
+        self.event_loop_lag = Histogram(
+            "voxrelay_event_loop_lag_seconds", "How much later than asked the event loop woke a 50 ms timer.",
+            buckets=LAG_BUCKETS, registry=r,
+        )
+        self.loop_lag = LoopLagProbe(self.event_loop_lag)
 
     # Public methods for the code that counts.
 

@@ -3,7 +3,7 @@
 Each endpoint's session (`stt_stream.SttStreamCodec` around the `/stt-stream` session,
 `deepgram_live.ListenSession` for `/v1/listen`) implements it. The runner
 (`voxrelay.gateway.connection`) calls the `receive_*`, `engine_*`, `fail`, `limit_exceeded`,
-`audio_error`, `idle_timeout`, `drain` and `client_gone` methods as things happen, and
+`audio_error`, `idle_timeout`, `drain_notice`, `drain` and `client_gone` methods as things happen, and
 after each call takes `actions()` and carries them out in order. The decisions (which
 limit, which refusal, when to drain) are the runner's and admission's; a codec only says
 how its wire format expresses them.
@@ -61,8 +61,12 @@ class Codec(Protocol):
     def idle_timeout(self, message: str) -> None:
         """No frame from the client for the idle timeout: fatal."""
 
+    def drain_notice(self) -> None:
+        """The server began draining: tell the client now, if the protocol has a way to."""
+
     def drain(self) -> None:
-        """The server is draining: end the session gracefully, every final still delivered."""
+        """End the session gracefully for a drain, every final still delivered (called once the
+        frames the client already sent are read: `ops.drain.InputCut`)."""
 
     def client_gone(self) -> None:
         """The socket closed under us; nothing more is sent."""

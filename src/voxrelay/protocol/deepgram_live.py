@@ -249,6 +249,9 @@ class ListenSession(SessionCore[SendText]):
         """A limit of the gateway was passed: an Error, then close `close_code` (1009 size, 1008 others)."""
         self.fail("limit_exceeded", message, close_code)
 
+    def drain_notice(self) -> None:
+        """Deepgram's protocol has no warning message: nothing is said before the close."""
+
     def drain(self) -> None:
         """The server is draining. Deepgram's protocol has no warning message, so the stream is
         closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""

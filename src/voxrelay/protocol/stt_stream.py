@@ -289,9 +289,12 @@ class SttStreamCodec:
     def idle_timeout(self, message: str) -> None:
         self.session.fail("limit_exceeded", message, 1008)
 
-    def drain(self) -> None:
-        """Warn the client, then stop as if it had sent `stop` (its finals follow)."""
+    def drain_notice(self) -> None:
+        """Warn the client that the session ends after its finals."""
         self.session.warn("draining", _DRAIN_WARNING)
+
+    def drain(self) -> None:
+        """Stop as if the client had sent `stop` (its finals follow)."""
         self.stop()
 
     def stop(self) -> None:

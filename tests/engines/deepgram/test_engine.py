@@ -25,15 +25,10 @@ import websockets
 
 from tests.support import ServerThread, clip, encode_container, wer
 from voxrelay.client import stream_audio
-from voxrelay.engines import deepgram as deepgram_engine
 from voxrelay.engines.base import (
     EngineError,
     EngineFailure,
-    FinalResult,
-    InterimResult,
-    SpeechStarted,
     StreamConfig,
-    UtteranceEnd,
 )
 from voxrelay.engines.deepgram.engine import DeepgramEngine
 from voxrelay.gateway.app import create_app
@@ -212,44 +207,6 @@ def test_engine_repr_hides_the_key() -> None:
     assert engine.model_name == "nova-3" and engine.capabilities.raw_audio
 
 
-# Deepgram's JSON -> engine events (the reader maps the JSON itself, not the SDK's models).
-
-
-def test_results_json_maps_to_engine_events() -> None:
-    results = {
-        "type": "Results",
-        "start": 1.5,
-        "duration": 0.75,
-        "is_final": True,
-        "speech_final": True,
-        "from_finalize": False,
-        "channel": {
-            "alternatives": [
-                {
-                    "transcript": "Hello there.",
-                    "confidence": 0.9,
-                    "words": [
-                        {"word": "hello", "start": 1.5, "end": 1.8, "confidence": 0.95, "punctuated_word": "Hello"},
-                        {"word": "there", "start": 1.9, "end": 2.2, "confidence": 0.85},
-                    ],
-                }
-            ]
-        },
-    }
-    final = deepgram_engine._event("Results", results)
-    assert isinstance(final, FinalResult) and final.transcript == "Hello there."
-    assert (final.start, final.end, final.speech_final, final.from_finalize) == (1.5, 2.25, True, False)
-    assert [(w.word, w.punctuated_word) for w in final.words] == [("hello", "Hello"), ("there", "there")]
-    assert deepgram_engine._event("Results", results, with_words=False).words == ()  # type: ignore[union-attr]
-    interim = deepgram_engine._event("Results", {**results, "is_final": False})
-    assert isinstance(interim, InterimResult) and interim.end == 2.25
-    assert deepgram_engine._event("SpeechStarted", {"type": "SpeechStarted", "timestamp": 0.5}) == SpeechStarted(0.5)
-    assert deepgram_engine._event("UtteranceEnd", {"last_word_end": 2.2}) == UtteranceEnd(2.2)
-    assert deepgram_engine._event("Metadata", {"type": "Metadata"}) is None
-    with pytest.raises(KeyError):
-        deepgram_engine._event("Results", {"type": "Results"})  # the reader logs and skips such a message
-
-
 # The happy path against the fake: options out, events back.
 
 
@@ -371,13 +328,18 @@ async def test_keepalive_holds_a_silent_session(
     async with SttClient(gateway.url()) as client:
         await client.send({"action": "configure", "audio_format": LINEAR16, "model": "idle-sensitive"})
         await client.send_audio(ONE_SECOND)
-        await asyncio.sleep(1.5)  # the client says nothing for 2.5x the upstream's idle timeout
+        # The client says nothing until the fake got 8 KeepAlives (one per 0.2 s): 1.6 s of silence,
+        # 2.5x the upstream's idle timeout, which would have closed the stream without them.
+        async with asyncio.timeout(10):
+            while len(fake.connections) <= before or fake.connections[before].keepalives < 8:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # polls the fake's counter (same event loop)
         await client.send_audio(ONE_SECOND)
         await client.send({"action": "stop"})
         await client.wait_closed()
     assert not client.of_type("error"), client.messages
     assert client.of_type("final_transcript") and client.close_code == 1000
-    assert fake.connections[before].keepalives >= 3
+    assert fake.connections[before].keepalives >= 8 and fake.open_connections == 0
+    assert len(fake.connections) == before + 1  # held, not reconnected after an idle close
 
 
 _HOOK_LIFETIME = """

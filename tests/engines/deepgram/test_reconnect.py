@@ -9,6 +9,7 @@ upstream connection (`fault_once`): drops (1006) and closes 1011/1012/1013.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import uuid
@@ -117,15 +118,32 @@ async def test_200_sessions_with_faults_lose_no_words(gateway: ServerThread, fak
 
 
 async def test_fatal_close_goes_straight_to_the_client(gateway: ServerThread) -> None:
+    """Deepgram's DATA-0000 close (1008) is not retried: the client gets `unsupported_audio` and close 1003."""
     before = gateway.gateway.engine.reconnects
-    messages = []
-    try:
-        messages = await session(gateway.url(), "fatal", audio_for(0))
-    except websockets.ConnectionClosedError:
-        pass
+    audio = audio_for(0)
+    fmt = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
+    messages: list[dict[str, Any]] = []
+    async with websockets.connect(gateway.url(), max_size=None) as ws:
+        configure = {"action": "configure", "audio_format": fmt, "model": "fatal", "interim_results": False}
+        await ws.send(json.dumps(configure))
+
+        async def send_all() -> None:
+            # The gateway closes mid-stream (the fault hits after 6400 bytes): later sends fail.
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for i in range(0, len(audio), 3200):
+                    await ws.send(audio[i : i + 3200])
+                await ws.send(json.dumps({"action": "stop"}))
+
+        sender = asyncio.create_task(send_all())
+        with contextlib.suppress(websockets.ConnectionClosedError):  # the close is not 1000: kept, checked below
+            async for raw in ws:
+                messages.append(json.loads(raw))
+        await sender
     assert gateway.gateway.engine.reconnects == before
     errors = [m for m in messages if m["type"] == "error"]
-    assert not errors or errors[0]["code"] == "unsupported_audio"
+    assert [e["code"] for e in errors] == ["unsupported_audio"], messages
+    assert "DATA-0000" in errors[0]["message"]
+    assert ws.close_code == 1003 and "stopped" not in [m["type"] for m in messages], (ws.close_code, messages)
 
 
 async def test_webm_session_survives_a_drop(gateway: ServerThread, fake: FakeDeepgram) -> None:

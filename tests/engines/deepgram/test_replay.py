@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from voxrelay.engines.deepgram.replay import ReplayBuffer, backoff_s, container_header, retryable
+from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backoff_s, container_header, retryable
 
 
 def test_retry_policy() -> None:
@@ -50,3 +50,15 @@ def test_container_headers() -> None:
     assert container_header(ogg, "ogg") == 18
     assert container_header(ogg[:17], "ogg") is None
     assert container_header(b"\0\0", "linear16") is None
+
+
+def test_header_capture_finds_the_header_across_chunks() -> None:
+    webm = b"\x1a\x45\xdf\xa3" + b"h" * 6 + b"\x1f\x43\xb6\x75" + b"cluster"
+    capture = HeaderCapture("webm")
+    for i in range(0, len(webm), 3):  # as the client's frames arrive
+        capture.feed(webm[i : i + 3])
+        if i + 3 <= 10:
+            assert capture.header is None  # the header is known only once media follows it
+    assert capture.header == webm[:10]
+    capture.feed(b"more")
+    assert capture.header == webm[:10]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from tests.support import clip, normalize, silence, wer
 from voxrelay.bench.offline import stream_finals
-from voxrelay.engines.base import FinalResult
+from voxrelay.engines.base import FinalResult, StreamConfig
 from voxrelay.engines.local.engine import LocalEngine
 
 # Clips with pauses inside: each streams as two or more finals, most after a short pause.
@@ -65,7 +67,7 @@ def test_finals_with_context_hold_only_their_own_words(engine: LocalEngine) -> N
         finals = [f.transcript for f in stream(engine, name, endpointing_ms=200) if f.transcript]
         spoken = normalize(" ".join(finals)).split()
         assert len(spoken) <= len(normalize(clip(name).reference).split()) + 2, (name, finals)
-        for earlier, later in zip(finals, finals[1:]):
+        for earlier, later in itertools.pairwise(finals):
             tail = normalize(earlier).split()[-3:]
             assert len(tail) < 3 or normalize(later).split()[:3] != tail, (name, finals)
 
@@ -84,3 +86,30 @@ def test_word_timings_of_a_final_decoded_with_context(engine: LocalEngine) -> No
                 assert final.start - 0.35 <= word.start <= word.end <= final.end + 0.25, (final.transcript, word)
                 assert word.start >= previous_end - 0.05
                 previous_end = word.start
+
+
+def test_vad_runs_on_the_worker_thread_and_abort_drops_its_work(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every Silero call of a stream runs on the engine's VAD worker, never on the event loop's thread."""
+    assert engine.vad is not None and engine.vad_worker is not None
+    threads: set[str] = set()
+    score = engine.vad.probabilities
+
+    def recording(*args: object, **kwargs: object) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return score(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.vad, "probabilities", recording)
+    finals = stream(engine, "s01_command_lights.wav")
+    assert finals and threads == {"vad-worker"}
+
+    async def abort_mid_stream() -> int:
+        live = await engine.open(StreamConfig(interim_results=False))
+        audio = clip("s11_long_paragraph.wav").pcm()
+        for offset in range(0, len(audio), 800):
+            await live.send_audio(audio[offset : offset + 800])
+        await live.abort()
+        return engine.vad_worker.queued if engine.vad_worker else -1
+
+    assert asyncio.run(abort_mid_stream()) == 0

@@ -1,5 +1,6 @@
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -28,14 +29,17 @@ async def test_finals_jump_the_queue_and_interims_coalesce() -> None:
         old_interim = scheduler.submit(job("interim-old"), priority=INTERIM, key="s1")
         new_interim = scheduler.submit(job("interim-new"), priority=INTERIM, key="s1")
         other = scheduler.submit(job("interim-s2"), priority=INTERIM, key="s2")
+        queued_at = time.perf_counter()
         final = scheduler.submit(job("final"), priority=FINAL)
         assert old_interim.cancelled()  # replaced by the newer request of the same session
+        held_s = time.perf_counter() - queued_at  # the final waits at least this long: the worker is held
         gate.set()
         results = await asyncio.gather(blocker, new_interim, other, final)
         assert [r[0] for r in results] == ["blocker", "interim-new", "interim-s2", "final"]
         assert order == ["blocker", "final", "interim-new", "interim-s2"]
         timing = results[3][1]
-        assert timing.wait >= 0 and timing.run >= 0
+        # The final's timing: queued behind the held blocker at least `held_s`; it ran a trivial job.
+        assert timing.wait >= held_s and 0 < timing.run < 1.0, (timing, held_s)
     finally:
         gate.set()
         scheduler.close()

@@ -7,7 +7,8 @@
   counted in `dropped_bytes`). After a reconnect, the engine re-sends `pending()` and adds
   `offset_s` to every timestamp of the new connection, so they stay in session time.
 - `container_header(data, encoding)`: the length of a webm/ogg header (re-sent first on a
-  new connection, since the stream is unreadable without it), or None until it is complete.
+  new connection, since the stream is unreadable without it), or None until it is complete;
+  `HeaderCapture` feeds it a stream's first audio until it knows the header.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import deque
 
-__all__ = ["ReplayBuffer", "backoff_s", "container_header", "retryable"]
+__all__ = ["HeaderCapture", "ReplayBuffer", "backoff_s", "container_header", "retryable"]
 
 _RETRYABLE = {1006, 1011, 1012, 1013, 1014}
 _WEBM_CLUSTER = b"\x1f\x43\xb6\x75"
@@ -94,7 +95,7 @@ class ReplayBuffer:
 
     def acknowledge(self, until_s: float) -> None:
         """A final covered the audio up to session time `until_s`: forget it."""
-        until = min(int(round(until_s * self.bytes_per_s)), self.sent_bytes)
+        until = min(round(until_s * self.bytes_per_s), self.sent_bytes)
         until -= until % self.frame_bytes
         drop = until - self.start
         while drop > 0 and self._chunks:
@@ -114,3 +115,22 @@ class ReplayBuffer:
     def chunks(self) -> list[bytes]:
         """The buffered audio as it was sent (frame by frame), for a replay."""
         return list(self._chunks)
+
+
+class HeaderCapture:
+    """A webm/ogg stream's container header, from its first audio: `feed` every chunk sent, read `header`."""
+
+    _LIMIT = 1 << 20  # a header is far smaller: past this, give up looking
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding
+        self._head = bytearray()
+        self.header: bytes | None = None  # None until complete
+
+    def feed(self, audio: bytes) -> None:
+        if self.header is None and len(self._head) < self._LIMIT:
+            self._head += audio
+            size = container_header(bytes(self._head), self._encoding)
+            if size is not None:
+                self.header = bytes(self._head[:size])
+                self._head = bytearray()

@@ -14,12 +14,16 @@ How a stream works:
   start), so a short phrase after a pause ("ask not") is heard in context; only the
   new words come back.
 All state of a stream is changed by its one `_run` task; decodes run on the
-scheduler's thread.
+scheduler's thread and VAD on the engine's `VadWorker` thread, so neither blocks the
+event loop. A frame goes to the VAD worker as soon as it arrives (a finalize or stop
+queues the VAD flush at once too, keeping the order); `_run` awaits the probabilities
+in that same order, so the segmenter sees exactly what inline scoring gave it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -28,10 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
-from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
-from voxrelay.engines.local.vad import SileroVad, VadState
-from voxrelay.engines.local.whisper import Context, Decoded, WhisperDecoder
 from voxrelay.engines.base import (
     Capabilities,
     Engine,
@@ -46,6 +46,11 @@ from voxrelay.engines.base import (
     UtteranceEnd,
     Word,
 )
+from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
+from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
+from voxrelay.engines.local.vad import SileroVad
+from voxrelay.engines.local.vad_worker import VadWorker
+from voxrelay.engines.local.whisper import Context, Decoded, Span, WhisperDecoder
 
 __all__ = ["LocalEngine", "LocalStream"]
 
@@ -61,6 +66,7 @@ class LocalEngine(Engine):
     name = "local"
     # The VAD needs 200 ms of quiet to call a pause, so shorter endpointing is raised to it.
     capabilities = Capabilities(raw_audio=False, sample_rate=16000, min_endpointing_ms=200)
+    vad_worker: VadWorker | None = None  # runs between start() and stop()
 
     def __init__(
         self,
@@ -99,10 +105,11 @@ class LocalEngine(Engine):
 
     async def start(self) -> None:
         try:
-            self.decoder, self.vad = await asyncio.to_thread(self._load)
+            self.decoder, vad = await asyncio.to_thread(self._load)
         except Exception as exc:
             raise EngineFailure(f"could not load the local model {self.model_name!r}: {exc}") from exc
         self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self._report_timing)
+        self.vad, self.vad_worker = vad, VadWorker(vad)
         self.started = True
 
     def _report_timing(self, priority: int, timing: JobTiming) -> None:
@@ -126,13 +133,21 @@ class LocalEngine(Engine):
     async def stop(self) -> None:
         if self.scheduler is not None:
             await asyncio.to_thread(self.scheduler.close)
+        if self.vad_worker is not None:
+            await asyncio.to_thread(self.vad_worker.close)
         self.started = False
 
 
 @dataclass(frozen=True, slots=True)
 class _Command:
-    kind: str  # "finalize" | "close" | "interim_done"
+    kind: str  # "finalize" | "close" (payload: the VAD flush's future) | "interim_done"
     payload: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    samples: np.ndarray
+    probabilities: asyncio.Future[np.ndarray]  # the VAD worker's scores for `samples`
 
 
 _END = object()
@@ -142,10 +157,10 @@ class LocalStream(EngineStream):
     """One session through the local engine."""
 
     def __init__(self, engine: LocalEngine, config: StreamConfig) -> None:
-        assert engine.decoder is not None and engine.vad is not None and engine.scheduler is not None
+        assert engine.decoder is not None and engine.vad_worker is not None and engine.scheduler is not None
         self._engine = engine
         self._decoder = engine.decoder
-        self._vad = engine.vad
+        self._vad = engine.vad_worker.open()
         self._scheduler = engine.scheduler
         self._config = config
         self._segmenter = Segmenter(
@@ -155,8 +170,7 @@ class LocalStream(EngineStream):
                 max_segment_s=engine.max_segment_s,
             )
         )
-        self._vad_state = VadState()
-        self._inbox: asyncio.Queue[np.ndarray | _Command] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Frame | _Command] = asyncio.Queue()
         self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
         self._generation = 0  # bumps at every cut; interims of older segments are stale
         self._interim_in_flight = False
@@ -175,23 +189,22 @@ class LocalStream(EngineStream):
         if isinstance(audio, bytes):
             raise TypeError("the local engine takes float32 PCM; the gateway decodes audio first")
         if not self._finished:
-            self._inbox.put_nowait(audio)
+            self._inbox.put_nowait(_Frame(audio, self._vad.score(audio)))
 
     async def finalize(self) -> None:
         if not self._finished:
-            self._inbox.put_nowait(_Command("finalize"))
+            self._inbox.put_nowait(_Command("finalize", self._vad.flush()))
 
     async def close(self) -> None:
         if not self._finished:
-            self._inbox.put_nowait(_Command("close"))
+            self._inbox.put_nowait(_Command("close", self._vad.flush()))
 
     async def abort(self) -> None:
         self._finished = True
+        self._vad.close()  # here too: a task cancelled before its first step never runs its `finally`
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
-        except (asyncio.CancelledError, Exception):
-            pass
         self._outbox.put_nowait(_END)
 
     async def events(self) -> AsyncIterator[EngineEvent]:
@@ -207,14 +220,14 @@ class LocalStream(EngineStream):
         try:
             while True:
                 item = await self._inbox.get()
-                if isinstance(item, np.ndarray):
-                    await self._on_audio(item)
+                if isinstance(item, _Frame):
+                    await self._on_audio(item.samples, await item.probabilities)
                 elif item.kind == "interim_done":
                     self._on_interim(*item.payload)
                 elif item.kind == "finalize":
-                    await self._flush(from_finalize=True)
+                    await self._flush(await item.payload, from_finalize=True)
                 elif item.kind == "close":
-                    await self._flush(from_finalize=False)
+                    await self._flush(await item.payload, from_finalize=False)
                     return
         except asyncio.CancelledError:
             raise
@@ -223,12 +236,12 @@ class LocalStream(EngineStream):
             self._emit(EngineError("engine_error", f"the local engine failed: {exc}"))
         finally:
             self._finished = True
+            self._vad.close()  # frames queued after a stop or an abort are never scored
             if not self._task.cancelled():
                 self._outbox.put_nowait(_END)
 
-    async def _on_audio(self, samples: np.ndarray) -> None:
+    async def _on_audio(self, samples: np.ndarray, probs: np.ndarray) -> None:
         self._segmenter.add_audio(samples)
-        probs = self._vad.probabilities(self._vad_state, samples)
         cut = self._segmenter.add_probabilities(probs)
         self._note_speech_started()
         if cut is not None:
@@ -236,9 +249,8 @@ class LocalStream(EngineStream):
         self._maybe_utterance_end()
         self._maybe_request_interim()
 
-    async def _flush(self, *, from_finalize: bool) -> None:
-        # Score the last partial VAD window too, so a word right before stop counts as speech.
-        probs = self._vad.probabilities(self._vad_state, np.zeros(0, dtype=np.float32), flush=True)
+    async def _flush(self, probs: np.ndarray, *, from_finalize: bool) -> None:
+        # `probs` scored the last partial VAD window too, so a word right before stop counts as speech.
         cut = self._segmenter.add_probabilities(probs)
         self._note_speech_started()
         if cut is not None:
@@ -246,7 +258,6 @@ class LocalStream(EngineStream):
         cut = self._segmenter.cut_now()
         if cut is not None:
             await self._decode_final(cut, from_finalize=from_finalize)
-        self._vad_state = VadState() if not from_finalize else self._vad_state
 
     def _note_speech_started(self) -> None:
         started = self._segmenter.speech_started
@@ -361,7 +372,7 @@ def _tail_context(audio: np.ndarray, decoded: Decoded, seconds: float) -> Contex
     segment would need word timings. A final whose last segment is longer gives no context.
     """
     duration = len(audio) / 16000
-    tail = []
+    tail: list[Span] = []
     for span in reversed(decoded.spans):
         if duration - span.start > seconds:
             break

@@ -207,7 +207,10 @@ class Segmenter:
         self._speech_start = None
         self._speech_windows = 0
         self._silence = 0
-        self._window_probs = self._window_probs[-max(0, (self._scored - boundary) // WINDOW) :] if self._scored > boundary else []
+        if self._scored > boundary:
+            self._window_probs = self._window_probs[-max(0, (self._scored - boundary) // WINDOW) :]
+        else:
+            self._window_probs = []
         if len(audio) == 0:
             return None
         return Cut(audio, start, speech_start, speech_end, speech_final)

@@ -112,9 +112,8 @@ class WhisperDecoder:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        self._tokenizer = Tokenizer(
-            self._model.hf_tokenizer, self.multilingual, task="transcribe", language="en" if not self.multilingual else None
-        )
+        language = None if self.multilingual else "en"
+        self._tokenizer = Tokenizer(self._model.hf_tokenizer, self.multilingual, task="transcribe", language=language)
         self._suppressed = list(get_suppressed_tokens(self._tokenizer, [-1]))
 
     def decode(
@@ -143,13 +142,24 @@ class WhisperDecoder:
         after it, or context and segment do not fit the window, the segment is decoded alone.
         """
         if window_pad_s is not None and len(audio) < (_SHORT_WINDOW_MAX_S * 16000):
-            options = {"pad_s": window_pad_s, "beam_size": beam_size, "word_timestamps": word_timestamps}
+            pad_s = window_pad_s
+
+            def short(context: Context | None) -> Decoded:
+                return self._decode_short(
+                    audio,
+                    pad_s=pad_s,
+                    beam_size=beam_size,
+                    word_timestamps=word_timestamps,
+                    punctuate=punctuate,
+                    context=context,
+                )
+
             fits = context is not None and len(context.audio) + len(audio) < _SHORT_WINDOW_MAX_S * 16000
             if context is not None and fits and any(c.isalnum() for c in context.text):
-                decoded = self._decode_short(audio, context=context, punctuate=punctuate, **options)
+                decoded = short(context)
                 if decoded.text:
                     return decoded
-            return self._decode_short(audio, punctuate=punctuate, **options)
+            return short(None)
         return self._decode_full(
             audio,
             language=language,

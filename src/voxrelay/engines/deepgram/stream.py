@@ -1,0 +1,394 @@
+"""One session's Deepgram Live stream: the upstream connection, its sender, reader and reconnects.
+
+Created by `DeepgramEngine.open`, which calls `connect()`; then the gateway calls
+`send_audio`/`finalize` any number of times, `close()` once (or `abort()`), and reads
+`events()` until it ends. One task (`_run`) owns the upstream WebSocket:
+
+- `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
+  CloseStream always follow the audio sent before them. After `keepalive_s` without
+  anything to send (a silent client), the connection's `Watchdog` queues KeepAlive, so
+  Deepgram never closes an idle stream with NET-0001; the same timer fails a send that an
+  upstream which stopped reading holds for `send_timeout_s`.
+- The reader maps the transport's JSON messages to engine events (`events.engine_event`).
+- `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes the
+  socket (at most `close_timeout_s`), so the last words are never lost (deepgram-js-sdk
+  #198, pipecat #5347). `abort()` cancels the task, which closes the socket on its way out.
+- Retryable failures (`failures.is_retryable`) reconnect with full-jitter backoff, at most
+  `max_reconnects` times in a row; the client gets an `EngineWarning` (`reconnecting`).
+  Linear16 audio not yet covered by a final is kept (`replay.ReplayBuffer`, at most
+  `replay_s`, drop-oldest) and re-sent, and the new connection's timestamps are shifted
+  back into session time. For webm/ogg the container header is re-sent first, then the
+  stream goes on (the audio in flight is the gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import websockets.exceptions
+
+from voxrelay.engines.base import (
+    EngineError,
+    EngineEvent,
+    EngineFailure,
+    EngineStream,
+    EngineWarning,
+    FinalResult,
+    StreamConfig,
+)
+from voxrelay.engines.deepgram import failures
+from voxrelay.engines.deepgram.events import engine_event, error_text, shifted
+from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backoff_s
+from voxrelay.engines.deepgram.transport import WebSocketTransport, claim_transport
+from voxrelay.engines.deepgram.watchdog import SendClock, Watchdog
+from voxrelay.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from deepgram import AsyncDeepgramClient
+
+    from voxrelay.engines.deepgram.engine import DeepgramEngine
+
+__all__ = ["DeepgramStream"]
+
+log = logging.getLogger(__name__)
+
+_FINALIZE = "finalize"
+_CLOSE = "close"
+_KEEPALIVE = "keepalive"
+_END = object()
+
+
+class DeepgramStream(EngineStream):
+    """One session's upstream connection. Created by `DeepgramEngine.open`."""
+
+    def __init__(
+        self, engine: DeepgramEngine, client: AsyncDeepgramClient, options: dict[str, Any], config: StreamConfig
+    ) -> None:
+        self._engine = engine
+        self._word_timings = config.word_timings
+        self._raw = config.encoding == "linear16"
+        frame = 2 * config.channels
+        self._replay = ReplayBuffer(config.sample_rate * frame, engine.replay_s, frame) if self._raw else None
+        self._header = HeaderCapture(config.encoding)  # webm/ogg: the header is re-sent first after a reconnect
+        self._offset_s = 0.0  # session time of the current connection's t=0
+        self._last_end = 0.0  # latest result end, in session time (the offset for containers)
+        self._close_sent = False
+        self._heard = False  # the current connection answered something
+        self.reconnects = 0
+        self._client = client
+        self._options = options
+        self._inbox: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
+        self._carry: bytes | str | None = None  # taken from the inbox but not sent when a connection ended
+        self._closing = False  # close() was called: CloseStream follows the queued audio
+        self._finished = False  # no more events will be produced
+        self._aborted = False
+        self._sending = True
+        self._transport: WebSocketTransport | None = None  # the current connection's (claimed as it is made)
+        self._clock = SendClock(0.0)  # the current connection's send times (read by its Watchdog)
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        """Open the upstream socket; raises `EngineFailure` with a clear message if Deepgram refuses."""
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._engine.track(self, True)
+        self._task = asyncio.create_task(self._run(ready), name="deepgram-stream")
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), self._engine.open_timeout_s)
+        except asyncio.TimeoutError:
+            await self.abort()
+            raise EngineFailure(
+                f"Deepgram did not answer within {self._engine.open_timeout_s:g} s; try again later"
+            ) from None
+        except BaseException:
+            await self.abort()
+            raise
+
+    # EngineStream interface.
+
+    async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        if not isinstance(audio, bytes):
+            raise TypeError("the deepgram engine takes the client's audio bytes")
+        if not self._closing and not self._finished and audio:
+            self._inbox.put_nowait(audio)
+
+    async def finalize(self) -> None:
+        if not self._closing and not self._finished:
+            self._inbox.put_nowait(_FINALIZE)
+
+    async def close(self) -> None:
+        if not self._closing and not self._finished:
+            self._closing = True
+            self._inbox.put_nowait(_CLOSE)
+
+    async def abort(self) -> None:
+        self._aborted = True
+        if self._transport is not None:
+            self._transport.abort()  # at once: no close handshake, no flush
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._end()
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while True:
+            event = await self._outbox.get()
+            if event is _END:
+                return
+            yield event  # type: ignore[misc]
+
+    @property
+    def dropped_audio_s(self) -> float:
+        """Audio that fell out of the replay buffer before a final covered it (lost words)."""
+        return self._replay.dropped_bytes / self._replay.bytes_per_s if self._replay else 0.0
+
+    # The stream's task: owns the upstream connection from handshake to close.
+
+    async def _run(self, ready: asyncio.Future[None]) -> None:
+        engine = self._engine
+        failures_in_a_row = 0
+        claim_transport.set(self._claim_transport)  # the transports this task's connects make are this stream's
+        try:
+            while True:
+                retry: BaseException | None = None
+                self._heard = False
+                try:
+                    async with self._client.listen.v1.connect(**self._options) as connection:
+                        transport = self._transport
+                        if transport is None:
+                            raise EngineFailure("deepgram-sdk did not use voxrelay's transport (an SDK change?)")
+                        await transport.open(engine.open_timeout_s)
+                        backlog: list[bytes] = []
+                        if ready.done():
+                            backlog = self._resume()
+                        else:
+                            ready.set_result(None)
+                        retry = await self._serve(connection, transport, backlog)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if not ready.done():
+                        ready.set_exception(self._handshake_failure(exc))
+                        return
+                    if not failures.is_retryable(exc):
+                        log.warning("deepgram stream failed: %s", engine.scrub(repr(exc)))
+                        failure = self._handshake_failure(exc)
+                        self._emit(EngineError("engine_error", engine.scrub(f"the Deepgram stream failed: {failure}")))
+                        return
+                    retry = exc
+                if retry is None or self._aborted:
+                    return
+                # A connection that answered anything worked: the attempt budget starts again.
+                failures_in_a_row = 1 if self._heard else failures_in_a_row + 1
+                if failures_in_a_row > 1:
+                    engine.report_reconnect("failed")  # the previous attempt connected to nothing useful
+                if not await self._before_reconnect(retry, failures_in_a_row):
+                    return
+        except asyncio.CancelledError:
+            if not ready.done():
+                ready.cancel()
+            raise
+        finally:
+            engine.track(self, False)
+            self._end()
+
+    async def _before_reconnect(self, why_exc: BaseException, attempt: int) -> bool:
+        """Warn the client and back off before reconnect `attempt` (1-based); False: attempts are used up."""
+        engine = self._engine
+        why = failures.describe(why_exc, engine.scrub)
+        if attempt > engine.max_reconnects:
+            engine.report_reconnect("gave_up")
+            self._emit(
+                EngineError(
+                    "engine_error",
+                    f"lost the connection to Deepgram ({why}) and {engine.max_reconnects} reconnects failed",
+                )
+            )
+            return False
+        log.warning("deepgram connection lost (%s); reconnect %d of %d", why, attempt, engine.max_reconnects)
+        self._emit(
+            EngineWarning(
+                "reconnecting",
+                f"the connection to the speech service was lost ({why}); reconnecting "
+                f"(attempt {attempt} of {engine.max_reconnects}); buffered audio will be re-sent",
+            )
+        )
+        await asyncio.sleep(backoff_s(attempt - 1, engine.reconnect_base_s, engine.reconnect_cap_s))
+        return True
+
+    def _claim_transport(self, transport: WebSocketTransport) -> None:
+        self._transport = transport
+
+    def _handshake_failure(self, exc: BaseException) -> EngineFailure:
+        return failures.handshake_failure(exc, self._engine.scrub, self._engine.upstream_url)
+
+    def _resume(self) -> list[bytes]:
+        """A new upstream connection: what to re-send first, of what the old one may have lost."""
+        self.reconnects += 1
+        self._engine.reconnects += 1
+        self._engine.report_reconnect("ok")
+        self._sending = True
+        if self._close_sent:
+            self._inbox.put_nowait(_CLOSE)  # CloseStream may not have arrived: send it again
+        if self._replay is not None:
+            self._offset_s = self._replay.offset_s
+            log.info(
+                "deepgram reconnected: replaying %.2f s from %.2f s (%d bytes dropped so far)",
+                len(self._replay) / self._replay.bytes_per_s,
+                self._offset_s,
+                self._replay.dropped_bytes,
+            )
+            return self._replay.chunks()  # as first sent: the upstream sees the same stream
+        self._offset_s = self._last_end
+        header = self._header.header
+        return [header] if header is not None else []
+
+    def _record(self, audio: bytes) -> None:
+        """Audio about to be sent: kept for a replay (linear16) or for its header (containers)."""
+        if self._replay is not None:
+            self._replay.append(audio)
+        else:
+            self._header.feed(audio)
+
+    async def _serve(
+        self, connection: Any, transport: WebSocketTransport, backlog: list[bytes]
+    ) -> BaseException | None:
+        """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
+        engine = self._engine
+        errors: list[BaseException] = []
+        self._clock = SendClock(asyncio.get_running_loop().time())
+        reader = asyncio.create_task(self._read_loop(transport, errors), name="deepgram-read")
+        sender = asyncio.create_task(self._send_loop(connection, backlog), name="deepgram-send")
+        watchdog = Watchdog(sender, self._clock, engine.keepalive_s, engine.send_timeout_s, self._queue_keep_alive)
+        timed_out = False
+        send_error: BaseException | None = None
+        try:
+            await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if watchdog.stalled:
+                send_error = failures.Stalled(f"Deepgram stopped accepting data for {engine.send_timeout_s:g} s")
+            elif sender.done() and not sender.cancelled():
+                send_error = sender.exception()
+            if not reader.done() and send_error is None:
+                # CloseStream is sent (or the upstream is gone): read until Deepgram closes.
+                done, _ = await asyncio.wait({reader}, timeout=engine.close_timeout_s)
+                timed_out = not done
+        finally:
+            self._sending = False
+            watchdog.cancel()
+            if watchdog.stalled:
+                transport.abort()  # an upstream that stopped reading would stall the close handshake too
+            await cancel_and_wait((sender, reader))
+        if send_error is not None:
+            self._emit(failures.send_error(send_error, engine.scrub))
+        elif timed_out:
+            self._emit(
+                EngineError(
+                    "engine_error",
+                    f"Deepgram did not close the stream within {engine.close_timeout_s:g} s "
+                    "of the end of audio; later results are lost",
+                    fatal=False,
+                )
+            )
+        elif errors:
+            if failures.is_retryable(errors[0]) and not self._aborted and engine.max_reconnects > 0:
+                return errors[0]
+            self._emit(failures.upstream_error(errors[0], engine.scrub))
+        elif not self._closing:
+            self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
+        return None
+
+    async def _send_loop(self, connection: Any, backlog: list[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        clock = self._clock  # the watchdog reads it: a send in progress too long is a stalled upstream
+        clock.last = loop.time()
+        try:
+            for chunk in backlog:  # a reconnect's replay (recorded already) or container header
+                clock.began = loop.time()
+                await connection.send_media(chunk)
+                clock.began = None
+            # `_sending` as well as cancellation: a cancel that lands as an awaited future
+            # completes can be swallowed, and the loop must still end.
+            while self._sending:
+                item: bytes | str | None
+                if self._carry is not None:
+                    item, self._carry = self._carry, None
+                else:
+                    item = await self._inbox.get()
+                if self._connection_ending():
+                    # The connection is going away with an item in hand: it goes first on the next
+                    # connection (dropping it here lost 100 ms of audio in the fault test).
+                    self._carry = item
+                    return
+                clock.began = loop.time()
+                if isinstance(item, bytes):
+                    self._record(item)
+                    await connection.send_media(item)
+                elif item == _KEEPALIVE:
+                    await connection.send_keep_alive()
+                elif item == _FINALIZE:
+                    await connection.send_finalize()
+                else:
+                    self._close_sent = True
+                    await connection.send_finalize()
+                    await connection.send_close_stream()
+                    return
+                clock.last = clock.began
+                clock.began = None
+        except websockets.exceptions.ConnectionClosed:
+            return  # the reader reports why
+        finally:
+            clock.began = None
+
+    def _connection_ending(self) -> bool:
+        """Whether `_serve` ended the connection (a method: the flag changes while the sender awaits)."""
+        return not self._sending
+
+    def _queue_keep_alive(self) -> None:
+        """Nothing was sent for `keepalive_s` (a silent client): queue a KeepAlive (called by the watchdog)."""
+        if self._inbox.empty() and self._carry is None:
+            self._inbox.put_nowait(_KEEPALIVE)
+
+    async def _read_loop(self, transport: WebSocketTransport, errors: list[BaseException]) -> None:
+        """Upstream messages -> engine events, until the upstream closes with 1000 (errors go to `errors`)."""
+        try:
+            async for raw in transport:
+                if isinstance(raw, str):
+                    self._on_message(json.loads(raw))
+        except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
+            errors.append(exc)
+
+    def _on_message(self, data: Any) -> None:
+        kind = data.get("type") if isinstance(data, dict) else None
+        try:
+            event = engine_event(kind, data, self._word_timings)
+        except Exception as exc:  # a malformed message is skipped, never the end of the stream
+            log.warning("deepgram: unreadable %s message: %s", kind, type(exc).__name__)
+            return
+        self._heard = True
+        if event is not None:
+            event = shifted(event, self._offset_s)
+            if isinstance(event, FinalResult):
+                self._last_end = max(self._last_end, event.end)
+                if self._replay is not None:
+                    self._replay.acknowledge(event.end)
+            self._emit(event)
+        elif kind == "Metadata":
+            log.debug("deepgram stream metadata: request %s, %s s", data.get("request_id"), data.get("duration"))
+        elif kind == "Error":
+            self._emit(EngineError("engine_error", self._engine.scrub(error_text(data)), fatal=False))
+
+    def _emit(self, event: EngineEvent) -> None:
+        if not self._finished and not self._aborted:
+            self._outbox.put_nowait(event)
+
+    def _end(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._outbox.put_nowait(_END)
