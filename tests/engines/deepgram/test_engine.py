@@ -507,7 +507,10 @@ async def test_stt_stream_through_the_sdk_to_voxrelay_listen(
             chunk_bytes=rate // 4,
         )
     assert not result.of_type("error"), result.messages
-    assert wer([c.reference], [result.transcript]) <= 0.2, result.transcript
+    # tiny.en int8 on an AMD EPYC hears "Add milk ... bread" as "and note ... red" on this clip on the direct
+    # /stt-stream path too (3 of 14 words), so the bound leaves room for the model and no more: a chain that lost
+    # or repeated a phrase would add at least 3 more errors.
+    assert wer([c.reference], [result.transcript]) <= 0.25, result.transcript
     kinds = [m["type"] for m in result.messages]
     assert kinds[0] == "ready" and kinds[-1] == "stopped" and result.close_code == 1000
     assert "interim_transcript" in kinds and kinds.index("interim_transcript") < kinds.index("final_transcript")
