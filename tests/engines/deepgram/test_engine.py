@@ -31,6 +31,7 @@ from voxrelay.engines.base import (
     StreamConfig,
 )
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
@@ -65,7 +66,7 @@ def engine_with_key(key: str, **kwargs: Any) -> DeepgramEngine:
     """The key is read from the environment at construction, as in `voxrelay serve`."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEEPGRAM_API_KEY", key)
-        return DeepgramEngine(**kwargs)
+        return DeepgramEngine(DeepgramSettings(**kwargs))
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -346,11 +347,13 @@ _HOOK_LIFETIME = """
 import asyncio, os
 from deepgram.listen.v1 import client as listen_client
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 os.environ["DEEPGRAM_API_KEY"] = "k"
 
 async def main():
     default = listen_client.websockets_client_connect
-    first, second = DeepgramEngine(url="ws://127.0.0.1:9"), DeepgramEngine(url="ws://127.0.0.1:9")
+    settings = DeepgramSettings(url="ws://127.0.0.1:9")
+    first, second = DeepgramEngine(settings), DeepgramEngine(settings)
     await first.start()
     await second.start()
     assert listen_client.websockets_client_connect is not default
