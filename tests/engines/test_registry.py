@@ -75,10 +75,14 @@ def test_an_unknown_engine_is_refused_with_the_choices() -> None:
 
 
 def test_settings_are_checked_before_the_engine_is_imported() -> None:
-    """A refused option costs no model or SDK import (a fresh interpreter, so nothing is preloaded)."""
+    """Checking settings imports no model or SDK (a fresh interpreter, so nothing is preloaded).
+
+    This also keeps each engine package's `__init__` light: `check_environment` imports every settings module.
+    """
     code = (
         "import sys\n"
-        "from voxrelay.engines import SettingsError, create_engine\n"
+        "from voxrelay.engines import SettingsError, check_environment, create_engine\n"
+        "assert check_environment({'VOXRELAY_LOCAL_BEAM': '3'})\n"
         "try:\n"
         "    create_engine('local', {'beam': 3})\n"
         "except SettingsError:\n"

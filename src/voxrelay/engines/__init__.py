@@ -1,7 +1,8 @@
 """Engine registry: a name maps to its engine and settings classes, imported only when needed.
 
 Adding an engine is one package in this folder (its engine and its `EngineSettings` model)
-plus one line in `ENGINES`.
+plus one line in `ENGINES`. Keep the package's `__init__.py` and settings module free of the
+engine's dependencies: every settings model is imported to check the environment at start-up.
 
 Call order at start-up: `check_environment()` (every `VOXRELAY_*` variable must be known),
 then `create_engine(name, overrides)`, which builds the settings before it imports the
