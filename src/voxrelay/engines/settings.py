@@ -3,7 +3,7 @@
 An engine's settings come from, highest priority first: keyword arguments (CLI flags, tests),
 `VOXRELAY_<ENGINE>_<OPTION>` environment variables, the option's name from before per-engine
 prefixes (`legacy_env`, e.g. `VOXRELAY_MODEL`), then the default. So an old name keeps working
-and the new name wins when both are set. An option a model does not have is refused
+and the new name wins when both are set; an empty variable counts as unset. An option a model does not have is refused
 (`extra="forbid"`), never silently ignored.
 
 Call order: `load_settings(LocalSettings, overrides)` returns the settings or raises
@@ -37,7 +37,8 @@ class SettingsError(ValueError):
 class EngineSettings(BaseSettings):
     """Base of an engine's settings model; a subclass sets `env_prefix` and `legacy_env`."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    # An empty variable counts as unset (as `VOXRELAY_MODEL=` meant "the engine's default" before).
+    model_config = SettingsConfigDict(extra="forbid", env_ignore_empty=True)
 
     # field name -> the environment variable that set it before per-engine prefixes.
     legacy_env: ClassVar[Mapping[str, str]] = {}
@@ -65,7 +66,7 @@ class _LegacyEnv(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         wanted = self._names.get(field_name, "").upper()
         for key, value in os.environ.items():
-            if wanted and key.upper() == wanted:
+            if wanted and key.upper() == wanted and value != "":
                 return value, field_name, False
         return None, field_name, False
 

@@ -98,7 +98,6 @@ def test_an_unknown_keyword_is_refused() -> None:
         ("VOXRELAY_LOCAL_DECODE_WORKERS", "two", "valid integer"),
         ("VOXRELAY_INTERIM_INTERVAL", "0", "greater than 0"),
         ("VOXRELAY_LOCAL_CPU_THREADS", "-1", "greater than or equal to 0"),
-        ("VOXRELAY_LOCAL_MODEL", "", "at least 1 character"),
     ],
 )
 def test_a_bad_value_names_the_variable_that_was_set(
@@ -109,6 +108,16 @@ def test_a_bad_value_names_the_variable_that_was_set(
         load_settings(LocalSettings)
     [problem] = refused.value.problems
     assert problem.startswith(f"invalid setting {variable}={value!r}: ") and says in problem, problem
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOXRELAY_MODEL", "")
+    assert LocalSettings().model == "tiny.en"
+    monkeypatch.setenv("VOXRELAY_MODEL", "small.en")
+    monkeypatch.setenv("VOXRELAY_LOCAL_MODEL", "")
+    assert LocalSettings().model == "small.en"
+    with pytest.raises(SettingsError, match="at least 1 character"):
+        load_settings(LocalSettings, {"model": ""})
 
 
 def test_a_bad_keyword_names_the_option() -> None:
