@@ -30,7 +30,7 @@ LABEL org.opencontainers.image.title="voxrelay" \
 RUN useradd --system --uid 10001 --user-group --home-dir /home/voxrelay --create-home voxrelay \
  && mkdir /models && chown voxrelay:voxrelay /models
 COPY --from=build /opt/venv /opt/venv
-# VOXRELAY_MODEL=/models/<dir> serves a mounted CTranslate2 model instead of the baked-in tiny.en;
+# VOXRELAY_LOCAL_MODEL=/models/<dir> serves a mounted CTranslate2 model instead of the baked-in tiny.en;
 # models named by hub id download into HF_HOME (mount a volume there to keep them).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -22,6 +22,7 @@ from voxrelay.bench.common import find_corpus, load_clips
 from voxrelay.bench.local import whole_file_transcripts
 from voxrelay.bench.offline import run_offline
 from voxrelay.bench.wer import normalize, wer
+from voxrelay.engines.local.settings import LocalSettings
 
 CACHE = Path("/tmp/voxrelay_whole_file.json")
 
@@ -55,7 +56,7 @@ def main() -> None:
     whole = cached["transcripts"]
 
     began = time.perf_counter()
-    res = run_offline(clips, **options)
+    res = run_offline(clips, LocalSettings(**options))
     elapsed = time.perf_counter() - began
 
     total_s = total_w = words = 0

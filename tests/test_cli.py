@@ -10,6 +10,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from tests.support import ServerThread, clip, wer
 
@@ -93,3 +94,48 @@ def test_serve_rejects_an_unknown_engine() -> None:
     done = subprocess.run([*VOXRELAY, "serve", "--engine", "nope"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "unknown engine 'nope'" in done.stderr
+
+
+def _serve_refused(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """`voxrelay serve` with only `env` as voxrelay settings; `-X importtime` lists every module it imported."""
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("VOXRELAY_")}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "voxrelay.cli", "serve", "--port", "0", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            [],
+            {"VOXRELAY_LOCAL_BEAM": "3"},
+            "unknown setting VOXRELAY_LOCAL_BEAM: did you mean VOXRELAY_LOCAL_FINAL_BEAM_SIZE?",
+        ),
+        (["-o", "beam=3"], {}, "unknown option 'beam' for engine 'local': did you mean 'final_beam_size'?"),
+        ([], {"VOXRELAY_FINAL_BEAM_SIZE": "0"}, "invalid setting VOXRELAY_FINAL_BEAM_SIZE='0': "),
+        ([], {"VOXRELAY_MAX_SESSIONS": "many"}, "invalid setting VOXRELAY_MAX_SESSIONS='many': "),
+        (["--engine", "deepgram"], {"VOXRELAY_DEEPGRAM_URL": "dg.com"}, "invalid setting VOXRELAY_DEEPGRAM_URL="),
+    ],
+)
+def test_serve_refuses_bad_settings_before_loading_anything(args: list[str], env: dict[str, str], message: str) -> None:
+    done = _serve_refused(args, **env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("voxrelay: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"voxrelay: {message}"), errors
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "voxrelay.engines.settings" in imported, "importtime output not seen"
+    assert not imported & {"faster_whisper", "onnxruntime", "deepgram", "uvicorn", "voxrelay.gateway.app"}
+
+
+def test_serve_lists_every_unknown_variable() -> None:
+    done = _serve_refused([], VOXRELAY_LOCAL_BEAM="3", VOXRELAY_MAX_SESION_S="60")
+    assert done.returncode == 2
+    assert [line for line in done.stderr.splitlines() if line.startswith("voxrelay: ")] == [
+        "voxrelay: unknown setting VOXRELAY_LOCAL_BEAM: did you mean VOXRELAY_LOCAL_FINAL_BEAM_SIZE?",
+        "voxrelay: unknown setting VOXRELAY_MAX_SESION_S: did you mean VOXRELAY_MAX_SESSION_S?",
+    ]

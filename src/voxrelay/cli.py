@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Iterable
 
 from voxrelay import __version__
 
@@ -20,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (default 127.0.0.1; env VOXRELAY_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8765; env VOXRELAY_PORT)")
     serve.add_argument("--engine", help="engine name: local (default) or deepgram")
-    serve.add_argument("--model", help="model name or path (local default tiny.en)")
+    serve.add_argument("--model", help="the engine's model (local default tiny.en, deepgram nova-3)")
+    serve.add_argument(
+        "-o", "--option", dest="options", action="append", default=[], metavar="NAME=VALUE",
+        help="an option of the chosen engine, e.g. -o final_beam_size=1 (repeatable; env VOXRELAY_<ENGINE>_<NAME>)",
+    )
     serve.add_argument("--max-sessions", type=int, dest="max_sessions", help="concurrent session cap")
     serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
@@ -79,22 +84,43 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+# `serve` flags that are options of the engine rather than of the gateway.
+_ENGINE_FLAGS = ("model",)
 
+
+def _serve(args: argparse.Namespace) -> int:
+    # Settings first, and only the light modules for them: a misspelled variable or option
+    # stops the server before any model or SDK loads.
+    from voxrelay.engines import SettingsError, check_environment, create_engine
     from voxrelay.engines.base import EngineFailure
-    from voxrelay.ops.logs import configure_logging
-    from voxrelay.gateway.app import create_app
+    from voxrelay.engines.settings import load_settings
     from voxrelay.settings import Settings
 
-    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
-    settings = Settings(**overrides)
-    configure_logging(settings.log_level, settings.log_format)
+    problems = check_environment()
+    if problems:
+        return _refuse(problems)
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "options") and v is not None}
+    engine_options: dict[str, object] = {k: given.pop(k) for k in _ENGINE_FLAGS if k in given}
+    for option in args.options:
+        name, sep, value = option.partition("=")
+        if not sep or not name.strip():
+            return _refuse([f"engine option {option!r} is not NAME=VALUE"])
+        engine_options[name.strip().replace("-", "_")] = value
     try:
-        app = create_app(settings)
+        settings = load_settings(Settings, given)
+        engine = create_engine(settings.engine, engine_options)
+    except SettingsError as exc:
+        return _refuse(exc.problems)
     except EngineFailure as exc:
-        print(f"voxrelay: {exc}", file=sys.stderr)
-        return 2
+        return _refuse([str(exc)])
+
+    import uvicorn
+
+    from voxrelay.gateway.app import create_app
+    from voxrelay.ops.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings, engine)
     from voxrelay.ops.drain import DrainingServer
     from voxrelay.security.limits import ws_max_size
 
@@ -115,6 +141,13 @@ def _serve(args: argparse.Namespace) -> int:
     tune_for_serving()  # long-lived sessions: fewer, cheaper collections (gc_tuning.py)
     DrainingServer(config, app.state.gateway.drainer).run()
     return 0
+
+
+def _refuse(problems: Iterable[str]) -> int:
+    """Print why `serve` will not start, one line each, and return its exit status."""
+    for problem in problems:
+        print(f"voxrelay: {problem}", file=sys.stderr)
+    return 2
 
 
 def _transcribe(args: argparse.Namespace) -> int:

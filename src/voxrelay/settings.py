@@ -1,4 +1,8 @@
-"""Typed settings: environment variables with the prefix `VOXRELAY_`, overridden by CLI flags."""
+"""Typed gateway settings: environment variables with the prefix `VOXRELAY_`, overridden by CLI flags.
+
+Engine options are not here: each engine has its own settings model (`VOXRELAY_LOCAL_*`,
+`VOXRELAY_DEEPGRAM_*`; see `voxrelay.engines`). An unknown keyword is refused, never ignored.
+"""
 
 from __future__ import annotations
 
@@ -12,55 +16,42 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VOXRELAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VOXRELAY_", extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = Field(8765, ge=0, le=65535)
-    engine: str = "local"
+    port: int = Field(default=8765, ge=0, le=65535)
+    engine: str = "local"  # a name in voxrelay.engines.ENGINES; its options are that engine's settings
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, JSON otherwise
-
-    # Local engine.
-    model: str | None = None  # engine default when None (local: tiny.en; deepgram: nova-3)
-    device: str = "cpu"
-    compute_type: str = "int8"
-    cpu_threads: int = Field(0, ge=0, description="threads per decode; 0 = CTranslate2's default")
-    decode_workers: int = Field(1, ge=1, le=16, description="decodes run at once (each with cpu_threads)")
-    interim_interval: float = Field(0.5, gt=0, le=10)
-    final_beam_size: int = Field(2, ge=1, le=10, description="beam for finals; interims are always greedy")
-    final_context_s: float = Field(3.0, ge=0, le=10, description="previous final decoded in front of the next; 0 = off")
-
-    # Deepgram engine (the key itself is read from DEEPGRAM_API_KEY only).
-    deepgram_url: str | None = None
 
     # Deepgram-compatible /v1/listen: comma-separated keys accepted as `Authorization: Token KEY`
     # (or `Sec-WebSocket-Protocol: token, KEY`); empty = no auth. Idle window before close 1011 NET-0001.
     listen_api_keys: str = ""
-    listen_idle_timeout_s: float = Field(10.0, gt=0)
+    listen_idle_timeout_s: float = Field(default=10.0, gt=0)
 
     # Limits.
-    max_sessions: int = Field(16, ge=1)
-    max_session_s: float = Field(3600, gt=0)
-    max_text_frame: int = Field(16 * 1024, ge=256)
-    max_audio_frame: int = Field(64 * 1024, ge=1024)
+    max_sessions: int = Field(default=16, ge=1)
+    max_session_s: float = Field(default=3600, gt=0)
+    max_text_frame: int = Field(default=16 * 1024, ge=256)
+    max_audio_frame: int = Field(default=64 * 1024, ge=1024)
 
     # Who may connect (docs/security.md). Auth is off only on loopback with no keys.
     api_keys: str = ""  # comma-separated; `Authorization: Bearer KEY`, also accepted by /v1/listen
     allowed_origins: str = "app://voxrelay"  # comma-separated exact origins, besides the same origin
-    token_ttl_s: float = Field(60.0, gt=0, le=3600)  # a minted token must be used within this
+    token_ttl_s: float = Field(default=60.0, gt=0, le=3600)  # a minted token must be used within this
     admin_key: str = ""  # POST /admin/drain with `Authorization: Bearer KEY`; empty = loopback peers only
 
     # Abuse limits (the byte-rate and handshake limits apply when auth is on).
-    max_sessions_per_key: int = Field(8, ge=1)
-    rate_limit_factor: float = Field(2.0, ge=0)  # audio at most this many x real time; 0 = off
-    rate_limit_burst_s: float = Field(5.0, ge=0)
-    idle_timeout_s: float = Field(60.0, ge=0)  # no frame for this long -> close 1008; 0 = never
-    handshakes_per_minute: float = Field(120.0, ge=0)  # per client address; 0 = unlimited
-    handshake_burst: int = Field(30, ge=1)
-    retry_after_s: int = Field(5, ge=1)
+    max_sessions_per_key: int = Field(default=8, ge=1)
+    rate_limit_factor: float = Field(default=2.0, ge=0)  # audio at most this many x real time; 0 = off
+    rate_limit_burst_s: float = Field(default=5.0, ge=0)
+    idle_timeout_s: float = Field(default=60.0, ge=0)  # no frame for this long -> close 1008; 0 = never
+    handshakes_per_minute: float = Field(default=120.0, ge=0)  # per client address; 0 = unlimited
+    handshake_burst: int = Field(default=30, ge=1)
+    retry_after_s: int = Field(default=5, ge=1)
 
     # Graceful drain: how long live sessions get to deliver their finals.
-    drain_timeout_s: float = Field(30.0, gt=0)
+    drain_timeout_s: float = Field(default=30.0, gt=0)
 
     # Web UI: the built renderer; None = the copy inside the package, if built.
     web_dir: Path | None = None

@@ -10,6 +10,7 @@ from tests.support import ServerThread
 from voxrelay.bench.loadgen import run_load
 from voxrelay.bench.upstream import FastUpstream
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.settings import Settings
 
 KEY = "bench-test-key"
@@ -36,7 +37,7 @@ async def test_a_refused_stream_is_a_failure() -> None:
 async def test_streams_through_the_gateway_are_relayed_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
     async with FastUpstream(api_key=KEY) as upstream:
         monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
-        engine = DeepgramEngine(url=upstream.url)
+        engine = DeepgramEngine(DeepgramSettings(url=upstream.url))
         gateway = ServerThread(Settings(port=0, max_sessions=20), engine).start()
         try:
             result = await run_load(gateway.url(), 10, 1.0, protocol="gateway", stagger_s=0.2)

@@ -22,6 +22,7 @@ from deepgram.core.events import EventType
 from tests.support import ServerThread, clip, encode_container, silence, wer
 from voxrelay.client import stream_audio, to_linear16
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.gateway.listen_v1 import RedactCredentials
 from voxrelay.settings import Settings
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
@@ -370,7 +371,7 @@ async def test_listen_in_front_of_the_deepgram_engine_is_a_key_holding_proxy() -
     async with FakeDeepgram(api_key=key, default=Script(final_every_s=0.5)) as fake:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("DEEPGRAM_API_KEY", key)
-            engine = DeepgramEngine(url=fake.url)
+            engine = DeepgramEngine(DeepgramSettings(url=fake.url))
         proxy = ServerThread(Settings(port=0), engine).start()
         try:
             run = await sdk_stream(

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
@@ -34,7 +35,7 @@ RSS_BYTES_PER_SESSION = 16 * 1024  # RSS moves in pages and allocator arenas: co
 async def measured_soak() -> dict[str, Any]:
     os.environ.setdefault("DEEPGRAM_API_KEY", "soak-key")
     async with FakeDeepgram(default=Script(final_every_s=1.0, interim_every_s=0.5)) as fake:
-        engine = DeepgramEngine(url=fake.url)
+        engine = DeepgramEngine(DeepgramSettings(url=fake.url))
         app = create_app(Settings(port=0, max_sessions=SESSIONS + 10, idle_timeout_s=30), engine)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", backlog=4096))
         serving = asyncio.create_task(server.serve())

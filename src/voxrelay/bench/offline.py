@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from voxrelay.bench.common import RATE, Clip
 from voxrelay.engines.base import EngineObserver, FinalResult, StreamConfig
 from voxrelay.engines.local.engine import LocalEngine
+from voxrelay.engines.local.settings import LocalSettings
 
 __all__ = ["OfflineResults", "bench_stream", "run_offline", "stream_finals"]
 
@@ -68,8 +69,12 @@ class OfflineResults:
     final_decode_s: list[float] = field(default_factory=list)  # run time of every final decode job
 
 
-def run_offline(clips: Sequence[Clip], **engine_options: Any) -> OfflineResults:
-    """Stream every clip as the benchmark's endpointing pass does; collect finals and final decode times."""
+def run_offline(clips: Sequence[Clip], settings: LocalSettings | None = None) -> OfflineResults:
+    """Stream every clip as the benchmark's endpointing pass does; collect finals and final decode times.
+
+    Args:
+        settings: the local engine's options; None = `LocalSettings()` (defaults and environment).
+    """
     results = OfflineResults()
 
     class FinalDecodeTimes(EngineObserver):
@@ -78,7 +83,7 @@ def run_offline(clips: Sequence[Clip], **engine_options: Any) -> OfflineResults:
                 results.final_decode_s.append(run_s)
 
     async def main() -> None:
-        engine = LocalEngine(**engine_options)
+        engine = LocalEngine(settings)
         engine.observe(FinalDecodeTimes())
         await engine.start()
         try:

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """Build the app; the engine starts loading at startup and `/healthz` says when it is ready."""
     settings = settings or Settings()
     if engine is None:
-        engine = create_engine(settings.engine, **engine_options(settings))
+        engine = create_engine(settings.engine)
     gateway = Gateway(settings, engine)
     gateway.gatekeeper.on_token_minted = gateway.metrics.token_minted
     gateway.gatekeeper.on_token_refused = gateway.metrics.token_refused
@@ -106,21 +106,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return _PLACEHOLDER
 
     return app
-
-
-def engine_options(settings: Settings) -> dict[str, Any]:
-    """Engine constructor arguments from settings (each engine ignores what it does not use)."""
-    return {
-        "model": settings.model,
-        "device": settings.device,
-        "compute_type": settings.compute_type,
-        "cpu_threads": settings.cpu_threads,
-        "decode_workers": settings.decode_workers,
-        "interim_interval": settings.interim_interval,
-        "final_beam_size": settings.final_beam_size,
-        "final_context_s": settings.final_context_s,
-        "url": settings.deepgram_url,
-    }
 
 
 _PLACEHOLDER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>voxrelay</title></head>

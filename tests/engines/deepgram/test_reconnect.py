@@ -22,6 +22,7 @@ import websockets
 
 from tests.support import ServerThread, encode_container
 from voxrelay.engines.deepgram.engine import DeepgramEngine
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.settings import Settings
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
 
@@ -65,7 +66,9 @@ async def fake() -> AsyncIterator[FakeDeepgram]:
 async def gateway(fake: FakeDeepgram) -> AsyncIterator[ServerThread]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEEPGRAM_API_KEY", API_KEY)
-        engine = DeepgramEngine(url=fake.url, reconnect_base_s=0.02, reconnect_cap_s=0.2, close_timeout_s=5)
+        engine = DeepgramEngine(
+            DeepgramSettings(url=fake.url, reconnect_base_s=0.02, reconnect_cap_s=0.2, close_timeout_s=5)
+        )
     server = ServerThread(Settings(port=0, max_sessions=SESSIONS + 10), engine).start()
     assert server.gateway.ready
     yield server

@@ -25,6 +25,7 @@ import os
 from typing import Any, Literal
 
 from voxrelay.engines.base import Capabilities, Engine, EngineFailure, StreamConfig
+from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.engines.deepgram.stream import DeepgramStream
 from voxrelay.engines.deepgram.transport import WebSocketTransport
 
@@ -48,13 +49,8 @@ class DeepgramEngine(Engine):
     """Deepgram's cloud (or a self-hosted/compatible server at `url`) through `deepgram-sdk`.
 
     Args:
-        model: the default model (`nova-3`); a client's configure may name another.
-        url: the upstream base URL, e.g. `ws://127.0.0.1:8765` (VOXRELAY_DEEPGRAM_URL);
-            None = Deepgram's cloud.
-        keepalive_s: send KeepAlive after this long with nothing else to send.
-        close_timeout_s: after CloseStream, how long to wait for Deepgram to close.
-        open_timeout_s: how long the upstream handshake may take.
-        send_timeout_s: how long one send may wait for an upstream that stopped reading.
+        settings: the model, upstream URL, timeouts and reconnect policy (`DeepgramSettings`,
+            env `VOXRELAY_DEEPGRAM_*`); None = `DeepgramSettings()` from the environment.
 
     Raises:
         EngineFailure: DEEPGRAM_API_KEY is not set.
@@ -64,38 +60,27 @@ class DeepgramEngine(Engine):
     # Deepgram decodes the client's container or PCM itself and honours any endpointing.
     capabilities = Capabilities(raw_audio=True, min_endpointing_ms=0)
 
-    def __init__(
-        self,
-        model: str | None = None,
-        url: str | None = None,
-        keepalive_s: float = 5.0,
-        close_timeout_s: float = 10.0,
-        open_timeout_s: float = 10.0,
-        send_timeout_s: float = 10.0,
-        max_reconnects: int = 5,
-        reconnect_base_s: float = 0.5,
-        reconnect_cap_s: float = 10.0,
-        replay_s: float = 30.0,
-        **_: Any,
-    ) -> None:
+    def __init__(self, settings: DeepgramSettings | None = None) -> None:
+        settings = settings if settings is not None else DeepgramSettings()
         key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
         if not key:
             raise EngineFailure(
                 "engine 'deepgram' needs a Deepgram API key: set DEEPGRAM_API_KEY in the server's environment "
                 "(it stays on the server and is never sent to clients)"
             )
-        super().__init__(model or DEFAULT_MODEL)
+        super().__init__(settings.model)
+        self.settings = settings
         self.__key = key
-        self._url = url
-        self._environment = _environment(url)
-        self.keepalive_s = keepalive_s
-        self.close_timeout_s = close_timeout_s
-        self.open_timeout_s = open_timeout_s
-        self.send_timeout_s = send_timeout_s
-        self.max_reconnects = max_reconnects
-        self.reconnect_base_s = reconnect_base_s
-        self.reconnect_cap_s = reconnect_cap_s
-        self.replay_s = replay_s
+        self._url = settings.url
+        self._environment = _environment(settings.url)
+        self.keepalive_s = settings.keepalive_s
+        self.close_timeout_s = settings.close_timeout_s
+        self.open_timeout_s = settings.open_timeout_s
+        self.send_timeout_s = settings.send_timeout_s
+        self.max_reconnects = settings.max_reconnects
+        self.reconnect_base_s = settings.reconnect_base_s
+        self.reconnect_cap_s = settings.reconnect_cap_s
+        self.replay_s = settings.replay_s
         self.reconnects = 0  # upstream reconnects, all streams (for tests and reports)
         self._client: AsyncDeepgramClient | None = None
         self._httpx: httpx.AsyncClient | None = None

@@ -48,6 +48,7 @@ from voxrelay.engines.base import (
 )
 from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
+from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.local.vad import SileroVad
 from voxrelay.engines.local.vad_worker import VadWorker
 from voxrelay.engines.local.whisper import Context, Decoded, Span, WhisperDecoder
@@ -68,37 +69,24 @@ class LocalEngine(Engine):
     capabilities = Capabilities(raw_audio=False, sample_rate=16000, min_endpointing_ms=200)
     vad_worker: VadWorker | None = None  # runs between start() and stop()
 
-    def __init__(
-        self,
-        model: str | None = None,
-        device: str = "cpu",
-        compute_type: str = "int8",
-        cpu_threads: int = 0,
-        decode_workers: int = 1,
-        interim_interval: float = 0.5,
-        max_segment_s: float = 15.0,
-        final_beam_size: int = 2,
-        context_prompt: bool = False,
-        final_window_pad_s: float | None = 8.0,
-        interim_window_pad_s: float | None = 2.0,
-        final_context_s: float = 3.0,
-        **_: Any,
-    ) -> None:
-        super().__init__(model or "tiny.en")
-        self._device = device
-        self._compute_type = compute_type
-        self._cpu_threads = cpu_threads
-        self.decode_workers = decode_workers
-        self.interim_interval = interim_interval
-        self.max_segment_s = max_segment_s
-        self.final_beam_size = final_beam_size
-        self.context_prompt = context_prompt
+    def __init__(self, settings: LocalSettings | None = None) -> None:
+        """Keep the options; nothing loads until `start()`. None = `LocalSettings()` (the environment)."""
+        settings = settings if settings is not None else LocalSettings()
+        super().__init__(settings.model)
+        self.settings = settings
+        self._device = settings.device
+        self._compute_type = settings.compute_type
+        self._cpu_threads = settings.cpu_threads
+        self.decode_workers = settings.decode_workers
+        self.interim_interval = settings.interim_interval
+        self.max_segment_s = settings.max_segment_s
+        self.final_beam_size = settings.final_beam_size
+        self.context_prompt = settings.context_prompt
         # Encoder window = audio + this padding (None: Whisper's full 30 s); see WhisperDecoder.decode.
-        self.final_window_pad_s = final_window_pad_s
-        self.interim_window_pad_s = interim_window_pad_s
-        # Seconds of the previous final decoded in front of the next one (0: none). More costs
-        # encoder time and, on the corpus, 3, 5 and 8 s gave the same WER.
-        self.final_context_s = final_context_s
+        self.final_window_pad_s = settings.final_window_pad_s
+        self.interim_window_pad_s = settings.interim_window_pad_s
+        # Seconds of the previous final decoded in front of the next one (0: none).
+        self.final_context_s = settings.final_context_s
         self.decoder: WhisperDecoder | None = None
         self.vad: SileroVad | None = None
         self.scheduler: InferenceScheduler | None = None

@@ -1,0 +1,55 @@
+"""Settings of engine `local`: environment variables `VOXRELAY_LOCAL_*`.
+
+The names from before per-engine prefixes (`VOXRELAY_MODEL`, `VOXRELAY_FINAL_BEAM_SIZE`, ...)
+still work; when both are set, the `VOXRELAY_LOCAL_` name wins. Importing this module loads
+no model and needs none of the `whisper` extra, so options are checked before anything loads.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from voxrelay.engines.settings import EngineSettings
+
+__all__ = ["LocalSettings"]
+
+
+class LocalSettings(EngineSettings):
+    """Options of `LocalEngine`: faster-whisper, its decode scheduling and its windows."""
+
+    model_config = SettingsConfigDict(env_prefix="VOXRELAY_LOCAL_")
+    legacy_env: ClassVar[dict[str, str]] = {
+        name: f"VOXRELAY_{name.upper()}"
+        for name in (
+            "model", "device", "compute_type", "cpu_threads", "decode_workers",
+            "interim_interval", "final_beam_size", "final_context_s",
+        )
+    }
+
+    # Whisper model name or path.
+    model: str = Field(default="tiny.en", min_length=1)
+    # CTranslate2 device: cpu, cuda, auto.
+    device: str = Field(default="cpu", min_length=1)
+    # CTranslate2 compute type, e.g. int8, float16.
+    compute_type: str = Field(default="int8", min_length=1)
+    # Threads per decode; 0 = CTranslate2's default.
+    cpu_threads: int = Field(default=0, ge=0)
+    # Decodes run at once (each with cpu_threads).
+    decode_workers: int = Field(default=1, ge=1, le=16)
+    # Seconds between interim decodes.
+    interim_interval: float = Field(default=0.5, gt=0, le=10)
+    # An utterance longer than this is cut.
+    max_segment_s: float = Field(default=15.0, gt=0, le=30)
+    # Beam for finals; interims are always greedy.
+    final_beam_size: int = Field(default=2, ge=1, le=10)
+    # Give Whisper the previous finals' text as a prompt.
+    context_prompt: bool = False
+    # Encoder window = audio + this padding (None: Whisper's full 30 s); see WhisperDecoder.decode.
+    final_window_pad_s: float | None = Field(default=8.0, ge=0, le=30)
+    interim_window_pad_s: float | None = Field(default=2.0, ge=0, le=30)
+    # Seconds of the previous final decoded in front of the next; 0 = off. More costs encoder
+    # time and, on the corpus, 3, 5 and 8 s gave the same WER.
+    final_context_s: float = Field(default=3.0, ge=0, le=10)
