@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import tempfile
 from typing import Any
@@ -24,8 +25,8 @@ from tests.support import (
     silence,
     wer,
 )
-from voxrelay.engines.local.whisper import resolve_model
 from voxrelay.client import StreamResult, load_audio, stream_audio, to_linear16
+from voxrelay.engines.local.whisper import resolve_model
 
 # Clips over a range of speakers, lengths and content; about 60 s of audio in all.
 WER_CLIPS = [
@@ -79,7 +80,7 @@ def streamed(local_engine_server: ServerThread) -> dict[str, list[StreamResult]]
     async def all_formats() -> dict[str, list[StreamResult]]:
         formats = ["linear16", "linear16-48k-stereo", "webm"]
         results = await asyncio.gather(*(one_format(f) for f in formats))
-        return dict(zip(formats, results))
+        return dict(zip(formats, results, strict=False))
 
     return asyncio.run(all_formats())
 
@@ -147,17 +148,17 @@ async def test_interims_come_before_each_utterance_final(local_engine_server: Se
 
 def test_interims_under_load(streamed: dict[str, list[StreamResult]]) -> None:
     """Three real-time sessions at once: interims still reach every clip over 3 s."""
-    for c, result in zip([clip(n) for n in WER_CLIPS], streamed["linear16"]):
+    for c, result in zip([clip(n) for n in WER_CLIPS], streamed["linear16"], strict=False):
         if c.duration > 3:
             assert result.of_type("interim_transcript"), c.name
 
 
 def test_finals_never_overlap(streamed: dict[str, list[StreamResult]]) -> None:
     for results in streamed.values():
-        for name, result in zip(WER_CLIPS, results):
+        for name, result in zip(WER_CLIPS, results, strict=False):
             finals = result.of_type("final_transcript")
             assert finals
-            for earlier, later in zip(finals, finals[1:]):
+            for earlier, later in itertools.pairwise(finals):
                 assert earlier["end"] <= later["start"] + 1e-3, finals
             for final in finals:
                 assert final["start"] <= final["end"]
@@ -188,7 +189,7 @@ async def test_four_concurrent_sessions_keep_their_own_words(local_engine_server
     results = await asyncio.gather(
         *(stream_audio(local_engine_server.url(), c.linear16(), configure={"audio_format": LINEAR16}) for c in chosen)
     )
-    for c, result in zip(chosen, results):
+    for c, result in zip(chosen, results, strict=False):
         # Each transcript matches its own clip (tiny.en mishears some names) and no other.
         scores = {other.name: wer([other.reference], [result.transcript]) for other in chosen}
         assert min(scores, key=scores.__getitem__) == c.name, scores

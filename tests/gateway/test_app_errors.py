@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support import ServerThread, clip, wer
+from tests.support import ServerThread, clip, until, wer
 from voxrelay.engines.base import Engine, EngineStream, StreamConfig
 from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.settings import Settings
@@ -158,10 +159,8 @@ async def test_max_session_duration(local_engine_server: ServerThread, monkeypat
             async with asyncio.timeout(20):
                 while True:
                     await ws.send(b"\x00\x00" * 800)  # keep streaming silence past the 2 s limit
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         seen.append(json.loads(await asyncio.wait_for(ws.recv(), 0.05)))
-                    except TimeoutError:
-                        pass
         assert ws.close_code == 1008
         assert any(m["type"] == "error" and m["code"] == "limit_exceeded" and "maximum duration" in m["message"] for m in seen)
 
@@ -177,9 +176,7 @@ async def test_the_server_still_serves_after_all_that(limited_server: ServerThre
 
 
 async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+    await until(condition, timeout)
 
 
 class _SlowStartEngine(Engine):

@@ -208,10 +208,7 @@ async def test_containers_are_read_from_their_header(
     local_engine_server: ServerThread, container: str, encoding: str | None
 ) -> None:
     c = clip("s14_question_distance.wav")
-    if container == "wav":
-        data = c.path.read_bytes()
-    else:
-        data = encode_container(c.pcm(), 16000, container)
+    data = c.path.read_bytes() if container == "wav" else encode_container(c.pcm(), 16000, container)
     options: dict[str, Any] = dict(model="nova-3", punctuate=True)
     if encoding:
         options.update(encoding=encoding, sample_rate=48000)

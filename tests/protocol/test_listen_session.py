@@ -241,7 +241,7 @@ def test_engine_errors() -> None:
     [hiccup] = sent(s.actions())
     assert hiccup["type"] == "Error" and hiccup["variant"] == "EngineError" and not s.closed
     s.engine_event(EngineError("engine_error", "it broke"))
-    error, close = s.actions()
+    _error, close = s.actions()
     assert isinstance(close, CloseSocket) and close.code == 1011 and "it broke" in close.reason
     s.engine_event(FinalResult("late", 0, 1, speech_final=True))  # nothing after the close
     s.engine_flushed()

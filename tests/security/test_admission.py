@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -15,7 +14,7 @@ import pytest
 import websockets
 
 from tests.fakes import CountingEngine
-from tests.support import ServerThread
+from tests.support import ServerThread, until
 from voxrelay.security.limits import HandshakeLimiter
 from voxrelay.settings import Settings
 
@@ -244,7 +243,5 @@ async def test_v1_listen_accepts_the_gateway_keys(server: ServerThread) -> None:
 
 
 async def test_sessions_are_released(server: ServerThread) -> None:
-    deadline = asyncio.get_running_loop().time() + 10
-    while server.gateway.sessions and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: not server.gateway.sessions, timeout=10)
     assert not server.gateway.sessions and not server.gateway.gatekeeper.per_key

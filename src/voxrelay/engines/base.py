@@ -146,7 +146,7 @@ class Engine(abc.ABC):
     async def open(self, config: StreamConfig) -> EngineStream:
         """Open a stream; raise `EngineFailure` if the engine cannot take it now."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook: most engines hold nothing to release
         """Release process-wide resources. Default: nothing to release."""
 
     @property

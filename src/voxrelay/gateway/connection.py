@@ -128,7 +128,10 @@ class Connection:
             if deadline is not None:
                 deadline.cancel()
             self.drain_cut.cancel()
-            await cancel_and_wait(self._tasks)
+            self._wake.set()  # a writer whose cancellation was swallowed (below) sees `_closed` and returns
+            while self._tasks:  # tasks spawned while others were being cancelled (a late engine open) too
+                tasks, self._tasks = self._tasks, []
+                await cancel_and_wait(tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
             gateway.sessions.discard(sid)
@@ -257,6 +260,11 @@ class Connection:
     async def _write(self) -> None:
         while True:
             while not self._queue:
+                # On Python 3.11, asyncio.wait_for (inside an engine's open) can swallow the cancel
+                # that ends this task when the client leaves just as the engine answers; the writer
+                # then comes back here, and must not wait for actions that will never come.
+                if self._closed.is_set():
+                    return
                 self._wake.clear()
                 await self._wake.wait()
             action = self._queue.popleft()

@@ -7,7 +7,7 @@ codecs can use them without importing any engine; `voxrelay.engines.base` re-exp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 __all__ = [
     "EngineError",
@@ -107,4 +107,4 @@ class EngineWarning:
     message: str
 
 
-EngineEvent = Union[InterimResult, FinalResult, SpeechStarted, UtteranceEnd, EngineError, EngineWarning]
+EngineEvent = InterimResult | FinalResult | SpeechStarted | UtteranceEnd | EngineError | EngineWarning

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -139,7 +139,7 @@ class Stop:
     """End of stream: flush every final, answer `stopped`, close 1000."""
 
 
-ClientMessage = Union[Configure, Finalize, Stop]
+ClientMessage = Configure | Finalize | Stop
 
 
 def parse_client_text(text: str) -> ClientMessage:
@@ -240,9 +240,9 @@ class Stopped:
     type: Literal["stopped"] = "stopped"
 
 
-ServerMessage = Union[
-    Ready, InterimTranscript, FinalTranscript, SpeechStarted, UtteranceEnd, ErrorMessage, Warning, Stopped
-]
+ServerMessage = (
+    Ready | InterimTranscript | FinalTranscript | SpeechStarted | UtteranceEnd | ErrorMessage | Warning | Stopped
+)
 
 
 def encode(message: ServerMessage) -> str:
