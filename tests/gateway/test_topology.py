@@ -213,7 +213,10 @@ def test_fifty_sessions_survive_a_worker_killed_mid_run(topology: Topology) -> N
             # A clear error: the client was told why (code and sentence) and the close says it failed.
             failed += 1
             assert errors and all(e["code"] and len(e["message"]) > 10 for e in errors), run.messages[-3:]
-            assert run.close_code in (1011, 1012, 1013), (run.close_code, errors)
+            # A fatal error closes 1011-1013; a non-fatal one (the upstream did not close within the close
+            # timeout: "later results are lost") still ends with `stopped` and 1000, after the error.
+            ended_cleanly = run.close_code == 1000 and run.messages[-1]["type"] == "stopped"
+            assert run.close_code in (1011, 1012, 1013) or ended_cleanly, (run.close_code, errors)
             continue
         assert run.of("stopped") and run.close_code == 1000, run.messages[-3:]
         # Every session that did not fail kept its words (replayed audio after a reconnect).
