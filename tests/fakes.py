@@ -1,8 +1,7 @@
-"""A tiny raw-audio engine for gateway tests: one final per `chunk` bytes, and one for the rest on finalize/close."""
+"""Tiny raw-audio engines for gateway tests: their transcripts say which bytes they heard, so tests can check them."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -11,18 +10,39 @@ from voxrelay.engines import base
 from voxrelay.engines.base import Capabilities, Engine, EngineStream, StreamConfig
 
 
-class CountingStream(EngineStream):
+class QueuedStream(EngineStream):
+    """A stream whose events go through the engines' own outbox: `emit` one, `end` the stream; `abort` ends it."""
+
+    def __init__(self) -> None:
+        self._outbox = base.EventOutbox()
+
+    def emit(self, event: base.EngineEvent) -> None:
+        self._outbox.put(event)
+
+    def end(self) -> None:
+        self._outbox.end()
+
+    async def abort(self) -> None:
+        self.end()
+
+    def events(self) -> AsyncIterator[base.EngineEvent]:
+        return self._outbox.events()
+
+
+class CountingStream(QueuedStream):
+    """One final per `chunk` bytes, and one for the rest on finalize/close."""
+
     def __init__(self, chunk: int) -> None:
+        super().__init__()
         self.chunk = chunk
         self.pending = 0
         self.total = 0
-        self._events: asyncio.Queue[base.EngineEvent | None] = asyncio.Queue()
 
     def _final(self) -> None:
         if self.pending:
             start = (self.total - self.pending) / 32000
             words = f"bytes {self.total - self.pending} to {self.total}"
-            self._events.put_nowait(base.FinalResult(words, start, self.total / 32000, speech_final=True))
+            self.emit(base.FinalResult(words, start, self.total / 32000, speech_final=True))
             self.pending = 0
 
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
@@ -40,14 +60,7 @@ class CountingStream(EngineStream):
 
     async def close(self) -> None:
         self._final()
-        self._events.put_nowait(None)
-
-    async def abort(self) -> None:
-        self._events.put_nowait(None)
-
-    async def events(self) -> AsyncIterator[base.EngineEvent]:
-        while (event := await self._events.get()) is not None:
-            yield event
+        self.end()
 
 
 class CountingEngine(Engine):
@@ -70,24 +83,24 @@ class CountingEngine(Engine):
 ECHO_BYTES_PER_S = 32000  # the byte rate EchoEngine assumes: linear16, 16 kHz mono
 
 
-class EchoStream(EngineStream):
+class EchoStream(QueuedStream):
     def __init__(self) -> None:
+        super().__init__()
         self.heard = 0
         self.hang = False
-        self._events: asyncio.Queue[base.EngineEvent | None] = asyncio.Queue()
 
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
         assert isinstance(audio, bytes)
         if audio.startswith(b"FAIL"):
-            self._events.put_nowait(base.EngineError("engine_error", "the echo engine broke"))
-            self._events.put_nowait(None)
+            self.emit(base.EngineError("engine_error", "the echo engine broke"))
+            self.end()
             return
         self.hang = self.hang or audio.startswith(b"HANG")
         self.heard += len(audio)
-        self._events.put_nowait(base.InterimResult(f"heard {self.heard}", 0.0, self.heard / ECHO_BYTES_PER_S))
+        self.emit(base.InterimResult(f"heard {self.heard}", 0.0, self.heard / ECHO_BYTES_PER_S))
 
     def _final(self) -> None:
-        self._events.put_nowait(base.FinalResult(f"heard {self.heard} bytes", 0.0, self.heard / ECHO_BYTES_PER_S, True))
+        self.emit(base.FinalResult(f"heard {self.heard} bytes", 0.0, self.heard / ECHO_BYTES_PER_S, True))
 
     async def finalize(self) -> None:
         self._final()
@@ -96,14 +109,7 @@ class EchoStream(EngineStream):
         if self.hang:
             return
         self._final()
-        self._events.put_nowait(None)
-
-    async def abort(self) -> None:
-        self._events.put_nowait(None)
-
-    async def events(self) -> AsyncIterator[base.EngineEvent]:
-        while (event := await self._events.get()) is not None:
-            yield event
+        self.end()
 
 
 class EchoEngine(Engine):

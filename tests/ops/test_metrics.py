@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fakes import QueuedStream
 from tests.support import ServerThread, until
 from voxrelay.engines import base
 from voxrelay.engines.base import Engine, EngineStream, StreamConfig
@@ -21,32 +22,24 @@ from voxrelay.settings import Settings
 LINEAR16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
 
 
-class _ScriptedStream(EngineStream):
-    """An interim on the first audio; a final, then the end, on close. Holds until released."""
+class _ScriptedStream(QueuedStream):
+    """An interim on the first audio; a final, then the end, on close."""
 
-    def __init__(self, engine: _ScriptedEngine) -> None:
-        self._engine = engine
-        self._events: asyncio.Queue[base.EngineEvent | None] = asyncio.Queue()
+    def __init__(self) -> None:
+        super().__init__()
         self._audio = False
 
     async def send_audio(self, audio: object) -> None:
         if not self._audio:
             self._audio = True
-            self._events.put_nowait(base.InterimResult("hello", 0.0, 0.5))
+            self.emit(base.InterimResult("hello", 0.0, 0.5))
 
     async def finalize(self) -> None:
         pass
 
     async def close(self) -> None:
-        self._events.put_nowait(base.FinalResult("hello world", 0.0, 1.0, True))
-        self._events.put_nowait(None)
-
-    async def abort(self) -> None:
-        self._events.put_nowait(None)
-
-    async def events(self) -> AsyncIterator[base.EngineEvent]:
-        while (event := await self._events.get()) is not None:
-            yield event
+        self.emit(base.FinalResult("hello world", 0.0, 1.0, True))
+        self.end()
 
 
 class _ScriptedEngine(Engine):
@@ -56,7 +49,7 @@ class _ScriptedEngine(Engine):
         self.started = True
 
     async def open(self, config: StreamConfig) -> EngineStream:
-        return _ScriptedStream(self)
+        return _ScriptedStream()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ Events are read concurrently with `async for event in stream.events()`.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -44,6 +45,7 @@ __all__ = [
     "EngineWarning",
     "EngineFailure",
     "EngineStream",
+    "EventOutbox",
     "FinalResult",
     "InterimResult",
     "SpeechStarted",
@@ -83,6 +85,28 @@ class EngineStream(abc.ABC):
     @abc.abstractmethod
     def events(self) -> AsyncIterator[EngineEvent]:
         """Events in order; ends after `close()` has flushed, after `abort()`, or after a fatal error."""
+
+
+class EventOutbox:
+    """The queue behind `EngineStream.events()`: put events in order, then `end()` it once.
+
+    Every engine's stream produces events from its own tasks and yields them to one reader;
+    this is that hand-off, so no engine writes its own end-of-stream sentinel.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
+
+    def put(self, event: EngineEvent) -> None:
+        self._queue.put_nowait(event)
+
+    def end(self) -> None:
+        """No more events: the reader's iteration stops after those already put."""
+        self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while (event := await self._queue.get()) is not None:
+            yield event
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from voxrelay.gateway.connection import Connection
 from voxrelay.gateway.state import Gateway
 from voxrelay.ops import logs
 from voxrelay.protocol.deepgram_live import ListenRequestError, ListenSession, ModelInfo, parse_params
-from voxrelay.security.admission import Handshake, Refusal, RefusalKind
+from voxrelay.security.admission import Refusal, RefusalKind
 
 __all__ = ["RedactCredentials", "create_router", "install_log_redaction", "serve"]
 
@@ -102,14 +102,8 @@ async def serve(websocket: WebSocket, gateway: Gateway) -> None:
         stats.refused(exc.err_code)
         await _deny(websocket, request_id, exc)
         return
-    handshake = Handshake(
-        websocket.headers, websocket.query_params.multi_items(), websocket.client.host if websocket.client else None
-    )
     try:
-        admission = gateway.gatekeeper.admit(
-            handshake, form="deepgram", live_sessions=len(gateway.sessions), draining=gateway.draining,
-            engine_error=gateway.engine_error,
-        )
+        admission = gateway.admit(websocket, "deepgram")
     except Refusal as refusal:
         error = listen_error(refusal)
         stats.refused(error.err_code)

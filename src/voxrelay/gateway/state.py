@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from starlette.requests import HTTPConnection
+
 from voxrelay.engines.base import Engine, StreamConfig
 from voxrelay.ops.drain import Drainer
 from voxrelay.ops.metrics import Metrics
 from voxrelay.protocol import messages as m
-from voxrelay.security.admission import Gatekeeper
+from voxrelay.security.admission import Admission, CredentialForm, Gatekeeper, Handshake
 from voxrelay.security.limits import FrameLimits
 from voxrelay.settings import Settings
 
@@ -42,6 +44,17 @@ class Gateway:
         if self.ready:
             return None
         return self.start_error or "the engine is still starting; try again shortly"
+
+    def admit(self, connection: HTTPConnection, form: CredentialForm) -> Admission:
+        """Admit one handshake in the order every endpoint shares; raises `Refusal` with the reason."""
+        handshake = Handshake(
+            connection.headers, connection.query_params.multi_items(),
+            connection.client.host if connection.client else None,
+        )
+        return self.gatekeeper.admit(
+            handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
+            engine_error=self.engine_error,
+        )
 
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""

@@ -12,7 +12,7 @@ from voxrelay.gateway.state import Gateway
 from voxrelay.ops import logs
 from voxrelay.protocol import messages as m
 from voxrelay.protocol.stt_stream import Session, SessionLimits, SttStreamCodec
-from voxrelay.security.admission import Handshake, Refusal, deny
+from voxrelay.security.admission import Refusal, deny
 
 __all__ = ["create_router", "serve"]
 
@@ -34,14 +34,8 @@ async def serve(websocket: WebSocket, gateway: Gateway) -> None:
     sid = uuid.uuid4().hex
     logs.session_id.set(sid)  # inherited by the tasks the runner creates
     stats = gateway.metrics.session("stt-stream")
-    handshake = Handshake(
-        websocket.headers, websocket.query_params.multi_items(), websocket.client.host if websocket.client else None
-    )
     try:
-        admission = gateway.gatekeeper.admit(
-            handshake, form="bearer", live_sessions=len(gateway.sessions), draining=gateway.draining,
-            engine_error=gateway.engine_error,
-        )
+        admission = gateway.admit(websocket, "bearer")
     except Refusal as refusal:
         stats.refused(refusal.code)
         if refusal.kind == "engine":

@@ -39,6 +39,7 @@ from voxrelay.engines.base import (
     EngineFailure,
     EngineStream,
     EngineWarning,
+    EventOutbox,
     FinalResult,
     StreamConfig,
 )
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 _FINALIZE = "finalize"
 _CLOSE = "close"
 _KEEPALIVE = "keepalive"
-_END = object()
 
 
 class DeepgramStream(EngineStream):
@@ -84,7 +84,7 @@ class DeepgramStream(EngineStream):
         self._client = client
         self._options = options
         self._inbox: asyncio.Queue[bytes | str] = asyncio.Queue()
-        self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
+        self._outbox = EventOutbox()
         self._carry: bytes | str | None = None  # taken from the inbox but not sent when a connection ended
         self._closing = False  # close() was called: CloseStream follows the queued audio
         self._finished = False  # no more events will be produced
@@ -137,12 +137,8 @@ class DeepgramStream(EngineStream):
                 await self._task
         self._end()
 
-    async def events(self) -> AsyncIterator[EngineEvent]:
-        while True:
-            event = await self._outbox.get()
-            if event is _END:
-                return
-            yield event  # type: ignore[misc]
+    def events(self) -> AsyncIterator[EngineEvent]:
+        return self._outbox.events()
 
     @property
     def dropped_audio_s(self) -> float:
@@ -386,9 +382,9 @@ class DeepgramStream(EngineStream):
 
     def _emit(self, event: EngineEvent) -> None:
         if not self._finished and not self._aborted:
-            self._outbox.put_nowait(event)
+            self._outbox.put(event)
 
     def _end(self) -> None:
         if not self._finished:
             self._finished = True
-            self._outbox.put_nowait(_END)
+            self._outbox.end()

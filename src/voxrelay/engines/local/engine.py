@@ -39,6 +39,7 @@ from voxrelay.engines.base import (
     EngineEvent,
     EngineFailure,
     EngineStream,
+    EventOutbox,
     FinalResult,
     InterimResult,
     SpeechStarted,
@@ -138,9 +139,6 @@ class _Frame:
     probabilities: asyncio.Future[np.ndarray]  # the VAD worker's scores for `samples`
 
 
-_END = object()
-
-
 class LocalStream(EngineStream):
     """One session through the local engine."""
 
@@ -159,7 +157,7 @@ class LocalStream(EngineStream):
             )
         )
         self._inbox: asyncio.Queue[_Frame | _Command] = asyncio.Queue()
-        self._outbox: asyncio.Queue[EngineEvent | object] = asyncio.Queue()
+        self._outbox = EventOutbox()
         self._generation = 0  # bumps at every cut; interims of older segments are stale
         self._interim_in_flight = False
         self._interim_requested_at = 0.0  # segment end time when the last interim was asked for
@@ -193,14 +191,10 @@ class LocalStream(EngineStream):
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
-        self._outbox.put_nowait(_END)
+        self._outbox.end()
 
-    async def events(self) -> AsyncIterator[EngineEvent]:
-        while True:
-            event = await self._outbox.get()
-            if event is _END:
-                return
-            yield event  # type: ignore[misc]
+    def events(self) -> AsyncIterator[EngineEvent]:
+        return self._outbox.events()
 
     # The stream's task: the only place its state changes.
 
@@ -226,7 +220,7 @@ class LocalStream(EngineStream):
             self._finished = True
             self._vad.close()  # frames queued after a stop or an abort are never scored
             if not self._task.cancelled():
-                self._outbox.put_nowait(_END)
+                self._outbox.end()
 
     async def _on_audio(self, samples: np.ndarray, probs: np.ndarray) -> None:
         self._segmenter.add_audio(samples)
@@ -343,7 +337,7 @@ class LocalStream(EngineStream):
             self._emit(UtteranceEnd(self._last_word_end))
 
     def _emit(self, event: EngineEvent) -> None:
-        self._outbox.put_nowait(event)
+        self._outbox.put(event)
 
 
 def _shift(words: tuple[Word, ...], offset: float) -> tuple[Word, ...]:
