@@ -24,6 +24,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from voxrelay.engines.files import FileRequest, FileTranscript
 from voxrelay.protocol.events import (
     EngineError,
     EngineEvent,
@@ -121,12 +122,14 @@ class Capabilities:
         min_endpointing_ms: the smallest endpointing the engine honours; a smaller request is
             raised to it (the local engine's VAD needs 200 ms to call a pause; Deepgram any).
         word_timings: per-word times and confidences can be asked for.
+        file_transcription: `Engine.transcribe_file` works (see `engines.files`).
     """
 
     raw_audio: bool = False
     sample_rate: int = 16000
     min_endpointing_ms: int = 0
     word_timings: bool = True
+    file_transcription: bool = False
 
 
 class EngineObserver:
@@ -169,6 +172,15 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def open(self, config: StreamConfig) -> EngineStream:
         """Open a stream; raise `EngineFailure` if the engine cannot take it now."""
+
+    async def transcribe_file(self, request: FileRequest) -> FileTranscript:
+        """Transcribe one whole recording (see `engines.files`); raise `EngineFailure` if unable.
+
+        Engines that set `Capabilities.file_transcription` override this. Segments come from
+        `FileTranscript.segments` as they are decoded; closing that iterator early releases the
+        work not yet done.
+        """
+        raise EngineFailure(f"the {self.name} engine cannot transcribe files", code="unsupported")
 
     async def stop(self) -> None:  # noqa: B027 - optional hook: most engines hold nothing to release
         """Release process-wide resources. Default: nothing to release."""
