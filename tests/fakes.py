@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 
 import numpy as np
 
 from voxrelay.engines import base
 from voxrelay.engines.base import Capabilities, Engine, EngineStream, StreamConfig
+from voxrelay.engines.files import FileRequest, FileSegment, FileTranscript
 
 
 class QueuedStream(EngineStream):
@@ -126,3 +129,73 @@ class EchoEngine(Engine):
 
     async def open(self, config: StreamConfig) -> EngineStream:
         return EchoStream()
+
+
+FILE_BYTES_PER_S = 32000  # the byte rate the file fakes assume: linear16, 16 kHz mono
+
+
+class FileCountingEngine(Engine):
+    """Transcribes files without listening: one segment per `chunk` bytes (or PCM samples), text naming its range.
+
+    Segment i covers bytes [i*chunk, (i+1)*chunk) and says "Bytes A to B." with two words timed inside
+    it, so a test can compute every expected field from the upload's length alone. Uploads starting
+    with FAIL raise `unsupported_audio`, DOWN raise `engine_unavailable`, and HOLD wait until
+    `release` is set (for concurrency limits; `holding` counts the waiting jobs).
+    """
+
+    name = "file-counting"
+    capabilities = Capabilities(raw_audio=True, file_transcription=True)
+
+    def __init__(self, chunk: int = 16000, unit_per_s: int = FILE_BYTES_PER_S) -> None:
+        super().__init__()
+        self.chunk = chunk
+        self.unit_per_s = unit_per_s
+        self.requests: list[FileRequest] = []
+        self.release = threading.Event()
+        self.holding = 0
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def open(self, config: StreamConfig) -> EngineStream:
+        raise base.EngineFailure("files only")
+
+    async def transcribe_file(self, request: FileRequest) -> FileTranscript:
+        self.requests.append(request)
+        audio = request.audio
+        if isinstance(audio, bytes):
+            if audio.startswith(b"FAIL"):
+                raise base.EngineFailure("the fake could not decode this file", code="unsupported_audio")
+            if audio.startswith(b"DOWN"):
+                raise base.EngineFailure("the fake's upstream is down", code="engine_unavailable")
+            if audio.startswith(b"HOLD"):
+                self.holding += 1
+                try:
+                    await asyncio.to_thread(self.release.wait, 30)
+                finally:
+                    self.holding -= 1
+        total = len(audio)
+        return FileTranscript(request.language or "en", total / self.unit_per_s, self._segments(total, request))
+
+    async def _segments(self, total: int, request: FileRequest) -> AsyncIterator[FileSegment]:
+        for i, first in enumerate(range(0, total, self.chunk)):
+            last = min(first + self.chunk, total)
+            start, end = first / self.unit_per_s, last / self.unit_per_s
+            words: tuple[base.Word, ...] = ()
+            if request.word_timings:
+                third = (end - start) / 3
+                words = (
+                    base.Word("bytes", start, start + third, 0.9, "Bytes"),
+                    base.Word(f"{first}-{last}", start + third, end, 0.8, f"{first}-{last}."),
+                )
+            yield FileSegment(i, start, end, f"Bytes {first}-{last}.", words)
+
+
+class PcmFileEngine(FileCountingEngine):
+    """`FileCountingEngine` for an engine that takes PCM: the gateway decodes the upload to 16 kHz float32."""
+
+    name = "pcm-file-counting"
+    capabilities = Capabilities(raw_audio=False, file_transcription=True)
+
+    def __init__(self) -> None:
+        super().__init__(chunk=16000, unit_per_s=16000)  # one segment per second of decoded audio

@@ -22,6 +22,7 @@ class Gateway:
         self.settings = settings
         self.engine = engine
         self.sessions: set[str] = set()
+        self.file_jobs = 0  # whole-file transcriptions running (`start_file_job`)
         self.start_error: str | None = None
         self.frame_limits = FrameLimits(settings.max_text_frame, settings.max_audio_frame)
         self.gatekeeper = Gatekeeper(settings)
@@ -55,6 +56,16 @@ class Gateway:
             handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
             engine_error=self.engine_error,
         )
+
+    def start_file_job(self) -> bool:
+        """Count one more file transcription if `max_file_jobs` allows it (then `end_file_job` once); else False."""
+        if self.file_jobs >= self.settings.max_file_jobs:
+            return False
+        self.file_jobs += 1
+        return True
+
+    def end_file_job(self) -> None:
+        self.file_jobs -= 1
 
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""

@@ -1,0 +1,163 @@
+"""`POST /v1/listen`: Deepgram's pre-recorded API, answered by this gateway's engine.
+
+The same path as the Live WebSocket (`listen_v1.py`); FastAPI routes the HTTP POST here.
+Deepgram SDK pre-recorded clients (`client.listen.v1.media.transcribe_file`) work against it
+unchanged: point their base URL at the gateway. In order: the query is checked (400, as
+Deepgram does), the one admission path decides (`Authorization: Token KEY`, Deepgram's form;
+refusals in Deepgram's words, shared with the Live endpoint), the file-job limit (429), the
+body is read up to `max_upload_bytes` (413), then `engine.transcribe_file` answers and
+`protocol.deepgram_prerecorded` writes Deepgram's response. Engines that take PCM get the file
+decoded here (in a worker thread); engines that take raw audio (Deepgram) get the bytes.
+Errors are Deepgram's error shape: `{"err_code", "err_msg", "request_id"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from datetime import datetime, timezone
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from voxrelay import __version__
+from voxrelay.audio.container import AudioDecodeError
+from voxrelay.audio.file import decode_file, decode_linear16, linear16_wav
+from voxrelay.engines.base import EngineFailure
+from voxrelay.engines.files import FileRequest, FileSegment
+from voxrelay.gateway.listen_v1 import listen_error
+from voxrelay.gateway.state import Gateway
+from voxrelay.protocol.deepgram_messages import ModelInfo
+from voxrelay.protocol.deepgram_params import ListenRequestError
+from voxrelay.protocol.deepgram_prerecorded import (
+    PrerecordedParams,
+    ResponseMeta,
+    bad_audio,
+    check_body,
+    parse_prerecorded_params,
+    prerecorded_response,
+)
+from voxrelay.security.admission import Refusal
+
+__all__ = ["create_router", "serve"]
+
+log = logging.getLogger("voxrelay.listen")
+
+# An engine's `EngineFailure.code` -> Deepgram's status and err_code.
+_FAILURES: dict[str, tuple[int, str]] = {
+    "unsupported_audio": (400, "Bad Request"),
+    "bad_request": (400, "Bad Request"),
+    "limit_exceeded": (429, "TOO_MANY_REQUESTS"),
+    "engine_unavailable": (503, "SERVICE_UNAVAILABLE"),
+    "unsupported": (501, "NOT_IMPLEMENTED"),
+}
+
+
+def create_router(gateway: Gateway) -> APIRouter:
+    """The `POST /v1/listen` route, sharing the gateway's engine, admission and limits."""
+    router = APIRouter()
+
+    @router.post("/v1/listen")
+    async def listen_prerecorded(request: Request) -> JSONResponse:
+        return await serve(request, gateway)
+
+    return router
+
+
+async def serve(request: Request, gateway: Gateway) -> JSONResponse:
+    """One pre-recorded request: query, admission, job slot, body, engine, Deepgram's JSON."""
+    request_id = str(uuid.uuid4())
+    try:
+        params = parse_prerecorded_params(request.query_params.multi_items())
+    except ListenRequestError as exc:
+        return _error(request_id, exc)
+    try:
+        admission = gateway.admit(request, "deepgram")
+    except Refusal as refusal:
+        return _error(request_id, listen_error(refusal), refusal.retry_after)
+    try:
+        if not gateway.engine.capabilities.file_transcription:
+            message = f"the {gateway.engine.name} engine cannot transcribe files; use the Live API (WebSocket)"
+            return _error(request_id, ListenRequestError(501, "NOT_IMPLEMENTED", message))
+        if not gateway.start_file_job():
+            limit = gateway.settings.max_file_jobs
+            busy = ListenRequestError(429, "TOO_MANY_REQUESTS", f"{limit} files are in progress; try again later.")
+            return _error(request_id, busy, gateway.settings.retry_after_s)
+        try:
+            return await _transcribe(request, gateway, params, request_id)
+        except ListenRequestError as exc:
+            return _error(request_id, exc)
+        finally:
+            gateway.end_file_job()
+    finally:
+        gateway.gatekeeper.release(admission)
+
+
+async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedParams, request_id: str) -> JSONResponse:
+    engine = gateway.engine
+    body = await _read_body(request, gateway.settings.max_upload_bytes)
+    check_body(request.headers.get("content-type"), body)
+    audio, sha256 = await asyncio.to_thread(_prepare, body, params, engine.capabilities.raw_audio,
+                                            engine.capabilities.sample_rate)
+    log.info("listen %s: file of %d bytes", request_id, len(body))
+    segments: list[FileSegment] = []
+    try:
+        transcript = await engine.transcribe_file(
+            FileRequest(audio, language=params.language, prompt=params.prompt, word_timings=True)
+        )
+        try:
+            segments = [segment async for segment in transcript.segments]
+        finally:
+            with contextlib.suppress(Exception):
+                await transcript.segments.aclose()  # type: ignore[attr-defined]  # async generators have it
+    except EngineFailure as exc:
+        status, err_code = _FAILURES.get(exc.code, (500, "INTERNAL_SERVER_ERROR"))
+        log.warning("listen %s: the engine failed (%s): %s", request_id, exc.code, exc)
+        raise ListenRequestError(status, err_code, str(exc)) from None
+    created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    meta = ResponseMeta(
+        request_id, created, sha256, transcript.duration,
+        ModelInfo(engine.model_name, __version__, engine.name), language=transcript.language,
+    )
+    return JSONResponse(prerecorded_response(meta, params, segments), headers={"dg-request-id": request_id})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to pass `limit` (never buffered past it)."""
+    too_big = ListenRequestError(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {limit} bytes.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
+def _prepare(body: bytes, params: PrerecordedParams, raw_audio: bool, rate: int) -> tuple[bytes | np.ndarray, str]:
+    """What the engine takes (in a worker thread: hashing and decoding block), and the body's sha256."""
+    sha256 = hashlib.sha256(body).hexdigest()
+    try:
+        if params.encoding == "linear16" and params.sample_rate is not None:
+            if raw_audio:  # engines reading files take a header, not a query parameter
+                return linear16_wav(body, params.sample_rate, params.channels), sha256
+            return decode_linear16(body, params.sample_rate, params.channels, rate), sha256
+        if raw_audio:
+            return body, sha256
+        return decode_file(body, rate), sha256
+    except AudioDecodeError as exc:
+        raise bad_audio(str(exc)) from None
+
+
+def _error(request_id: str, exc: ListenRequestError, retry_after: int | None = None) -> JSONResponse:
+    log.info("listen %s refused (HTTP %d): %s", request_id, exc.status, exc.message)
+    headers = {"dg-error": exc.message.encode("ascii", "replace").decode(), "dg-request-id": request_id}
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(exc.body(request_id), exc.status, headers=headers)
