@@ -49,7 +49,6 @@ log = logging.getLogger("voxrelay.listen")
 
 # An engine's `EngineFailure.code` -> Deepgram's status and err_code.
 _FAILURES: dict[str, tuple[int, str]] = {
-    "unsupported_audio": (400, "Bad Request"),
     "bad_request": (400, "Bad Request"),
     "limit_exceeded": (429, "TOO_MANY_REQUESTS"),
     "engine_unavailable": (503, "SERVICE_UNAVAILABLE"),
@@ -115,8 +114,10 @@ async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedPar
             with contextlib.suppress(Exception):
                 await transcript.segments.aclose()  # type: ignore[attr-defined]  # async generators have it
     except EngineFailure as exc:
-        status, err_code = _FAILURES.get(exc.code, (500, "INTERNAL_SERVER_ERROR"))
         log.warning("listen %s: the engine failed (%s): %s", request_id, exc.code, exc)
+        if exc.code == "unsupported_audio":
+            raise bad_audio(str(exc)) from None  # Deepgram's wording, which Deepgram clients (ours too) read
+        status, err_code = _FAILURES.get(exc.code, (500, "INTERNAL_SERVER_ERROR"))
         raise ListenRequestError(status, err_code, str(exc)) from None
     created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     meta = ResponseMeta(

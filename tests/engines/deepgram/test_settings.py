@@ -22,6 +22,8 @@ DEFAULTS = {
     "reconnect_base_s": 0.5,
     "reconnect_cap_s": 10.0,
     "replay_s": 30.0,
+    "file_timeout_s": 300.0,  # new with file transcription
+    "file_max_retries": 2,  # the SDK's own default
 }
 
 
@@ -49,6 +51,8 @@ def test_defaults_are_those_of_the_engine_before() -> None:
         ("reconnect_base_s", "0.02", 0.02),
         ("reconnect_cap_s", "0.2", 0.2),
         ("replay_s", "0", 0.0),
+        ("file_timeout_s", "12.5", 12.5),
+        ("file_max_retries", "0", 0),
     ],
 )
 def test_each_option_has_a_variable(monkeypatch: pytest.MonkeyPatch, option: str, value: str, expected: object) -> None:

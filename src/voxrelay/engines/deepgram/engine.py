@@ -4,6 +4,7 @@ This package is the only one that imports `deepgram`; its types stop here. The m
 
 - `engine`: `DeepgramEngine` (start, open, stop; the API key and `scrub`), and the
   mapping of a stream's config to Deepgram's query options.
+- `files`: whole-file transcription through Deepgram's pre-recorded API (`transcribe_file`).
 - `stream`: `DeepgramStream`, one session's upstream connection: sender, reader,
   KeepAlive/stall `watchdog`, close handshake, reconnect loop.
 - `events`: Deepgram's JSON -> engine events (pure). `failures`: which failures are
@@ -28,6 +29,7 @@ from voxrelay.engines.base import Capabilities, Engine, EngineFailure, StreamCon
 from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.engines.deepgram.stream import DeepgramStream
 from voxrelay.engines.deepgram.transport import WebSocketTransport
+from voxrelay.engines.files import FileRequest, FileTranscript
 
 try:
     import httpx
@@ -37,6 +39,8 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise ModuleNotFoundError(
         f"the deepgram engine needs the {exc.name!r} package: pip install 'voxrelay[deepgram]'", name=exc.name
     ) from exc
+
+from voxrelay.engines.deepgram import files  # imports deepgram: after the guard above
 
 __all__ = ["DeepgramEngine", "DeepgramStream"]
 
@@ -57,8 +61,8 @@ class DeepgramEngine(Engine):
     """
 
     name = "deepgram"
-    # Deepgram decodes the client's container or PCM itself and honours any endpointing.
-    capabilities = Capabilities(raw_audio=True, min_endpointing_ms=0)
+    # Deepgram decodes the client's container or PCM itself (files too) and honours any endpointing.
+    capabilities = Capabilities(raw_audio=True, min_endpointing_ms=0, file_transcription=True)
 
     def __init__(self, settings: DeepgramSettings | None = None) -> None:
         settings = settings if settings is not None else DeepgramSettings()
@@ -122,6 +126,15 @@ class DeepgramEngine(Engine):
         stream = DeepgramStream(self, self._client, _options(config, self.model_name), config)
         await stream.connect()
         return stream
+
+    async def transcribe_file(self, request: FileRequest) -> FileTranscript:
+        """The uploaded bytes through Deepgram's pre-recorded API (see `files`)."""
+        if not self.started or self._client is None:
+            raise EngineFailure("the deepgram engine is not started")
+        return await files.transcribe_file(
+            self._client, request, model=self.model_name, timeout_s=self.settings.file_timeout_s,
+            max_retries=self.settings.file_max_retries, scrub=self.scrub,
+        )
 
     async def stop(self) -> None:
         global _engines_started

@@ -46,6 +46,10 @@ class DeepgramSettings(EngineSettings):
     reconnect_cap_s: float = Field(default=10.0, gt=0)
     # Seconds of linear16 audio kept to re-send after a reconnect.
     replay_s: float = Field(default=30.0, ge=0)
+    # Whole-file transcription (pre-recorded API): how long one request may take, upload to answer.
+    file_timeout_s: float = Field(default=300.0, gt=0)
+    # Retries of a file request that failed with 429/5xx or could not connect (the SDK's backoff).
+    file_max_retries: int = Field(default=2, ge=0)
 
     @field_validator("url")
     @classmethod
