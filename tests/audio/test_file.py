@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import wave
-
 import numpy as np
 import pytest
 
 from tests.support import clip, encode_container
 from voxrelay.audio.container import AudioDecodeError
-from voxrelay.audio.file import decode_file, decode_linear16, linear16_wav
+from voxrelay.audio.file import decode_file
 
 
 @pytest.mark.parametrize("fmt", ["wav", "webm", "ogg"])
@@ -39,15 +36,3 @@ def test_a_truncated_file_yields_the_audio_before_the_cut() -> None:
     data = encode_container(c.pcm(16000), 16000, "webm")  # (a cut ogg fails to open: PyAV probes its end)
     pcm = decode_file(data[: len(data) // 2], 16000)
     assert 0.3 * c.duration < len(pcm) / 16000 < 0.7 * c.duration
-
-
-def test_linear16_round_trips_through_a_wav_header_and_downmixes() -> None:
-    left = (np.arange(1600) % 200 - 100).astype("<i2")
-    stereo = np.stack([left, -left], axis=1).reshape(-1).astype("<i2").tobytes()
-    wav_bytes = linear16_wav(stereo + b"\x01", 16000, 2)  # a dangling byte is dropped
-    with wave.open(io.BytesIO(wav_bytes)) as wav:
-        assert (wav.getnchannels(), wav.getframerate(), wav.getnframes()) == (2, 16000, 1600)
-        assert wav.readframes(1600) == stereo
-    mono = decode_linear16(stereo, 16000, 2, 16000)
-    assert len(mono) == 1600 and np.allclose(mono, 0.0)  # L + R cancel
-    assert len(decode_linear16(left.tobytes(), 16000, 1, 8000)) == pytest.approx(800, abs=2)

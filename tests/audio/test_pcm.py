@@ -1,11 +1,13 @@
+import io
 import threading
+import wave
 
 import numpy as np
 import pytest
 
 from tests.support import clip, encode_container
 from voxrelay.audio.container import ContainerDecoder
-from voxrelay.audio.pcm import Linear16Decoder, Resampler, to_mono
+from voxrelay.audio.pcm import Linear16Decoder, Resampler, decode_linear16, linear16_wav, to_mono
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
@@ -70,3 +72,15 @@ def test_garbage_container_reports_an_error_and_never_blocks() -> None:
     assert decoder.wait_idle(10)
     decoder.close()
     assert "could not decode webm audio" in errors[0]
+
+
+def test_linear16_round_trips_through_a_wav_header_and_downmixes() -> None:
+    left = (np.arange(1600) % 200 - 100).astype("<i2")
+    stereo = np.stack([left, -left], axis=1).reshape(-1).astype("<i2").tobytes()
+    wav_bytes = linear16_wav(stereo + b"\x01", 16000, 2)  # a dangling byte is dropped
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getnframes()) == (2, 16000, 1600)
+        assert wav.readframes(1600) == stereo
+    mono = decode_linear16(stereo, 16000, 2, 16000)
+    assert len(mono) == 1600 and np.allclose(mono, 0.0)  # L + R cancel
+    assert len(decode_linear16(left.tobytes(), 16000, 1, 8000)) == pytest.approx(800, abs=2)

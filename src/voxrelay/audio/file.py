@@ -1,4 +1,4 @@
-"""Whole uploaded files: decode to float32 mono PCM, or wrap raw linear16 in a WAV header.
+"""Whole uploaded files: decode to float32 mono PCM.
 
 Blocking (PyAV decodes in the calling thread): the gateway calls these through
 `asyncio.to_thread`. Streams use `container.ContainerDecoder` instead, which is fed slices.
@@ -7,15 +7,14 @@ Blocking (PyAV decodes in the calling thread): the gateway calls these through
 from __future__ import annotations
 
 import io
-import wave
 
 import av
 import numpy as np
 
 from voxrelay.audio.container import AudioDecodeError, _to_float
-from voxrelay.audio.pcm import Linear16Decoder, Resampler, to_mono
+from voxrelay.audio.pcm import Resampler, to_mono
 
-__all__ = ["decode_file", "decode_linear16", "linear16_wav"]
+__all__ = ["decode_file"]
 
 
 def decode_file(data: bytes, rate: int) -> np.ndarray:
@@ -45,20 +44,3 @@ def decode_file(data: bytes, rate: int) -> np.ndarray:
         raise AudioDecodeError("the file holds no decodable audio")
     pieces.append(resampler.process(np.zeros(0, dtype=np.float32), last=True))
     return np.concatenate(pieces)
-
-
-def decode_linear16(data: bytes, sample_rate: int, channels: int, rate: int) -> np.ndarray:
-    """Raw little-endian int16 frames to mono at `rate` (a dangling half sample is dropped)."""
-    decoder = Linear16Decoder(sample_rate, channels, rate)
-    return np.concatenate([decoder.decode(data), decoder.flush()])
-
-
-def linear16_wav(data: bytes, sample_rate: int, channels: int) -> bytes:
-    """Raw linear16 in a WAV header, for engines that take files and read their format from the header."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(channels)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(data[: len(data) - len(data) % (2 * channels)])
-    return out.getvalue()

@@ -6,10 +6,13 @@ Pure and synchronous: no threads, no asyncio. Containers (webm/ogg) are decoded 
 
 from __future__ import annotations
 
+import io
+import wave
+
 import numpy as np
 import soxr
 
-__all__ = ["Linear16Decoder", "Resampler", "to_mono"]
+__all__ = ["Linear16Decoder", "Resampler", "decode_linear16", "linear16_wav", "to_mono"]
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -58,3 +61,20 @@ class Linear16Decoder:
         """Whatever the resampler still holds; a dangling half sample is dropped."""
         self._carry = b""
         return self._resampler.process(np.zeros(0, dtype=np.float32), last=True)
+
+
+def decode_linear16(data: bytes, sample_rate: int, channels: int, rate: int) -> np.ndarray:
+    """A whole body of raw little-endian int16 frames to mono at `rate` (a dangling half sample is dropped)."""
+    decoder = Linear16Decoder(sample_rate, channels, rate)
+    return np.concatenate([decoder.decode(data), decoder.flush()])
+
+
+def linear16_wav(data: bytes, sample_rate: int, channels: int) -> bytes:
+    """Raw linear16 in a WAV header, for engines that take files and read their format from the header."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(data[: len(data) - len(data) % (2 * channels)])
+    return out.getvalue()

@@ -26,7 +26,8 @@ from fastapi.responses import JSONResponse
 
 from voxrelay import __version__
 from voxrelay.audio.container import AudioDecodeError
-from voxrelay.audio.file import decode_file, decode_linear16, linear16_wav
+from voxrelay.audio.file import decode_file
+from voxrelay.audio.pcm import decode_linear16, linear16_wav
 from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.files import FileRequest, FileSegment
 from voxrelay.gateway.listen_v1 import listen_error
