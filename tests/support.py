@@ -91,6 +91,40 @@ def encode_container(pcm: np.ndarray, rate: int, fmt: str, channels: int = 1) ->
     return buf.getvalue()
 
 
+# Upload formats as clients send them: (PyAV container format, codec, codec rate, file suffix).
+FILE_FORMATS = {
+    "wav": ("wav", "pcm_s16le", 16000, "wav"),
+    "mp3": ("mp3", "libmp3lame", 16000, "mp3"),
+    "flac": ("flac", "flac", 16000, "flac"),
+    "ogg": ("ogg", "libopus", 48000, "ogg"),
+    "m4a": ("ipod", "aac", 16000, "m4a"),
+    "webm": ("webm", "libopus", 48000, "webm"),
+}
+
+
+def encode_file(pcm: np.ndarray, kind: str, rate: int = 16000) -> bytes:
+    """Mono float32 `pcm` at `rate` as a whole file of `kind` (a key of FILE_FORMATS), made with PyAV."""
+    fmt, codec, codec_rate, _suffix = FILE_FORMATS[kind]
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=codec_rate)
+        stream.layout = "mono"
+        sample_format = "s16" if codec in ("pcm_s16le", "flac") else stream.format.name
+        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=codec_rate)
+        samples = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
+        for i in [*range(0, len(samples), 1024), None]:
+            frame = None
+            if i is not None:
+                frame = av.AudioFrame.from_ndarray(samples[i : i + 1024].reshape(1, -1), format="s16", layout="mono")
+                frame.sample_rate = rate
+            for resampled in resampler.resample(frame):
+                for packet in stream.encode(resampled):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
 def silence(seconds: float, rate: int = 16000) -> np.ndarray:
     return np.zeros(int(seconds * rate), dtype=np.float32)
 

@@ -246,9 +246,10 @@ async def test_an_engine_that_takes_pcm_gets_the_file_decoded(pcm_server: Server
     # PcmFileEngine reports one second per 16000 samples: the decoded length is the clip's.
     assert response.metadata.duration == pytest.approx(c.duration, abs=0.01)
     assert len(response.results.utterances) == math.ceil(c.duration - 1e-6)
-    # A truncated file gives the audio before the cut, as ffmpeg does.
-    half: Any = await sdk(pcm_server).listen.v1.media.transcribe_file(request=data[: len(data) // 2])
-    assert half.metadata.duration == pytest.approx(c.duration / 2, abs=0.05)
+    # A truncated file is refused rather than half transcribed (audio.file compares it with its header).
+    with pytest.raises(ApiError) as caught:
+        await sdk(pcm_server).listen.v1.media.transcribe_file(request=data[: len(data) // 2])
+    assert caught.value.status_code == 400 and "truncated" in caught.value.body["err_msg"]
 
 
 async def test_bytes_that_are_no_audio_are_deepgrams_400(pcm_server: ServerThread) -> None:

@@ -78,7 +78,7 @@ def run_offline(clips: Sequence[Clip], settings: LocalSettings | None = None) ->
     results = OfflineResults()
 
     class FinalDecodeTimes(EngineObserver):
-        def job_timing(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+        def job_timing(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
             if kind == "final":
                 results.final_decode_s.append(run_s)
 

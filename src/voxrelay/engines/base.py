@@ -139,7 +139,7 @@ class EngineObserver:
     Methods may be called from a worker thread (`job_timing`), so they must only record.
     """
 
-    def job_timing(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+    def job_timing(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
         """One inference job ran: `wait_s` queued, `run_s` decoding (the local engine; worker thread)."""
 
     def upstream_reconnect(self, result: Literal["ok", "failed", "gave_up"]) -> None:

@@ -116,7 +116,7 @@ async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedPar
                 await transcript.segments.aclose()  # type: ignore[attr-defined]  # async generators have it
     except EngineFailure as exc:
         log.warning("listen %s: the engine failed (%s): %s", request_id, exc.code, exc)
-        if exc.code == "unsupported_audio":
+        if exc.code in ("unsupported_audio", "bad_audio"):  # the Deepgram and the local engine's words for it
             raise bad_audio(str(exc)) from None  # Deepgram's wording, which Deepgram clients (ours too) read
         status, err_code = _FAILURES.get(exc.code, (500, "INTERNAL_SERVER_ERROR"))
         raise ListenRequestError(status, err_code, str(exc)) from None
@@ -152,7 +152,7 @@ def _prepare(body: bytes, params: PrerecordedParams, raw_audio: bool, rate: int)
             return decode_linear16(body, params.sample_rate, params.channels, rate), sha256
         if raw_audio:
             return body, sha256
-        return decode_file(body, rate), sha256
+        return decode_file(body, rate).pcm, sha256
     except AudioDecodeError as exc:
         raise bad_audio(str(exc)) from None
 

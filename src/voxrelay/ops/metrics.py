@@ -149,7 +149,7 @@ class Metrics:
         """A recorder for one connection on `endpoint`."""
         return SessionMetrics(self, endpoint)
 
-    def observe_job(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+    def observe_job(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
         """One inference job of the local engine (called on its worker thread)."""
         self.engine_queue_wait.labels(kind).observe(wait_s)
         self.engine_decode.labels(kind).observe(run_s)
@@ -284,7 +284,7 @@ class MetricsObserver(EngineObserver):
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    def job_timing(self, kind: Literal["final", "interim"], wait_s: float, run_s: float) -> None:
+    def job_timing(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
         self._metrics.observe_job(kind, wait_s, run_s)
 
     def upstream_reconnect(self, result: Literal["ok", "failed", "gave_up"]) -> None:

@@ -28,7 +28,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,7 +47,9 @@ from voxrelay.engines.base import (
     UtteranceEnd,
     Word,
 )
-from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
+from voxrelay.engines.files import FileRequest, FileTranscript
+from voxrelay.engines.local.files import transcribe_file
+from voxrelay.engines.local.scheduler import FILE, FINAL, INTERIM, InferenceScheduler, JobTiming
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
 from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.local.vad import SileroVad
@@ -67,7 +69,7 @@ class LocalEngine(Engine):
 
     name = "local"
     # The VAD needs 200 ms of quiet to call a pause, so shorter endpointing is raised to it.
-    capabilities = Capabilities(raw_audio=False, sample_rate=16000, min_endpointing_ms=200)
+    capabilities = Capabilities(raw_audio=False, sample_rate=16000, min_endpointing_ms=200, file_transcription=True)
     vad_worker: VadWorker | None = None  # runs between start() and stop()
 
     def __init__(self, settings: LocalSettings | None = None) -> None:
@@ -102,7 +104,10 @@ class LocalEngine(Engine):
         self.started = True
 
     def _report_timing(self, priority: int, timing: JobTiming) -> None:
-        self.observer.job_timing("final" if priority == FINAL else "interim", timing.wait, timing.run)
+        kind: Literal["final", "interim", "file"] = (
+            "final" if priority == FINAL else "file" if priority == FILE else "interim"
+        )
+        self.observer.job_timing(kind, timing.wait, timing.run)
 
     def _load(self) -> tuple[WhisperDecoder, SileroVad]:
         decoder = WhisperDecoder(
@@ -118,6 +123,13 @@ class LocalEngine(Engine):
         if config.model and config.model not in (self.model_name, "default"):
             log.info("stream asked for model %r; serving %r", config.model, self.model_name)
         return LocalStream(self, config)
+
+    async def transcribe_file(self, request: FileRequest) -> FileTranscript:
+        """Decode a whole recording as faster-whisper's `transcribe` does, below live sessions (`local.files`)."""
+        if not self.started or self.decoder is None or self.scheduler is None:
+            raise EngineFailure("the local engine is still loading its model")
+        sample_rate = self.capabilities.sample_rate
+        return await transcribe_file(self.decoder.model, self.scheduler, request, sample_rate)
 
     async def stop(self) -> None:
         if self.scheduler is not None:

@@ -116,6 +116,11 @@ class WhisperDecoder:
         self._tokenizer = Tokenizer(self._model.hf_tokenizer, self.multilingual, task="transcribe", language=language)
         self._suppressed = list(get_suppressed_tokens(self._tokenizer, [-1]))
 
+    @property
+    def model(self) -> Any:
+        """The faster-whisper `WhisperModel` (whole-file decoding runs its own `transcribe`)."""
+        return self._model
+
     def decode(
         self,
         audio: np.ndarray,
