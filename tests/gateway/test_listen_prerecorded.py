@@ -192,6 +192,24 @@ async def test_concurrent_files_past_the_limit_get_429_with_retry_after(
     await sdk(server).listen.v1.media.transcribe_file(request=bytes(3200))  # the slot is free again
 
 
+async def test_a_client_that_goes_away_stops_its_transcription(server: ServerThread, engine: FileCountingEngine) -> None:
+    engine.release.clear()
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            post = asyncio.create_task(http.post(
+                server.http("/v1/listen"), content=b"HOLD" + bytes(3200), headers={"Authorization": f"Token {KEY}"}
+            ))
+            await until(lambda: engine.holding == 1)
+            post.cancel()  # the client gives up: its connection is closed
+            with pytest.raises(asyncio.CancelledError):
+                await post
+        # The job ended while the engine was still holding it: cancelled, not finished.
+        await until(lambda: server.gateway.file_jobs == 0 and engine.holding == 0)
+        assert not engine.release.is_set() and not server.gateway.gatekeeper.per_key
+    finally:
+        engine.release.set()
+
+
 async def test_refused_features_and_remote_urls_are_400s_that_say_why(server: ServerThread) -> None:
     client = sdk(server)
     with pytest.raises(ApiError) as caught:

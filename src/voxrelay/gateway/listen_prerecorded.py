@@ -28,8 +28,8 @@ from voxrelay import __version__
 from voxrelay.audio.container import AudioDecodeError
 from voxrelay.audio.file import decode_file
 from voxrelay.audio.pcm import decode_linear16, linear16_wav
-from voxrelay.engines.base import EngineFailure
-from voxrelay.engines.files import FileRequest, FileSegment
+from voxrelay.engines.base import Engine, EngineFailure
+from voxrelay.engines.files import FileRequest, FileSegment, FileTranscript
 from voxrelay.gateway.listen_v1 import listen_error
 from voxrelay.gateway.state import Gateway
 from voxrelay.protocol.deepgram_messages import ModelInfo
@@ -43,6 +43,7 @@ from voxrelay.protocol.deepgram_prerecorded import (
     prerecorded_response,
 )
 from voxrelay.security.admission import Refusal
+from voxrelay.tasks import cancel_and_wait
 
 __all__ = ["create_router", "serve"]
 
@@ -104,16 +105,20 @@ async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedPar
     audio, sha256 = await asyncio.to_thread(_prepare, body, params, engine.capabilities.raw_audio,
                                             engine.capabilities.sample_rate)
     log.info("listen %s: file of %d bytes", request_id, len(body))
-    segments: list[FileSegment] = []
+    request_for_engine = FileRequest(audio, language=params.language, prompt=params.prompt, word_timings=True)
+    transcribing = asyncio.create_task(_run_engine(engine, request_for_engine))
+    gone = asyncio.create_task(_client_gone(request))
     try:
-        transcript = await engine.transcribe_file(
-            FileRequest(audio, language=params.language, prompt=params.prompt, word_timings=True)
-        )
-        try:
-            segments = [segment async for segment in transcript.segments]
-        finally:
-            with contextlib.suppress(Exception):
-                await transcript.segments.aclose()  # type: ignore[attr-defined]  # async generators have it
+        await asyncio.wait({transcribing, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # A client that went away stops the work (closing the segments releases the engine's undone
+        # windows), so an abandoned upload neither holds a job slot nor keeps the decoder busy.
+        await cancel_and_wait([gone, transcribing] if not transcribing.done() else [gone])
+    if transcribing.cancelled():
+        log.info("listen %s: the client went away; transcription stopped", request_id)
+        raise ListenRequestError(499, "CLIENT_CLOSED_REQUEST", "The client closed the connection.")
+    try:
+        transcript, segments = transcribing.result()
     except EngineFailure as exc:
         log.warning("listen %s: the engine failed (%s): %s", request_id, exc.code, exc)
         if exc.code in ("unsupported_audio", "bad_audio"):  # the Deepgram and the local engine's words for it
@@ -126,6 +131,21 @@ async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedPar
         ModelInfo(engine.model_name, __version__, engine.name), language=transcript.language,
     )
     return JSONResponse(prerecorded_response(meta, params, segments), headers={"dg-request-id": request_id})
+
+
+async def _run_engine(engine: Engine, request: FileRequest) -> tuple[FileTranscript, list[FileSegment]]:
+    transcript = await engine.transcribe_file(request)
+    try:
+        return transcript, [segment async for segment in transcript.segments]
+    finally:
+        with contextlib.suppress(Exception):
+            await transcript.segments.aclose()  # type: ignore[attr-defined]  # async generators have it
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (call after the body is read: ASGI then sends only that)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
