@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     max_session_s: float = Field(default=3600, gt=0)
     max_text_frame: int = Field(default=16 * 1024, ge=256)
     max_audio_frame: int = Field(default=64 * 1024, ge=1024)
+    # POST /v1/audio/transcriptions: upload size (OpenAI's 25 MB), audio length, uploads decoding at once.
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_file_duration_s: float = Field(default=3600, gt=0)
+    max_file_jobs: int = Field(default=2, ge=1)
 
     # Who may connect (docs/security.md). Auth is off only on loopback with no keys.
     api_keys: str = ""  # comma-separated; `Authorization: Bearer KEY`, also accepted by /v1/listen

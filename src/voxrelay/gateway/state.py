@@ -22,6 +22,7 @@ class Gateway:
         self.settings = settings
         self.engine = engine
         self.sessions: set[str] = set()
+        self.file_jobs = 0  # uploads being transcribed now (POST /v1/audio/transcriptions)
         self.start_error: str | None = None
         self.frame_limits = FrameLimits(settings.max_text_frame, settings.max_audio_frame)
         self.gatekeeper = Gatekeeper(settings)
@@ -54,6 +55,15 @@ class Gateway:
         return self.gatekeeper.admit(
             handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
             engine_error=self.engine_error,
+        )
+
+    def admit_file(self, request: HTTPConnection) -> Admission:
+        """Admit one file upload: the same checks as a handshake, its cap the file-job cap."""
+        handshake = Handshake(request.headers, request.query_params.multi_items(),
+                              request.client.host if request.client else None)
+        return self.gatekeeper.admit(
+            handshake, form="bearer", live_sessions=len(self.sessions), draining=self.draining,
+            engine_error=self.engine_error, file_jobs=self.file_jobs,
         )
 
     def not_ready_reasons(self) -> list[str]:
