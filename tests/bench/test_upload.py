@@ -21,7 +21,7 @@ def test_a_short_run_measures_both_passes_and_reports_them(tmp_path: Path) -> No
     results = run_upload(clips, sessions=1, rounds=2, upload_s=45.0, progress=lambda label, total: lambda: None)
     s = results.summary()
     assert s["upload_status"] == 200 and s["upload_audio_s"] >= 45
-    assert 0 < s["upload_wall_s"] and s["upload_wer"] is not None and s["upload_wer"] < 0.3
+    assert s["upload_wall_s"] > 0 and s["upload_wer"] is not None and s["upload_wer"] < 0.3
     assert s["alone"]["n"] + s["with_upload"]["n"] >= 1  # stops right after the last word usually leave words pending
     report = write_report(tmp_path, {"mode": "quick", "command": "test", "upload": results.to_dict()})
     text = report.read_text()
