@@ -26,7 +26,8 @@ class Gateway:
         self.start_error: str | None = None
         self.frame_limits = FrameLimits(settings.max_text_frame, settings.max_audio_frame)
         self.gatekeeper = Gatekeeper(settings)
-        self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions))
+        # A drain waits for uploads being transcribed too: their answers are as much in flight as a live final.
+        self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions) + self.file_jobs)
         self.metrics = Metrics(engine.name, lambda: len(self.sessions))
         self.metrics.max_sessions.set(settings.max_sessions)
 
