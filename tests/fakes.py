@@ -138,9 +138,10 @@ class FileCountingEngine(Engine):
     """Transcribes files without listening: one segment per `chunk` bytes (or PCM samples), text naming its range.
 
     Segment i covers bytes [i*chunk, (i+1)*chunk) and says "Bytes A to B." with two words timed inside
-    it, so a test can compute every expected field from the upload's length alone. Uploads starting
-    with FAIL raise `unsupported_audio`, DOWN raise `engine_unavailable`, and HOLD wait until
-    `release` is set (for concurrency limits; `holding` counts the waiting jobs).
+    it, so a test can compute every expected field from the upload's length alone. Uploads with FAIL
+    in their first 64 bytes (e.g. the first samples of a WAV) raise `bad_audio`, DOWN raise
+    `engine_unavailable`, and HOLD wait until `release` is set (for concurrency limits; `holding`
+    counts the waiting jobs).
     """
 
     name = "file-counting"
@@ -164,11 +165,11 @@ class FileCountingEngine(Engine):
         self.requests.append(request)
         audio = request.audio
         if isinstance(audio, bytes):
-            if audio.startswith(b"FAIL"):
-                raise base.EngineFailure("the fake could not decode this file", code="unsupported_audio")
-            if audio.startswith(b"DOWN"):
+            if b"FAIL" in audio[:64]:
+                raise base.EngineFailure("the fake could not decode this file", code="bad_audio")
+            if b"DOWN" in audio[:64]:
                 raise base.EngineFailure("the fake's upstream is down", code="engine_unavailable")
-            if audio.startswith(b"HOLD"):
+            if b"HOLD" in audio[:64]:
                 self.holding += 1
                 try:
                     await asyncio.to_thread(self.release.wait, 30)

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--proxy-seconds", type=float, help="seconds of audio per proxied stream")
     bench.add_argument("--skip-local", action="store_true")
     bench.add_argument("--skip-proxy", action="store_true")
+    bench.add_argument("--skip-upload", action="store_true", help="skip live sessions with a concurrent file upload")
+    bench.add_argument("--upload-sessions", type=int, help="live sessions during the upload part (default 3)")
+    bench.add_argument("--upload-seconds", type=float, help="length of the uploaded recording (default 300)")
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -77,6 +80,9 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         proxy_seconds=args.proxy_seconds,
         skip_local=args.skip_local,
         skip_proxy=args.skip_proxy,
+        skip_upload=args.skip_upload,
+        upload_sessions=args.upload_sessions,
+        upload_seconds=args.upload_seconds,
         argv=[a for a in argv if a != "bench"],
     )
     print(report.read_text())

@@ -34,9 +34,10 @@ class Settings(BaseSettings):
     max_session_s: float = Field(default=3600, gt=0)
     max_text_frame: int = Field(default=16 * 1024, ge=256)
     max_audio_frame: int = Field(default=64 * 1024, ge=1024)
-    # Whole-file uploads (POST /v1/listen): the largest body (413 past it; OpenAI's 25 MB) and the
-    # transcriptions running at once (429 past it), across every file endpoint.
+    # File uploads (POST /v1/audio/transcriptions, POST /v1/listen): upload size (OpenAI's 25 MB), audio
+    # length, uploads decoding at once.
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_file_duration_s: float = Field(default=3600, gt=0)
     max_file_jobs: int = Field(default=2, ge=1)
 
     # Who may connect (docs/security.md). Auth is off only on loopback with no keys.

@@ -35,6 +35,9 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
         assert row["all_relayed_p50_ms"] is not None and row["ready_relayed_p50_ms"] is not None
         # Memory is clamped at 0 by the bench; a proxied session holding a MiB would be a leak or a bug.
         assert row["memory_per_session_kb"] < 1024 and row["gateway_cpu_per_stream_pct"] > 0, row
+    # The upload part: live sessions alone and during an upload that was transcribed.
+    upload = data["upload"]["summary"]
+    assert upload["upload_status"] == 200 and upload["upload_wer"] < 0.3 and upload["upload_rtf"] > 0
     report = (tmp_path / "bench.md").read_text()
     assert "final after stop" in report and "Proxy path" in report
     for plot in ("local_latency.png", "local_capacity.png", "proxy_latency.png"):

@@ -24,6 +24,7 @@ from deepgram.core.api_error import ApiError
 
 from tests.fakes import EchoEngine, FileCountingEngine, PcmFileEngine
 from tests.support import ServerThread, clip, until
+from voxrelay.audio.pcm import linear16_wav
 from voxrelay.settings import Settings
 
 KEY = f"listen-{uuid.uuid4().hex}"
@@ -66,6 +67,11 @@ def server(engine: FileCountingEngine) -> Iterator[ServerThread]:
     server.stop()
 
 
+def wav(pcm: bytes) -> bytes:
+    """A 16 kHz mono WAV around `pcm`: every upload is decoded, also for engines that take the bytes."""
+    return linear16_wav(pcm, 16000, 1)
+
+
 def expected_ranges(total: int, chunk: int = 16000) -> list[tuple[int, int]]:
     return [(first, min(first + chunk, total)) for first in range(0, total, chunk)]
 
@@ -73,7 +79,7 @@ def expected_ranges(total: int, chunk: int = 16000) -> list[tuple[int, int]]:
 async def test_a_file_comes_back_in_deepgrams_shape_with_utterances_and_words(
     server: ServerThread, engine: FileCountingEngine
 ) -> None:
-    audio = bytes(range(256)) * 313  # 80128 bytes: five full segments and a short sixth
+    audio = wav(bytes(range(256)) * 313)  # 80172 bytes: five full segments and a short sixth
     raw = await sdk(server).listen.v1.media.with_raw_response.transcribe_file(
         request=audio, model="nova-3", punctuate=True, utterances=True
     )
@@ -105,7 +111,7 @@ async def test_a_file_comes_back_in_deepgrams_shape_with_utterances_and_words(
 
 
 async def test_options_reach_the_engine_and_shape_the_answer(server: ServerThread, engine: FileCountingEngine) -> None:
-    audio = bytes(40000)
+    audio = wav(bytes(40000))  # 40044 bytes
     response: Any = await sdk(server).listen.v1.media.transcribe_file(
         request=audio, language="fr-CA", keyterm=["Voxrelay", "Deepgram"], paragraphs=True, tag="t1"
     )
@@ -115,13 +121,13 @@ async def test_options_reach_the_engine_and_shape_the_answer(server: ServerThrea
     assert channel.detected_language is None  # a language was given: nothing was detected
     # punctuate is off by default, as at Deepgram: bare lowercase words, no punctuated_word.
     alternative = channel.alternatives[0]
-    assert alternative.transcript == "bytes 0-16000 bytes 16000-32000 bytes 32000-40000"
+    assert alternative.transcript == "bytes 0-16000 bytes 16000-32000 bytes 32000-40044"
     assert all(getattr(w, "punctuated_word", None) is None for w in alternative.words)
     assert response.results.utterances is None  # not asked for
     # Contiguous segments: one paragraph, one sentence per segment.
     paragraphs = alternative.paragraphs.paragraphs
     assert len(paragraphs) == 1 and len(paragraphs[0].sentences) == 3
-    assert paragraphs[0].start == 0.0 and paragraphs[0].end == 1.25
+    assert paragraphs[0].start == 0.0 and paragraphs[0].end == round(40044 / 32000, 3)
     assert [w["parameter"] for w in response.metadata.model_extra["warnings"]] == ["tag"]
 
 
@@ -166,8 +172,10 @@ async def test_an_upload_over_the_limit_is_refused_with_413(server: ServerThread
         await sdk(server).listen.v1.media.transcribe_file(request=chunks(), request_options=NO_RETRY)
     assert caught.value.status_code == 413
     assert len(engine.requests) == before
+    metrics = server.gateway.metrics.render().decode()
+    assert 'voxrelay_errors_total{code="413",endpoint="v1-listen"} 2.0' in metrics
     # At the limit exactly, it is taken.
-    await sdk(server).listen.v1.media.transcribe_file(request=bytes(LIMIT))
+    await sdk(server).listen.v1.media.transcribe_file(request=wav(bytes(LIMIT - 44)))
     assert len(engine.requests) == before + 1
 
 
@@ -175,7 +183,7 @@ async def test_concurrent_files_past_the_limit_get_429_with_retry_after(
     server: ServerThread, engine: FileCountingEngine
 ) -> None:
     engine.release.clear()
-    first = asyncio.create_task(sdk(server).listen.v1.media.transcribe_file(request=b"HOLD" + bytes(32000)))
+    first = asyncio.create_task(sdk(server).listen.v1.media.transcribe_file(request=wav(b"HOLD" + bytes(31996))))
     try:
         await until(lambda: engine.holding == 1)
         with pytest.raises(ApiError) as caught:
@@ -184,12 +192,17 @@ async def test_concurrent_files_past_the_limit_get_429_with_retry_after(
             )
         assert caught.value.status_code == 429 and caught.value.body["err_code"] == "TOO_MANY_REQUESTS"
         assert caught.value.headers is not None and int(caught.value.headers["retry-after"]) >= 1
+        # One count of file jobs for both file endpoints: OpenAI's is full too.
+        async with httpx.AsyncClient(timeout=30) as http:
+            openai = await http.post(server.http("/v1/audio/transcriptions"), files={"file": ("a.wav", wav(bytes(3200)))},
+                                     data={"model": "whisper-1"})
+        assert openai.status_code == 429 and int(openai.headers["retry-after"]) >= 1
     finally:
         engine.release.set()
     response: Any = await first
-    assert response.metadata.duration == round(32004 / 32000, 3)
+    assert response.metadata.duration == round(32044 / 32000, 3)
     assert server.gateway.file_jobs == 0 and not server.gateway.gatekeeper.per_key
-    await sdk(server).listen.v1.media.transcribe_file(request=bytes(3200))  # the slot is free again
+    await sdk(server).listen.v1.media.transcribe_file(request=wav(bytes(3200)))  # the slot is free again
 
 
 async def test_a_client_that_goes_away_stops_its_transcription(server: ServerThread, engine: FileCountingEngine) -> None:
@@ -197,7 +210,7 @@ async def test_a_client_that_goes_away_stops_its_transcription(server: ServerThr
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             post = asyncio.create_task(http.post(
-                server.http("/v1/listen"), content=b"HOLD" + bytes(3200), headers={"Authorization": f"Token {KEY}"}
+                server.http("/v1/listen"), content=wav(b"HOLD" + bytes(3196)), headers={"Authorization": f"Token {KEY}"}
             ))
             await until(lambda: engine.holding == 1)
             post.cancel()  # the client gives up: its connection is closed
@@ -223,11 +236,30 @@ async def test_refused_features_and_remote_urls_are_400s_that_say_why(server: Se
     assert caught.value.status_code == 400 and "linear16" in caught.value.body["err_msg"]
 
 
+async def test_audio_that_is_no_audio_or_too_long_never_reaches_an_engine_that_takes_bytes(
+    server: ServerThread, engine: FileCountingEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = len(engine.requests)
+    with pytest.raises(ApiError) as caught:
+        await sdk(server).listen.v1.media.transcribe_file(request=b"not audio at all " * 100, request_options=NO_RETRY)
+    assert caught.value.status_code == 400
+    assert caught.value.body["err_msg"].startswith("Bad Request: failed to process audio")
+    monkeypatch.setattr(server.gateway.settings, "max_file_duration_s", 1.0)
+    for upload, query in [(wav(bytes(3 * 32000)), None), (bytes(3 * 32000), {"sample_rate": 16000})]:
+        with pytest.raises(ApiError) as caught:
+            await sdk(server).listen.v1.media.transcribe_file(
+                request=upload, encoding="linear16" if query else None,
+                request_options={"additional_query_parameters": query or {}, **NO_RETRY},
+            )
+        assert caught.value.status_code == 400 and "longer than the 1 s" in caught.value.body["err_msg"]
+    assert len(engine.requests) == before and server.gateway.file_jobs == 0
+
+
 @pytest.mark.parametrize(
     ("upload", "status", "err_code", "text"),
     [
-        (b"FAIL" + bytes(3200), 400, "Bad Request", "could not decode"),
-        (b"DOWN" + bytes(3200), 503, "SERVICE_UNAVAILABLE", "upstream is down"),
+        (wav(b"FAIL" + bytes(3196)), 400, "Bad Request", "failed to process audio: the fake could not decode"),
+        (wav(b"DOWN" + bytes(3196)), 503, "SERVICE_UNAVAILABLE", "upstream is down"),
     ],
 )
 async def test_engine_failures_map_to_deepgram_statuses(

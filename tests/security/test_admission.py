@@ -245,3 +245,25 @@ async def test_v1_listen_accepts_the_gateway_keys(server: ServerThread) -> None:
 async def test_sessions_are_released(server: ServerThread) -> None:
     await until(lambda: not server.gateway.sessions, timeout=10)
     assert not server.gateway.sessions and not server.gateway.gatekeeper.per_key
+
+
+def test_file_uploads_are_held_to_the_file_job_cap_not_the_session_cap() -> None:
+    from starlette.datastructures import Headers
+
+    from voxrelay.security.admission import Gatekeeper, Handshake, Refusal
+
+    gatekeeper = Gatekeeper(Settings(api_keys=KEY, max_sessions=1, max_file_jobs=2, max_sessions_per_key=5))
+    upload = Handshake(Headers({"authorization": f"Bearer {KEY}"}), [], "127.0.0.1")
+    # The live sessions are at their cap, yet an upload is let in: it takes no live session.
+    admission = gatekeeper.admit(upload, live_sessions=1, draining=False, file_jobs=1)
+    assert admission.owner is not None and gatekeeper.per_key[admission.owner] == 1
+    with pytest.raises(Refusal) as raised:
+        gatekeeper.admit(upload, live_sessions=0, draining=False, file_jobs=2)
+    assert (raised.value.status, raised.value.kind, raised.value.retry_after) == (429, "file_cap", 5)
+    # The same credential check as every endpoint.
+    bad = Handshake(Headers({"authorization": "Bearer nope"}), [], "127.0.0.1")
+    with pytest.raises(Refusal) as raised:
+        gatekeeper.admit(bad, live_sessions=0, draining=False, file_jobs=0)
+    assert raised.value.status == 401
+    gatekeeper.release(admission)
+    assert gatekeeper.per_key == {}

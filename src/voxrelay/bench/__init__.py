@@ -46,6 +46,9 @@ def run_bench(
     proxy_seconds: float | None = None,
     skip_local: bool = False,
     skip_proxy: bool = False,
+    skip_upload: bool = False,
+    upload_sessions: int | None = None,
+    upload_seconds: float | None = None,
     progress: bool = True,
     argv: Sequence[str] = (),
 ) -> Path:
@@ -60,6 +63,15 @@ def run_bench(
         chosen = load_clips(corpus or find_corpus(), limit=clips or (2 if quick else None))
         levels = levels if levels is not None else ([2] if quick else [1, 2, 4, 8, 12, 14, 16])
         data["local"] = run_local(chosen, levels=levels, per_session=1 if quick else 3, progress=tick).to_dict()
+    if not skip_upload:
+        from voxrelay.bench.upload import run_upload
+
+        pool = load_clips(corpus or find_corpus(), limit=clips)
+        sessions = upload_sessions or (2 if quick else 3)
+        seconds = upload_seconds or (30.0 if quick else 300.0)
+        data["upload"] = run_upload(
+            pool, sessions=sessions, rounds=2 if quick else 6, upload_s=seconds, progress=tick
+        ).to_dict()
     if not skip_proxy:
         from voxrelay.bench.proxy import run_proxy
 

@@ -104,6 +104,27 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
                 f"goal ≥ 8 ({_verdict(s['capacity_sessions'] >= 8)}).",
                 "",
             ]
+    upload = data.get("upload")
+    if upload:
+        u = upload["summary"]
+        alone, during = u["alone"], u["with_upload"]
+        lines += [
+            f"## Live dictation with a concurrent upload ({u['sessions']} sessions, local engine)",
+            "",
+            f"Final after stop (ms) of {u['sessions']} real-time /stt-stream sessions, alone and while a "
+            f"{u['upload_audio_s']:.0f} s recording is transcribed through POST /v1/audio/transcriptions "
+            "(only stops before the upload's answer count).",
+            "",
+            "| live sessions | final after stop p50 | p95 | n |",
+            "|---|---|---|---|",
+            f"| alone | {_fmt(alone['p50'], 1000)} | {_fmt(alone['p95'], 1000)} | {alone['n']} |",
+            f"| with the upload | {_fmt(during['p50'], 1000)} | {_fmt(during['p95'], 1000)} | {during['n']} |",
+            "",
+            f"The upload (HTTP {u['upload_status']}): {u['upload_audio_s']:.0f} s of audio in "
+            f"{u['upload_wall_s']:.1f} s, real-time factor {_fmt(u['upload_rtf'], 1, 3)}; WER "
+            f"{_fmt(u['upload_wer'], 100, 1, ' %')} against the clips' references.",
+            "",
+        ]
     proxy = data.get("proxy")
     if proxy:
         cores = proxy.get("cores")

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from voxrelay import __version__
 from voxrelay.engines import create_engine
 from voxrelay.engines.base import Engine, EngineFailure
-from voxrelay.gateway import listen_prerecorded, listen_v1, stt_stream
+from voxrelay.gateway import listen_prerecorded, listen_v1, stt_stream, transcriptions
 from voxrelay.gateway.state import Gateway
 from voxrelay.ops.drain import create_admin_router
 from voxrelay.ops.metrics import CONTENT_TYPE, MetricsObserver
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(stt_stream.create_router(gateway))
     app.include_router(listen_v1.create_router(gateway))
     app.include_router(listen_prerecorded.create_router(gateway))
+    app.include_router(transcriptions.create_router(gateway))
     app.include_router(create_auth_router(gateway.gatekeeper))
     app.include_router(create_admin_router(gateway.drainer, settings.admin_key))
 

@@ -4,8 +4,9 @@ The same path as the Live WebSocket (`listen_v1.py`); FastAPI routes the HTTP PO
 Deepgram SDK pre-recorded clients (`client.listen.v1.media.transcribe_file`) work against it
 unchanged: point their base URL at the gateway. In order: the query is checked (400, as
 Deepgram does), the one admission path decides (`Authorization: Token KEY`, Deepgram's form;
-refusals in Deepgram's words, shared with the Live endpoint), the file-job limit (429), the
-body is read up to `max_upload_bytes` (413), then `engine.transcribe_file` answers and
+refusals in Deepgram's words, shared with the Live endpoint; the file-job cap, 429, shared with
+the OpenAI file endpoint), the body is read up to `max_upload_bytes` (413) and decoded (400 if
+it is no audio or longer than `max_file_duration_s`), then `engine.transcribe_file` answers and
 `protocol.deepgram_prerecorded` writes Deepgram's response. Engines that take PCM get the file
 decoded here (in a worker thread); engines that take raw audio (Deepgram) get the bytes.
 Errors are Deepgram's error shape: `{"err_code", "err_msg", "request_id"}`.
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -25,13 +27,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from voxrelay import __version__
-from voxrelay.audio.container import AudioDecodeError
-from voxrelay.audio.file import decode_file
+from voxrelay.audio.file import AudioDecodeError, AudioTooLong, decode_file
 from voxrelay.audio.pcm import decode_linear16, linear16_wav
 from voxrelay.engines.base import Engine, EngineFailure
 from voxrelay.engines.files import FileRequest, FileSegment, FileTranscript
 from voxrelay.gateway.listen_v1 import listen_error
 from voxrelay.gateway.state import Gateway
+from voxrelay.ops.metrics import FileStatus
 from voxrelay.protocol.deepgram_messages import ModelInfo
 from voxrelay.protocol.deepgram_params import ListenRequestError
 from voxrelay.protocol.deepgram_prerecorded import (
@@ -48,6 +50,8 @@ from voxrelay.tasks import cancel_and_wait
 __all__ = ["create_router", "serve"]
 
 log = logging.getLogger("voxrelay.listen")
+
+_ENDPOINT = "v1-listen"  # the metrics label, as the Live endpoint's
 
 # An engine's `EngineFailure.code` -> Deepgram's status and err_code.
 _FAILURES: dict[str, tuple[int, str]] = {
@@ -70,41 +74,53 @@ def create_router(gateway: Gateway) -> APIRouter:
 
 
 async def serve(request: Request, gateway: Gateway) -> JSONResponse:
-    """One pre-recorded request: query, admission, job slot, body, engine, Deepgram's JSON."""
+    """One pre-recorded request: query, admission (with the file-job cap), body, engine, Deepgram's JSON."""
     request_id = str(uuid.uuid4())
+    metrics = gateway.metrics
     try:
         params = parse_prerecorded_params(request.query_params.multi_items())
     except ListenRequestError as exc:
+        metrics.file_job("bad_request", code=str(exc.status), endpoint=_ENDPOINT)
         return _error(request_id, exc)
     try:
-        admission = gateway.admit(request, "deepgram")
+        admission = gateway.admit_file(request, "deepgram")
     except Refusal as refusal:
-        return _error(request_id, listen_error(refusal), refusal.retry_after)
+        error = listen_error(refusal)
+        metrics.file_job("refused", code=str(error.status), endpoint=_ENDPOINT)
+        return _error(request_id, error, refusal.retry_after)
+    gateway.file_jobs += 1  # counted by the file-job cap and waited for by a drain
+    started = time.perf_counter()
     try:
-        if not gateway.engine.capabilities.file_transcription:
-            message = f"the {gateway.engine.name} engine cannot transcribe files; use the Live API (WebSocket)"
-            return _error(request_id, ListenRequestError(501, "NOT_IMPLEMENTED", message))
-        if not gateway.start_file_job():
-            limit = gateway.settings.max_file_jobs
-            busy = ListenRequestError(429, "TOO_MANY_REQUESTS", f"{limit} files are in progress; try again later.")
-            return _error(request_id, busy, gateway.settings.retry_after_s)
-        try:
-            return await _transcribe(request, gateway, params, request_id)
-        except ListenRequestError as exc:
-            return _error(request_id, exc)
-        finally:
-            gateway.end_file_job()
+        response, audio_s = await _transcribe(request, gateway, params, request_id)
+    except ListenRequestError as exc:
+        if exc.status == 499:
+            metrics.file_job("disconnected", endpoint=_ENDPOINT)
+        else:
+            status: FileStatus = "bad_request" if exc.status in (400, 413) else "error"
+            metrics.file_job(status, code=str(exc.status), endpoint=_ENDPOINT)
+        return _error(request_id, exc)
     finally:
+        gateway.file_jobs -= 1
         gateway.gatekeeper.release(admission)
+    metrics.file_job("ok", audio_s=audio_s, decode_s=time.perf_counter() - started, endpoint=_ENDPOINT)
+    return response
 
 
-async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedParams, request_id: str) -> JSONResponse:
+async def _transcribe(
+    request: Request, gateway: Gateway, params: PrerecordedParams, request_id: str
+) -> tuple[JSONResponse, float]:
+    """The answer and the seconds of audio it covers; raises `ListenRequestError` for every refusal."""
     engine = gateway.engine
+    if not engine.capabilities.file_transcription:
+        message = f"the {engine.name} engine cannot transcribe files; use the Live API (WebSocket)"
+        raise ListenRequestError(501, "NOT_IMPLEMENTED", message)
     body = await _read_body(request, gateway.settings.max_upload_bytes)
     check_body(request.headers.get("content-type"), body)
-    audio, sha256 = await asyncio.to_thread(_prepare, body, params, engine.capabilities.raw_audio,
-                                            engine.capabilities.sample_rate)
-    log.info("listen %s: file of %d bytes", request_id, len(body))
+    capabilities, max_s = engine.capabilities, gateway.settings.max_file_duration_s
+    audio, sha256, audio_s = await asyncio.to_thread(
+        _prepare, body, params, capabilities.raw_audio, capabilities.sample_rate, max_s
+    )
+    log.info("listen %s: file of %d bytes, %.1f s", request_id, len(body), audio_s)
     request_for_engine = FileRequest(audio, language=params.language, prompt=params.prompt, word_timings=True)
     transcribing = asyncio.create_task(_run_engine(engine, request_for_engine))
     gone = asyncio.create_task(_client_gone(request))
@@ -121,7 +137,7 @@ async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedPar
         transcript, segments = transcribing.result()
     except EngineFailure as exc:
         log.warning("listen %s: the engine failed (%s): %s", request_id, exc.code, exc)
-        if exc.code in ("unsupported_audio", "bad_audio"):  # the Deepgram and the local engine's words for it
+        if exc.code == "bad_audio":
             raise bad_audio(str(exc)) from None  # Deepgram's wording, which Deepgram clients (ours too) read
         status, err_code = _FAILURES.get(exc.code, (500, "INTERNAL_SERVER_ERROR"))
         raise ListenRequestError(status, err_code, str(exc)) from None
@@ -130,7 +146,8 @@ async def _transcribe(request: Request, gateway: Gateway, params: PrerecordedPar
         request_id, created, sha256, transcript.duration,
         ModelInfo(engine.model_name, __version__, engine.name), language=transcript.language,
     )
-    return JSONResponse(prerecorded_response(meta, params, segments), headers={"dg-request-id": request_id})
+    body_json = prerecorded_response(meta, params, segments)
+    return JSONResponse(body_json, headers={"dg-request-id": request_id}), audio_s
 
 
 async def _run_engine(engine: Engine, request: FileRequest) -> tuple[FileTranscript, list[FileSegment]]:
@@ -162,17 +179,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _prepare(body: bytes, params: PrerecordedParams, raw_audio: bool, rate: int) -> tuple[bytes | np.ndarray, str]:
-    """What the engine takes (in a worker thread: hashing and decoding block), and the body's sha256."""
+def _prepare(
+    body: bytes, params: PrerecordedParams, raw_audio: bool, rate: int, max_s: float
+) -> tuple[bytes | np.ndarray, str, float]:
+    """What the engine takes, the body's sha256 and its seconds of audio (in a worker thread: all three block).
+
+    Every upload is decoded, also for engines that take the bytes (Deepgram): so that audio that is
+    not audio, or longer than `max_file_duration_s`, is refused here as on the OpenAI endpoint,
+    before an upstream is paid for it.
+    """
     sha256 = hashlib.sha256(body).hexdigest()
     try:
         if params.encoding == "linear16" and params.sample_rate is not None:
-            if raw_audio:  # engines reading files take a header, not a query parameter
-                return linear16_wav(body, params.sample_rate, params.channels), sha256
-            return decode_linear16(body, params.sample_rate, params.channels, rate), sha256
-        if raw_audio:
-            return body, sha256
-        return decode_file(body, rate).pcm, sha256
+            pcm = decode_linear16(body, params.sample_rate, params.channels, rate)
+            if len(pcm) > max_s * rate:
+                raise AudioTooLong(len(pcm) / rate, max_s)
+            # Engines that read files take the format from a header, not from a query parameter.
+            wav = linear16_wav(body, params.sample_rate, params.channels) if raw_audio else None
+            return (wav if wav is not None else pcm), sha256, len(pcm) / rate
+        decoded = decode_file(body, rate, max_s)
+        return (body if raw_audio else decoded.pcm), sha256, decoded.duration
+    except AudioTooLong as exc:
+        raise ListenRequestError(
+            400, "Bad Request", f"Bad Request: the audio is longer than the {exc.limit:g} s this server transcribes."
+        ) from None
     except AudioDecodeError as exc:
         raise bad_audio(str(exc)) from None
 

@@ -76,6 +76,7 @@ _REFUSALS: dict[RefusalKind, tuple[int, str, str]] = {
     "handshake_rate": (429, "TOO_MANY_REQUESTS", "Too many connection attempts from this address."),
     "draining": (503, "SERVICE_UNAVAILABLE", "The server is shutting down."),
     "global_cap": (429, "TOO_MANY_REQUESTS", "The server is at its session limit."),
+    "file_cap": (429, "TOO_MANY_REQUESTS", "Too many files are being transcribed; try again later."),
     "key_cap": (429, "TOO_MANY_REQUESTS", "This key has too many open streams."),
     "engine": (503, "SERVICE_UNAVAILABLE", ""),
 }

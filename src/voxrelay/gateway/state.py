@@ -22,11 +22,12 @@ class Gateway:
         self.settings = settings
         self.engine = engine
         self.sessions: set[str] = set()
-        self.file_jobs = 0  # whole-file transcriptions running (`start_file_job`)
+        self.file_jobs = 0  # uploads being transcribed now (POST /v1/audio/transcriptions, POST /v1/listen)
         self.start_error: str | None = None
         self.frame_limits = FrameLimits(settings.max_text_frame, settings.max_audio_frame)
         self.gatekeeper = Gatekeeper(settings)
-        self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions))
+        # A drain waits for uploads being transcribed too: their answers are as much in flight as a live final.
+        self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions) + self.file_jobs)
         self.metrics = Metrics(engine.name, lambda: len(self.sessions))
         self.metrics.max_sessions.set(settings.max_sessions)
 
@@ -57,15 +58,17 @@ class Gateway:
             engine_error=self.engine_error,
         )
 
-    def start_file_job(self) -> bool:
-        """Count one more file transcription if `max_file_jobs` allows it (then `end_file_job` once); else False."""
-        if self.file_jobs >= self.settings.max_file_jobs:
-            return False
-        self.file_jobs += 1
-        return True
+    def admit_file(self, request: HTTPConnection, form: CredentialForm = "bearer") -> Admission:
+        """Admit one file upload: the same checks as a handshake, its cap the file-job cap.
 
-    def end_file_job(self) -> None:
-        self.file_jobs -= 1
+        `form` is the endpoint's credential form (`deepgram` for `POST /v1/listen`).
+        """
+        handshake = Handshake(request.headers, request.query_params.multi_items(),
+                              request.client.host if request.client else None)
+        return self.gatekeeper.admit(
+            handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
+            engine_error=self.engine_error, file_jobs=self.file_jobs,
+        )
 
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""

@@ -34,11 +34,16 @@ from prometheus_client import (
 from voxrelay.engines.base import EngineEvent, EngineObserver, EngineStream
 from voxrelay.ops.looplag import LAG_BUCKETS, LoopLagProbe
 
-__all__ = ["CONTENT_TYPE", "CountingStream", "Endpoint", "Metrics", "Outcome", "SentKind", "SessionMetrics"]
+__all__ = [
+    "CONTENT_TYPE", "CountingStream", "Endpoint", "FileStatus", "Metrics", "Outcome", "SentKind", "SessionMetrics",
+]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-Endpoint = Literal["stt-stream", "v1-listen"]
+Endpoint = Literal["stt-stream", "v1-listen", "v1-audio-transcriptions"]
+# How a file upload ended: ok; bad_request (bad file or field, 400/413); refused (401/429/503 before
+# reading it); disconnected (the client left mid-stream); error (the engine failed).
+FileStatus = Literal["ok", "bad_request", "refused", "disconnected", "error"]
 SentKind = Literal["interim", "final", "error", "other"]
 # stopped: the client stopped and got every final (close 1000); disconnected: the client went away
 # first; error: the server ended it with an error (engine failure, limit, bad audio, deadline);
@@ -47,6 +52,7 @@ Outcome = Literal["stopped", "disconnected", "error", "refused"]
 
 # Latency buckets (seconds): streaming ASR lives between ~50 ms and a few seconds.
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+_FILE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 _ENGINE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -102,6 +108,16 @@ class Metrics:
             ["endpoint", "code"], registry=r,
         )
 
+        # File uploads (POST /v1/audio/transcriptions); their audio counts in voxrelay_audio_seconds.
+        self.file_jobs = Counter(
+            "voxrelay_file_jobs", "File transcriptions by how they ended (status: ok, bad_request, refused, "
+            "disconnected, error).", ["engine", "status"], registry=r,
+        )
+        self.file_decode = Histogram(
+            "voxrelay_file_transcription_seconds", "From a decoded upload to its last segment (the engine's work "
+            "on one file, queueing behind live sessions included).", ["engine"], buckets=_FILE_BUCKETS, registry=r,
+        )
+
         # Latency seen by clients.
         self.first_interim = Histogram(
             "voxrelay_first_interim_seconds", "From a session's first audio frame to its first interim transcript.",
@@ -148,6 +164,22 @@ class Metrics:
     def session(self, endpoint: Endpoint) -> SessionMetrics:
         """A recorder for one connection on `endpoint`."""
         return SessionMetrics(self, endpoint)
+
+    def file_job(
+        self, status: FileStatus, *, code: str | None = None, audio_s: float | None = None,
+        decode_s: float | None = None, endpoint: str = "v1-audio-transcriptions",
+    ) -> None:
+        """One upload ended: its status, the error code sent (if any), its audio and decode seconds (if it ran).
+
+        `endpoint` labels the errors and audio seconds (`v1-listen` for Deepgram's pre-recorded POST).
+        """
+        self.file_jobs.labels(self.engine, status).inc()
+        if code is not None:
+            self.errors.labels(endpoint, code).inc()
+        if audio_s:
+            self.audio_seconds.labels(self.engine, endpoint).inc(audio_s)
+        if decode_s is not None:
+            self.file_decode.labels(self.engine).observe(decode_s)
 
     def observe_job(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
         """One inference job of the local engine (called on its worker thread)."""

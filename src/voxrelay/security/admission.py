@@ -49,7 +49,9 @@ deepgram (`/v1/listen`): `Authorization: Token KEY` or `Bearer KEY`, or the subp
 `token, KEY` (browsers); `VOXRELAY_LISTEN_API_KEYS` are accepted besides `VOXRELAY_API_KEYS`.
 """
 
-RefusalKind = Literal["credentials", "origin", "handshake_rate", "draining", "global_cap", "key_cap", "engine"]
+RefusalKind = Literal[
+    "credentials", "origin", "handshake_rate", "draining", "global_cap", "file_cap", "key_cap", "engine"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +136,16 @@ class Gatekeeper:
         live_sessions: int,
         draining: bool,
         engine_error: str | None = None,
+        file_jobs: int | None = None,
         now: float | None = None,
     ) -> Admission:
         """Check a handshake on any endpoint; returns the admission (counted until `release`) or raises `Refusal`.
 
         The checks, in order: credentials in the URL (bearer form), origin, handshake rate (auth
         on), draining, the global cap, credentials, the per-key cap, engine readiness
-        (`engine_error` is why the engine cannot serve, None when it can).
+        (`engine_error` is why the engine cannot serve, None when it can). A file upload passes
+        `file_jobs` (those decoding now): it is held to `max_file_jobs` instead of the session cap,
+        since it takes no live session.
         """
         now = time.monotonic() if now is None else now
         settings = self.settings
@@ -160,7 +165,11 @@ class Gatekeeper:
         if draining:
             raise Refusal(503, "draining", "the server is shutting down; connect to another instance",
                           retry_after=settings.retry_after_s, kind="draining")
-        if live_sessions >= settings.max_sessions:
+        if file_jobs is not None:
+            if file_jobs >= settings.max_file_jobs:
+                raise Refusal(429, "limit_exceeded", f"{settings.max_file_jobs} uploads are being transcribed; "
+                              "try again later", retry_after=settings.retry_after_s, kind="file_cap")
+        elif live_sessions >= settings.max_sessions:
             raise Refusal(503, "limit_exceeded", "the server is at its session limit; try again later",
                           retry_after=settings.retry_after_s, kind="global_cap")
         if form == "bearer":

@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from tests.fakes import FileCountingEngine
 from tests.support import ServerThread, clip, wer
+from voxrelay.audio.pcm import linear16_wav
 from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.deepgram.engine import DeepgramEngine
 from voxrelay.engines.deepgram.settings import DeepgramSettings
@@ -94,7 +95,8 @@ def test_the_engine_declares_file_transcription() -> None:
 async def test_segments_words_and_duration_come_from_deepgrams_utterances(
     engine: DeepgramEngine, upstream_engine: FileCountingEngine, logs: pytest.LogCaptureFixture
 ) -> None:
-    audio = bytes(range(256)) * 250  # 64000 bytes: four segments of 16000
+    # The upstream gateway decodes every upload (so: a WAV), then its fake engine counts the bytes as sent.
+    audio = linear16_wav((bytes(range(256)) * 250)[:-44], 16000, 1)  # 64000 bytes: four segments of 16000
     language, duration, segments = await collect(engine, FileRequest(audio, filename="a.wav", word_timings=True))
     assert duration == 2.0
     assert language == "en"  # asked to detect: the upstream's detected_language
@@ -112,17 +114,18 @@ async def test_segments_words_and_duration_come_from_deepgrams_utterances(
 async def test_language_is_sent_and_words_are_dropped_when_not_asked(
     engine: DeepgramEngine, upstream_engine: FileCountingEngine
 ) -> None:
-    language, _, segments = await collect(engine, FileRequest(bytes(20000), language="de", prompt="Grüße"))
+    audio = linear16_wav(bytes(19956), 16000, 1)  # 20000 bytes
+    language, _, segments = await collect(engine, FileRequest(audio, language="de", prompt="Grüße"))
     assert language == "de" and upstream_engine.requests[-1].language == "de"
     assert [(s.text, s.words) for s in segments] == [("Bytes 0-16000.", ()), ("Bytes 16000-20000.", ())]
     # Deepgram has no prompt: it is not sent (keyterms would reach the upstream as its prompt).
     assert upstream_engine.requests[-1].prompt is None
 
 
-async def test_an_undecodable_file_is_unsupported_audio(engine: DeepgramEngine) -> None:
+async def test_an_undecodable_file_is_bad_audio(engine: DeepgramEngine) -> None:
     with pytest.raises(EngineFailure) as caught:
-        await engine.transcribe_file(FileRequest(b"FAIL" + bytes(100)))
-    assert caught.value.code == "unsupported_audio" and "could not decode" in str(caught.value)
+        await engine.transcribe_file(FileRequest(linear16_wav(b"FAIL" + bytes(3196), 16000, 1)))
+    assert caught.value.code == "bad_audio" and "could not decode" in str(caught.value)
 
 
 async def test_a_refused_key_is_engine_unavailable_and_the_key_is_nowhere(
@@ -206,7 +209,7 @@ def scripted() -> Iterator[ScriptedUpstream]:
         (401, {"err_code": "INVALID_AUTH", "err_msg": f"Invalid credentials: {API_KEY}"}, "engine_unavailable",
          "HTTP 401"),
         (400, {"err_code": "Bad Request", "err_msg": "Bad Request: failed to process audio: corrupt or unsupported data"},
-         "unsupported_audio", "corrupt or unsupported data"),
+         "bad_audio", "corrupt or unsupported data"),
         (400, {"err_code": "Bad Request", "err_msg": "No such model/language/tier combination found."},
          "bad_request", "No such model"),
         (429, {"err_code": "TOO_MANY_REQUESTS", "err_msg": "Too many requests."}, "limit_exceeded", "HTTP 429"),

@@ -13,7 +13,8 @@ words Deepgram always returns.
 
 Failures are `EngineFailure`s with a code the gateway maps to a status, and a message that has
 passed through the engine's `scrub` (the API key never reaches a client or a log):
-    unsupported_audio   Deepgram could not decode the file (its 400 "failed to process audio")
+    bad_audio           Deepgram could not decode the file (its 400 "failed to process audio"); the
+                        local engine's code for the same, so every file endpoint maps both alike
     bad_request         Deepgram refused the options (another 400)
     limit_exceeded      402/429: quota or rate limit
     engine_unavailable  401/403 (the server's key), 5xx, a timeout, or Deepgram unreachable
@@ -94,7 +95,7 @@ def failure_from_status(status: int | None, body: Any, scrub: Scrub) -> EngineFa
     said = f": {detail}" if detail else ""
     if status == 400:
         if "audio" in detail.lower():
-            return EngineFailure(f"Deepgram could not decode the file (HTTP 400){said}", code="unsupported_audio")
+            return EngineFailure(f"Deepgram could not decode the file (HTTP 400){said}", code="bad_audio")
         return EngineFailure(f"Deepgram refused the request (HTTP 400){said}", code="bad_request")
     if status in (401, 403):
         return EngineFailure(
