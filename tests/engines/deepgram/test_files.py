@@ -25,13 +25,14 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+from openai import AsyncOpenAI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes import FileCountingEngine
-from tests.support import ServerThread, clip, wer
+from tests.support import ServerThread, clip, normalize, wer
 from voxrelay.audio.pcm import linear16_wav
 from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.deepgram.engine import DeepgramEngine
@@ -348,3 +349,24 @@ async def test_files_through_the_sdk_and_two_gateways_are_transcribed_as_the_loc
     # the bound leaves room for another CPU's arithmetic, not for a lost sentence (one is > 0.1).
     score = wer(references, through_chain)
     assert score <= 0.05, list(zip(references, through_chain, strict=True))
+
+
+async def test_the_openai_file_endpoint_works_on_the_deepgram_engine_too(
+    chained: ServerThread, local_engine_server: ServerThread, logs: pytest.LogCaptureFixture
+) -> None:
+    """OpenAI's SDK -> voxrelay (deepgram engine) -> voxrelay (local): the same engine path, another codec."""
+    c = clip("s10_dictation_email.wav")
+    front = AsyncOpenAI(api_key="unused", base_url=chained.http("/v1"), max_retries=0)
+    direct = AsyncOpenAI(api_key=API_KEY, base_url=local_engine_server.http("/v1"), max_retries=0)
+    async with front, direct:
+        through: Any = await front.audio.transcriptions.create(
+            model="whisper-1", file=("a.wav", c.path.read_bytes()), response_format="verbose_json",
+            timestamp_granularities=["word", "segment"],
+        )
+        alone: Any = await direct.audio.transcriptions.create(
+            model="whisper-1", file=("a.wav", c.path.read_bytes()), response_format="verbose_json",
+        )
+    assert normalize(through.text) == normalize(alone.text)
+    assert [s.text.strip() for s in through.segments] == [s.text.strip() for s in alone.segments]
+    assert through.words and all(0 <= w.start <= w.end <= c.duration + 0.05 for w in through.words)
+    assert wer([c.reference], [through.text]) <= 0.1, through.text
