@@ -156,7 +156,8 @@ class _Upload:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit + _FORM_SLACK:
-                    await self._drain(received)
+                    if message.get("more_body", False):  # after the last part, receive() waits for a disconnect
+                        await self._drain(received)
                     raise _TooLarge
             return message
 
