@@ -285,6 +285,19 @@ def test_over_the_job_cap_is_429_and_a_client_that_leaves_stops_the_work(server:
     assert file_steps() - at_disconnect == 1 + len(result.segments) + 1
 
 
+def test_a_client_that_gives_up_on_a_plain_answer_stops_the_work_too(server: ServerThread) -> None:
+    gateway = server.gateway
+    left_before = metric(server, "voxrelay_file_jobs_total", status="disconnected")
+    long_audio = np.concatenate([clip(n).pcm() for n in NAMES * 12])  # minutes of decoding if nobody stopped it
+    with pytest.raises(httpx.ReadTimeout):  # the client stops waiting and closes the connection
+        httpx.post(server.http("/v1/audio/transcriptions"), headers={"Authorization": f"Bearer {KEY}"},
+                   data={"model": "whisper-1"}, files={"file": ("long.wav", encode_file(long_audio, "wav"))},
+                   timeout=httpx.Timeout(30.0, read=2.0))
+    # The server notices between two segments and closes the segment iterator.
+    asyncio.run(until(lambda: metric(server, "voxrelay_file_jobs_total", status="disconnected") == left_before + 1))
+    asyncio.run(until(lambda: gateway.file_jobs == 0))
+
+
 def test_metrics_count_jobs_and_audio(server: ServerThread, client: OpenAI) -> None:
     ok = metric(server, "voxrelay_file_jobs_total", status="ok")
     audio = metric(server, "voxrelay_audio_seconds_total", endpoint="v1-audio-transcriptions")
