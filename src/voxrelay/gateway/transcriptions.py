@@ -217,10 +217,10 @@ class _Upload:
     ) -> None:
         """After the response (sent, failed or abandoned): stop the engine's work, free the job slot, count it."""
         await _aclose(transcript.segments)
-        self._release(admission)
         status = self._status
         decode_s = time.perf_counter() - started if status == "ok" else None
         self.metrics.file_job(status, code="500" if status == "error" else None, audio_s=duration, decode_s=decode_s)
+        self._release(admission)  # last: once the slot is free, the job is counted
 
 
 class _SseResponse(StreamingResponse):
