@@ -2,7 +2,8 @@
 
 Every WebSocket endpoint (`/stt-stream` in `stt_stream.py`, `/v1/listen` in `listen_v1.py`)
 is admission + a codec + the one connection runner (`connection.py`); what they share
-lives in `state.Gateway`.
+lives in `state.Gateway`. OpenAI's file endpoint, `POST /v1/audio/transcriptions`, is plain
+HTTP (`transcriptions.py`) through the same admission.
 """
 
 from __future__ import annotations
