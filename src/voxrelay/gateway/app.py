@@ -2,8 +2,9 @@
 
 Every WebSocket endpoint (`/stt-stream` in `stt_stream.py`, `/v1/listen` in `listen_v1.py`)
 is admission + a codec + the one connection runner (`connection.py`); what they share
-lives in `state.Gateway`. `POST /v1/listen` (`listen_prerecorded.py`) is Deepgram's
-pre-recorded API on the same admission.
+lives in `state.Gateway`. The file endpoints are plain HTTP through the same admission:
+OpenAI's `POST /v1/audio/transcriptions` (`transcriptions.py`) and Deepgram's pre-recorded
+`POST /v1/listen` (`listen_prerecorded.py`).
 """
 
 from __future__ import annotations

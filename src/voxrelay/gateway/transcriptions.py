@@ -163,16 +163,18 @@ class _Upload:
 
         return receive
 
-    async def _drain(self, seen: int) -> None:
-        """Read and drop the rest of an oversized body (within reason), so the client reads the 413 instead of
-        a reset connection; nothing is kept."""
+    async def _drain(self, size: int) -> None:
+        """Read and drop the rest of an oversized body of `size` bytes (known or so far), so the client reads the
+        413 instead of a reset connection; nothing is kept, and past `_DRAIN_LIMIT` the connection is just closed."""
+        if size > _DRAIN_LIMIT:
+            return
+        dropped = 0
         with contextlib.suppress(Exception):
-            if seen <= _DRAIN_LIMIT:
-                while True:
-                    message = await self.request.receive()
-                    seen += len(message.get("body", b""))
-                    if message["type"] != "http.request" or not message.get("more_body") or seen > _DRAIN_LIMIT:
-                        return
+            while dropped <= _DRAIN_LIMIT:
+                message = await self.request.receive()
+                dropped += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    return
 
     def _too_large(self) -> OpenAIError:
         return OpenAIError(413, f"Maximum content size limit ({self.limit}) exceeded.", param="file",
@@ -217,10 +219,10 @@ class _Upload:
     ) -> None:
         """After the response (sent, failed or abandoned): stop the engine's work, free the job slot, count it."""
         await _aclose(transcript.segments)
-        self._release(admission)
         status = self._status
         decode_s = time.perf_counter() - started if status == "ok" else None
         self.metrics.file_job(status, code="500" if status == "error" else None, audio_s=duration, decode_s=decode_s)
+        self._release(admission)  # last: once the slot is free, the job is counted
 
 
 class _SseResponse(StreamingResponse):

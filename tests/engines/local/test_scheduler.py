@@ -59,3 +59,26 @@ async def test_job_exceptions_reach_the_caller() -> None:
         assert result == 42
     finally:
         scheduler.close()
+
+
+async def test_a_job_whose_future_was_cancelled_before_it_ran_is_skipped() -> None:
+    scheduler = InferenceScheduler(workers=1)
+    gate, blocking = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def blocker() -> None:
+        blocking.set()
+        gate.wait(10)
+
+    try:
+        held = scheduler.submit(blocker, priority=FINAL)
+        assert await asyncio.to_thread(blocking.wait, 10)
+        abandoned = scheduler.submit(lambda: ran.append("abandoned"), priority=FINAL)
+        abandoned.cancel()  # the task awaiting it was cancelled
+        after = scheduler.submit(lambda: ran.append("after"), priority=FINAL)
+        gate.set()
+        await asyncio.gather(held, after)
+        assert ran == ["after"]
+    finally:
+        gate.set()
+        scheduler.close()

@@ -114,7 +114,10 @@ class InferenceScheduler:
                 job = heapq.heappop(self._heap)
                 if job.key is not None and self._waiting_by_key.get(job.key) is job:
                     del self._waiting_by_key[job.key]
-                if job.cancelled:
+                # Also skip a job nobody waits for any more (its awaiting task was cancelled: a stream
+                # aborted, an upload's client gone). Reading the future's state from this thread can race
+                # a cancel in progress; the worst case is running the job, as before.
+                if job.cancelled or job.future.cancelled():
                     continue
                 self.busy += 1
             started = time.perf_counter()
