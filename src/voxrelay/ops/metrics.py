@@ -38,7 +38,7 @@ __all__ = ["CONTENT_TYPE", "CountingStream", "Endpoint", "Metrics", "Outcome", "
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-Endpoint = Literal["stt-stream", "v1-listen"]
+Endpoint = Literal["stt-stream", "v1-listen", "v1-realtime"]
 SentKind = Literal["interim", "final", "error", "other"]
 # stopped: the client stopped and got every final (close 1000); disconnected: the client went away
 # first; error: the server ended it with an error (engine failure, limit, bad audio, deadline);
