@@ -264,7 +264,9 @@ def _validation_error(exc: ValidationError, prefix: str) -> EventError:
     # A discriminated union puts its tag in the location (`audio/pcm`, `server_vad`): keep the field names.
     fields = [str(part) for part in first["loc"] if not _is_tag(str(part))]
     param = ".".join([prefix, *fields])
-    code = "unknown_parameter" if first["type"] == "extra_forbidden" else "invalid_value"
+    code = {"extra_forbidden": "unknown_parameter", "missing": "missing_required_parameter"}.get(
+        first["type"], "invalid_value"
+    )
     return EventError(code, f"invalid {param}: {first['msg']}", param)
 
 
