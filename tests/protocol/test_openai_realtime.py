@@ -290,3 +290,17 @@ def test_fatal_problems_send_an_error_then_close() -> None:
     assert isinstance(actions[-1], CloseSocket) and actions[-1].code == 1011
     other.engine_event(InterimResult("late", 0, 1))
     assert other.actions() == []
+
+
+def test_a_commit_mid_speech_under_vad_stops_the_turn_first() -> None:
+    session = RealtimeSession("s")
+    session.actions()
+    append(session, PCM_100MS * 10)  # 1 s received
+    session.engine_event(SpeechStarted(0.2))
+    session.receive_text('{"type": "input_audio_buffer.commit"}')
+    events = sent(session)
+    assert types(events) == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+                             "input_audio_buffer.committed"]
+    assert events[1]["audio_end_ms"] == 1000 and len({e["item_id"] for e in events}) == 1
+    session.engine_event(FinalResult("words", 0.2, 0.9, speech_final=True, from_finalize=True))
+    assert types(sent(session))[-1] == "conversation.item.input_audio_transcription.completed"

@@ -90,6 +90,7 @@ class _Item:
     sent: str = ""
     end_s: float | None = None
     discard: bool = False  # cleared: its finals are dropped and it never completes
+    speaking: bool = False  # speech_started was sent and speech_stopped not yet
 
     @property
     def text(self) -> str:
@@ -171,6 +172,7 @@ class RealtimeSession(SessionCore[SendText]):
         elif isinstance(event, ev.SpeechStarted):
             if not self._pending and self._item is None and self._vad:
                 item = self._open_item(event.timestamp)
+                item.speaking = True
                 self._send({"type": "input_audio_buffer.speech_started", "audio_start_ms": _ms(event.timestamp),
                             "item_id": item.item_id})
         elif isinstance(event, ev.EngineError):
@@ -319,12 +321,17 @@ class RealtimeSession(SessionCore[SendText]):
         elif not self._pending and event.speech_final and self._vad:
             self._item = None
             self._buffered = 0
-            self._send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": _ms(item.end_s),
-                        "item_id": item.item_id})
-            self._commit_item(item)
+            self._commit_item(item, item.end_s)
             self._complete(item)
 
-    def _commit_item(self, item: _Item) -> None:
+    def _commit_item(self, item: _Item, end_s: float | None = None) -> None:
+        """`committed` (after `speech_stopped` if VAD heard the turn start: at the turn's end, or at the
+        audio received so far when the client commits or a drain ends the turn mid-speech)."""
+        if item.speaking:
+            item.speaking = False
+            fed_s = self._fed / (self.audio_format.bytes_per_second or 1)
+            self._send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": _ms(end_s or fed_s),
+                        "item_id": item.item_id})
         self._send({"type": "input_audio_buffer.committed", "item_id": item.item_id,
                     "previous_item_id": self._previous_item_id})
         self._previous_item_id = item.item_id
