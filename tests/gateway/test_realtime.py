@@ -281,10 +281,12 @@ async def test_only_transcription_intent_is_served(local_engine_server: ServerTh
         await until_event(conn, run, lambda e: e["type"] == "session.created")
 
 
-async def test_the_deepgram_engine_takes_mulaw_raw() -> None:
-    """/v1/realtime in front of the deepgram engine (the project's fake Deepgram): G.711 goes upstream as is."""
+@pytest.mark.parametrize("silent_finalize", [False, True], ids=["finalize-answered", "finalize-unanswered"])
+async def test_the_deepgram_engine_takes_mulaw_raw(silent_finalize: bool) -> None:
+    """/v1/realtime in front of the deepgram engine (the project's fake Deepgram): G.711 goes upstream as is, and a
+    commit completes even when Deepgram does not answer the Finalize (it does not when nothing is buffered)."""
     key = "upstream-only-key"
-    async with FakeDeepgram(api_key=key, default=Script(final_every_s=0.5)) as fake:
+    async with FakeDeepgram(api_key=key, default=Script(final_every_s=0.5, silent_finalize=silent_finalize)) as fake:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("DEEPGRAM_API_KEY", key)
             engine = DeepgramEngine(DeepgramSettings(url=fake.url))
@@ -297,5 +299,6 @@ async def test_the_deepgram_engine_takes_mulaw_raw() -> None:
             await asyncio.to_thread(proxy.stop)
     [connection] = fake.connections
     assert connection.param("encoding") == "mulaw" and connection.param("sample_rate") == "8000"
+    assert connection.finalizes >= 1
     assert run.transcript.startswith(Script().transcript)
     check_items(run, vad=False)
