@@ -102,11 +102,12 @@ class EchoStream(QueuedStream):
         self.heard += len(audio)
         self.emit(base.InterimResult(f"heard {self.heard}", 0.0, self.heard / ECHO_BYTES_PER_S))
 
-    def _final(self) -> None:
-        self.emit(base.FinalResult(f"heard {self.heard} bytes", 0.0, self.heard / ECHO_BYTES_PER_S, True))
+    def _final(self, from_finalize: bool = False) -> None:
+        end = self.heard / ECHO_BYTES_PER_S
+        self.emit(base.FinalResult(f"heard {self.heard} bytes", 0.0, end, True, from_finalize=from_finalize))
 
     async def finalize(self) -> None:
-        self._final()
+        self._final(from_finalize=True)
 
     async def close(self) -> None:
         if self.hang:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 import json
@@ -209,13 +210,15 @@ async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How a client speaks to one endpoint: URL, credential scheme, start and stop frames, error and final shapes."""
+    """How a client speaks to one endpoint: URL, credential scheme, start and stop frames, audio frames, error and
+    final shapes, and the byte rate of the audio format the tests send."""
 
     label: str  # the metrics label
     path: str
     scheme: str  # Authorization scheme
     stop: str
     error_type: str
+    bytes_per_s: int = 32000  # linear16 16 kHz; OpenAI's audio/pcm is 24 kHz
 
     def url(self, server: ServerThread, query: str = "") -> str:
         url = server.url(self.path)
@@ -228,25 +231,49 @@ class Endpoint:
         if self.label == "stt-stream":
             linear16 = {"encoding": "linear16", "sample_rate": 16000, "channels": 1}
             await ws.send(json.dumps({"action": "configure", "audio_format": linear16}))
+        elif self.label == "v1-realtime":  # the client commits (no VAD): the tests' stop is a commit
+            session = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
+            await ws.send(json.dumps({"type": "session.update", "session": session}))
+
+    def frame(self, audio: bytes) -> bytes | str:
+        """Audio as this endpoint's client sends it: a binary frame, or OpenAI's base64 append."""
+        if self.label == "v1-realtime":
+            return json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()})
+        return audio
+
+    def ends(self, message: dict[str, Any]) -> bool:
+        """The answer to `stop` is complete. OpenAI's protocol has no stop: the client closes after the commit's
+        `completed`; the other endpoints close the socket themselves."""
+        return self.label == "v1-realtime" and message["type"] == REALTIME_COMPLETED
 
     def errors(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [m for m in messages if m["type"] == self.error_type]
 
     def error_text(self, message: dict[str, Any]) -> str:
+        if self.label == "v1-realtime":
+            return str(message["error"]["message"])
         return str(message.get("message") if self.label == "stt-stream" else message.get("description"))
 
     def finals(self, messages: list[dict[str, Any]]) -> list[str]:
         if self.label == "stt-stream":
             return [m["transcript"] for m in messages if m["type"] == "final_transcript"]
+        if self.label == "v1-realtime":
+            return [m["transcript"] for m in messages if m["type"] == REALTIME_COMPLETED]
         return [
             m["channel"]["alternatives"][0]["transcript"] for m in messages if m["type"] == "Results" and m["is_final"]
         ]
 
 
+REALTIME_COMPLETED = "conversation.item.input_audio_transcription.completed"
 STT = Endpoint("stt-stream", "/stt-stream", "Bearer", json.dumps({"action": "stop"}), "error")
 LISTEN = Endpoint(
     "v1-listen", "/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true", "Token",
     json.dumps({"type": "CloseStream"}), "Error",
 )
-ENDPOINTS = [pytest.param(STT, id="stt-stream"), pytest.param(LISTEN, id="v1-listen")]
-
+REALTIME = Endpoint(
+    "v1-realtime", "/v1/realtime?intent=transcription", "Bearer", json.dumps({"type": "input_audio_buffer.commit"}),
+    "error", bytes_per_s=48000,
+)
+ENDPOINTS = [
+    pytest.param(STT, id="stt-stream"), pytest.param(LISTEN, id="v1-listen"), pytest.param(REALTIME, id="v1-realtime")
+]

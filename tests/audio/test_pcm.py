@@ -1,13 +1,23 @@
 import io
 import threading
 import wave
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from tests.support import clip, encode_container
 from voxrelay.audio.container import ContainerDecoder
-from voxrelay.audio.pcm import Linear16Decoder, Resampler, decode_linear16, linear16_wav, to_mono
+from voxrelay.audio.pcm import (
+    G711Decoder,
+    Linear16Decoder,
+    Resampler,
+    alaw_to_float,
+    decode_linear16,
+    linear16_wav,
+    mulaw_to_float,
+    to_mono,
+)
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
@@ -84,3 +94,49 @@ def test_linear16_round_trips_through_a_wav_header_and_downmixes() -> None:
     mono = decode_linear16(stereo, 16000, 2, 16000)
     assert len(mono) == 1600 and np.allclose(mono, 0.0)  # L + R cancel
     assert len(decode_linear16(left.tobytes(), 16000, 1, 8000)) == pytest.approx(800, abs=2)
+
+
+# G.711: the decoders against encoders written from the standard (ITU-T G.711), sample by sample.
+
+
+def _mulaw_encode(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = min(max(magnitude.bit_length() - 8, 0), 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _alaw_encode(sample: int) -> int:
+    sign = 0x80 if sample >= 0 else 0
+    magnitude = min(abs(sample), 32767) >> 3
+    if magnitude < 32:
+        code = magnitude >> 1
+    else:
+        exponent = magnitude.bit_length() - 5
+        code = (exponent << 4) | ((magnitude >> (exponent)) & 0x0F)
+    return (sign | code) ^ 0x55
+
+
+@pytest.mark.parametrize(("law", "encode", "decode"), [("mulaw", _mulaw_encode, mulaw_to_float),
+                                                       ("alaw", _alaw_encode, alaw_to_float)])
+def test_g711_decodes_what_the_standard_encodes(law: str, encode: Callable[[int], int],
+                                               decode: Callable[[bytes], np.ndarray]) -> None:
+    t = np.arange(8000) / 8000
+    signal = (0.6 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int32)
+    encoded = bytes(encode(int(s)) for s in signal)
+    decoded = decode(encoded)
+    assert decoded.dtype == np.float32 and decoded.shape == (8000,)
+    error = decoded - signal / 32768
+    snr_db = 10 * np.log10(np.mean((signal / 32768) ** 2) / np.mean(error**2))
+    assert snr_db > 30, f"{law}: {snr_db:.1f} dB"  # G.711 gives ~38 dB on a loud tone
+    assert abs(float(decode(bytes([encode(0)]))[0])) < 0.001
+
+
+def test_g711_decoder_resamples_8k_to_the_engine_rate() -> None:
+    tone = (0.5 * np.sin(2 * np.pi * 300 * np.arange(8000) / 8000) * 32767).astype(np.int32)
+    encoded = bytes(_mulaw_encode(int(s)) for s in tone)
+    decoder = G711Decoder("mulaw", 8000, 16000)
+    out = np.concatenate([decoder.decode(encoded[:3000]), decoder.decode(encoded[3000:]), decoder.flush()])
+    assert abs(len(out) - 16000) <= 2
+    assert abs(float(np.sqrt(np.mean(out**2))) - 0.5 / np.sqrt(2)) < 0.02

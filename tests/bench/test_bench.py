@@ -25,6 +25,8 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
     assert timed["n"] == 0 or 0 < timed["p50"] <= timed["p95"] < 30, timed  # a final takes time, and not forever
     assert summary["speech_final_after_speech_end_s"]["n"] >= 1
     assert summary["first_interim_after_onset_s"]["n"] >= 1
+    assert summary["first_delta_after_onset_s"]["n"] >= 1  # /v1/realtime, next to it
+    assert 0 <= summary["realtime_wer"] < 0.5
     assert 0 <= summary["streaming_wer"] < 0.5 and 0 <= summary["whole_file_wer"] < 0.5
     assert summary["capacity"] and summary["capacity"][0]["finals"] >= 1
     # The proxy path relayed stamped transcripts at every level.
@@ -39,6 +41,6 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
     upload = data["upload"]["summary"]
     assert upload["upload_status"] == 200 and upload["upload_wer"] < 0.3 and upload["upload_rtf"] > 0
     report = (tmp_path / "bench.md").read_text()
-    assert "final after stop" in report and "Proxy path" in report
+    assert "final after stop" in report and "Proxy path" in report and "first delta after speech onset" in report
     for plot in ("local_latency.png", "local_capacity.png", "proxy_latency.png"):
         assert (tmp_path / plot).stat().st_size > 1000

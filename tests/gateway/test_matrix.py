@@ -1,8 +1,8 @@
 """One matrix over every endpoint: each admission refusal, each limit, each close code and each metric.
 
 Real uvicorn servers on loopback (`ServerThread`), a raw-audio fake engine (no speech needed):
-what is decided once (admission, limits, metrics) must hold on `/stt-stream` and `/v1/listen`
-alike; only the wire form differs, and the expected forms are spelled out per endpoint.
+what is decided once (admission, limits, metrics) must hold on `/stt-stream`, `/v1/listen` and `/v1/realtime`
+alike (whose audio comes base64 in text frames); only the wire form differs, spelled out per endpoint.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import httpx
 import pytest
 import websockets
 
-from tests.fakes import ECHO_BYTES_PER_S as BYTES_PER_S
 from tests.fakes import EchoEngine
-from tests.support import ENDPOINTS, LISTEN, STT, Endpoint, ServerThread
-from voxrelay.security.limits import HandshakeLimiter
+from tests.support import ENDPOINTS, LISTEN, REALTIME, STT, Endpoint, ServerThread
+from voxrelay.gateway.realtime import realtime_frame_limits
+from voxrelay.security.limits import FrameLimits, HandshakeLimiter
 from voxrelay.settings import Settings
 
 KEY = f"vx-matrix-{uuid.uuid4().hex}"
@@ -84,12 +84,16 @@ async def refusal(url: str, **kwargs: Any) -> httpx.Response | Any:
     return info.value.response
 
 
-async def read_all(ws: Any) -> list[dict[str, Any]]:
+async def read_all(ws: Any, endpoint: Endpoint | None = None) -> list[dict[str, Any]]:
+    """Every message until the server closes, or until the answer to a stop is complete (then the client closes)."""
     messages = []
     try:
         async with asyncio.timeout(20):
             async for raw in ws:
                 messages.append(json.loads(raw))
+                if endpoint is not None and endpoint.ends(messages[-1]):
+                    await ws.close()
+                    break
     except websockets.ConnectionClosed:
         pass
     return messages
@@ -103,9 +107,10 @@ async def send_all(ws: Any, frames: list[bytes | str]) -> None:
         pass  # refused mid-way: the caller reads why
 
 
-def audio(seconds: float, frame: int = 8000) -> list[bytes | str]:
-    data = b"\0\0" * int(16000 * seconds)
-    return [data[i : i + frame] for i in range(0, len(data), frame)]
+def audio(endpoint: Endpoint, seconds: float, frame: int = 8000) -> list[bytes | str]:
+    """`seconds` of silence in the endpoint's format, `frame` bytes of audio a frame, as its client sends them."""
+    data = b"\0" * int(endpoint.bytes_per_s * seconds)
+    return [endpoint.frame(data[i : i + frame]) for i in range(0, len(data), frame)]
 
 
 def sample(server: ServerThread, name: str, **labels: str) -> float:
@@ -125,6 +130,10 @@ def error_count(server: ServerThread, endpoint: Endpoint, code: str) -> float:
 # endpoint label -> refusal -> (HTTP status, the code counted in voxrelay_errors_total)
 REFUSALS = {
     "stt-stream": {
+        "credentials": (401, "unauthorized"), "origin": (403, "forbidden"), "rate": (429, "rate_limited"),
+        "key_cap": (429, "limit_exceeded"), "global_cap": (503, "limit_exceeded"), "draining": (503, "draining"),
+    },
+    "v1-realtime": {  # /stt-stream's decisions, in OpenAI's JSON error shape
         "credentials": (401, "unauthorized"), "origin": (403, "forbidden"), "rate": (429, "rate_limited"),
         "key_cap": (429, "limit_exceeded"), "global_cap": (503, "limit_exceeded"), "draining": (503, "draining"),
     },
@@ -180,8 +189,8 @@ async def test_the_per_key_cap_holds_across_endpoints(server: ServerThread, endp
         assert response.headers["Retry-After"]
         async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(OTHER)) as ws:
             await endpoint.start(ws)
-            await ws.send(endpoint.stop)
-            await read_all(ws)
+            await send_all(ws, [*audio(endpoint, 0.2), endpoint.stop])
+            await read_all(ws, endpoint)
         assert ws.close_code == 1000  # another key is not affected
 
 
@@ -214,7 +223,7 @@ async def test_an_engine_not_ready_refuses(
             messages = await read_all(ws)
         assert endpoint.errors(messages)[0]["code"] == "engine_unavailable" and ws.close_code == 1013
         assert error_count(server, endpoint, "engine_unavailable") >= 1
-    else:  # Deepgram's: HTTP 503 before the upgrade
+    else:  # Deepgram's and OpenAI's: HTTP 503 before the upgrade
         response = await refusal(endpoint.url(server), additional_headers=endpoint.headers(KEY))
         assert response.status_code == 503 and b"starting" in response.body
     assert refused_count(server, endpoint) == refused + 1
@@ -229,7 +238,7 @@ async def run_session(server: ServerThread, endpoint: Endpoint, frames: list[byt
                                   max_size=None) as ws:
         await endpoint.start(ws)
         await send_all(ws, frames)
-        messages = await read_all(ws)
+        messages = await read_all(ws, endpoint)
     return messages, ws.close_code, ws.close_reason or ""
 
 
@@ -240,31 +249,36 @@ async def test_an_oversize_frame_closes_1009(
     server: ServerThread, open_server: ServerThread, endpoint: Endpoint, auth: str, size: int
 ) -> None:
     target, key = (server, KEY) if auth == "auth-on" else (open_server, None)
-    messages, code, _ = await run_session(target, endpoint, [b"\0" * size, endpoint.stop], key=key)
+    messages, code, _ = await run_session(target, endpoint, [endpoint.frame(b"\0" * size), endpoint.stop], key=key)
     assert code == 1009
     if size == 8193:  # within the server's read ceiling: the endpoint says why before closing
         (error,) = endpoint.errors(messages)
         assert "8192" in endpoint.error_text(error)
-    _, text_code, _ = await run_session(target, endpoint, ["{" + " " * 2000 + "}"], key=key)
+    limits = FrameLimits(1024, 8192)
+    text_limit = realtime_frame_limits(limits).max_text_frame if endpoint is REALTIME else limits.max_text_frame
+    _, text_code, _ = await run_session(target, endpoint, ["{" + " " * text_limit + "}"], key=key)
     assert text_code == 1009
+    if endpoint is REALTIME:  # an append of a full audio frame is not too large a text frame
+        messages, _, _ = await run_session(target, endpoint, [endpoint.frame(b"\0" * 8192), endpoint.stop], key=key)
+        assert endpoint.finals(messages) == ["heard 8192 bytes"] and not endpoint.errors(messages)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_audio_faster_than_real_time_closes_1008_unless_batch(server: ServerThread, endpoint: Endpoint) -> None:
     errors = error_count(server, endpoint, "limit_exceeded")
-    messages, code, _ = await run_session(server, endpoint, [*audio(10), endpoint.stop])  # 10 s at once
+    messages, code, _ = await run_session(server, endpoint, [*audio(endpoint, 10), endpoint.stop])  # 10 s at once
     assert code == 1008
     (error,) = endpoint.errors(messages)
     assert "real time" in endpoint.error_text(error)
     assert error_count(server, endpoint, "limit_exceeded") == errors + 1
-    messages, code, _ = await run_session(server, endpoint, [*audio(10), endpoint.stop], query="batch=true")
+    messages, code, _ = await run_session(server, endpoint, [*audio(endpoint, 10), endpoint.stop], query="batch=true")
     assert code == 1000 and not endpoint.errors(messages)
-    assert endpoint.finals(messages)[-1] == f"heard {10 * BYTES_PER_S} bytes"
+    assert endpoint.finals(messages)[-1] == f"heard {10 * endpoint.bytes_per_s} bytes"
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_the_byte_rate_does_not_apply_with_auth_off(open_server: ServerThread, endpoint: Endpoint) -> None:
-    messages, code, _ = await run_session(open_server, endpoint, [*audio(10), endpoint.stop], key=None)
+    messages, code, _ = await run_session(open_server, endpoint, [*audio(endpoint, 10), endpoint.stop], key=None)
     assert code == 1000 and not endpoint.errors(messages)
 
 
@@ -272,8 +286,8 @@ async def test_the_byte_rate_does_not_apply_with_auth_off(open_server: ServerThr
 async def test_an_idle_session_is_closed(server: ServerThread, endpoint: Endpoint) -> None:
     errors = error_count(server, endpoint, "limit_exceeded")
     messages, code, reason = await run_session(server, endpoint, [])
-    if endpoint is STT:
-        assert code == 1008 and "no audio" in endpoint.errors(messages)[0]["message"]
+    if endpoint is not LISTEN:
+        assert code == 1008 and "no audio" in endpoint.error_text(endpoint.errors(messages)[0])
     else:  # Deepgram's NET-0001, with no Error message
         assert code == 1011 and reason.startswith("NET-0001") and not endpoint.errors(messages)
     await until(lambda: error_count(server, endpoint, "limit_exceeded") == errors + 1)
@@ -290,7 +304,7 @@ async def test_the_maximum_duration_closes_1008(
         with pytest.raises(websockets.ConnectionClosed):
             async with asyncio.timeout(10):
                 while True:  # stream at real time past the limit
-                    await ws.send(b"\0" * 3200)
+                    await ws.send(endpoint.frame(b"\0" * 3200))
                     await asyncio.sleep(0.1)
         messages = await reader
     assert ws.close_code == 1008
@@ -303,7 +317,7 @@ async def test_the_maximum_duration_closes_1008(
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_an_engine_failure_closes_1011(server: ServerThread, endpoint: Endpoint) -> None:
     errors = error_count(server, endpoint, "engine_error")
-    messages, code, _ = await run_session(server, endpoint, [b"FAIL" + b"\0" * 3196])
+    messages, code, _ = await run_session(server, endpoint, [endpoint.frame(b"FAIL" + b"\0" * 3196)])
     assert code == 1011 and "broke" in endpoint.error_text(endpoint.errors(messages)[0])
     await until(lambda: error_count(server, endpoint, "engine_error") == errors + 1)
 
@@ -314,17 +328,19 @@ async def test_a_drain_delivers_every_frame_read_then_closes_1000(
 ) -> None:
     async with websockets.connect(endpoint.url(fresh_server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
-        await send_all(ws, audio(0.5, frame=1600))
+        await send_all(ws, audio(endpoint, 0.5, frame=1600))
         connection = await until_connection(fresh_server)
-        await until(lambda: connection.codec.audio_bytes == BYTES_PER_S // 2)  # read, maybe not yet fed
+        await until(lambda: connection.codec.audio_bytes == endpoint.bytes_per_s // 2)  # read, maybe not yet fed
         async with httpx.AsyncClient() as client:
             result = (await client.post(fresh_server.http("/admin/drain?wait=true"), timeout=20)).json()
         messages = await read_all(ws)
     assert result["forced"] == 0 and ws.close_code == 1000
-    assert endpoint.finals(messages)[-1] == f"heard {BYTES_PER_S // 2} bytes"
+    assert endpoint.finals(messages)[-1] == f"heard {endpoint.bytes_per_s // 2} bytes"
     if endpoint is STT:
         assert any(m["type"] == "warning" and m["code"] == "draining" for m in messages)
         assert messages[-1]["type"] == "stopped"
+    elif endpoint is REALTIME:  # no warning event in OpenAI's protocol: the open turn completes, then 1000
+        assert messages[-1]["type"] == "conversation.item.input_audio_transcription.completed"
     else:
         assert messages[-1]["type"] == "Metadata"
 
@@ -333,7 +349,7 @@ async def test_a_drain_delivers_every_frame_read_then_closes_1000(
 async def test_the_drain_deadline_closes_1012(fresh_server: ServerThread, endpoint: Endpoint) -> None:
     async with websockets.connect(endpoint.url(fresh_server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
-        await ws.send(b"HANG" + b"\0" * 3196)  # this stream never flushes on close
+        await ws.send(endpoint.frame(b"HANG" + b"\0" * 3196))  # this stream never flushes on close
         connection = await until_connection(fresh_server)
         await until(lambda: connection.codec.audio_bytes == 3200)
         async with httpx.AsyncClient() as client:
@@ -362,10 +378,15 @@ async def test_every_metric_is_recorded_by_endpoint(server: ServerThread, endpoi
     bad_request = error_count(server, endpoint, "bad_request")
 
     # A session that stops: first interim, final after stop, 0.5 s of audio, outcome stopped;
-    # a malformed text frame on the way is survivable and counted as bad_request.
-    messages, code, _ = await run_session(server, endpoint, [*audio(0.5), "{not json", endpoint.stop])
-    assert code == 1000 and endpoint.finals(messages)[-1] == f"heard {BYTES_PER_S // 2} bytes"
-    await until(lambda: sample(server, "voxrelay_sessions_total", **labels, outcome="stopped") == stopped + 1)
+    # a malformed text frame on the way is survivable and counted as bad_request. OpenAI's protocol has
+    # no stop: its client closes once the commit completed, so the session ends as `disconnected`, and
+    # the final after its commit is what "final after stop" times.
+    messages, code, _ = await run_session(server, endpoint, [*audio(endpoint, 0.5), "{not json", endpoint.stop])
+    assert code == 1000 and endpoint.finals(messages)[-1] == f"heard {endpoint.bytes_per_s // 2} bytes"
+    if endpoint is REALTIME:
+        stopped, disconnected = disconnected, disconnected + 1
+    await until(lambda: sample(server, "voxrelay_sessions_total", **labels,
+                               outcome="disconnected" if endpoint is REALTIME else "stopped") == stopped + 1)
     assert sample(server, "voxrelay_first_interim_seconds_count", **labels) == first + 1
     assert sample(server, "voxrelay_final_after_stop_seconds_count", **labels) == after_stop + 1
     assert sample(server, "voxrelay_audio_seconds_total", **labels) == pytest.approx(seconds + 0.5)
@@ -375,5 +396,5 @@ async def test_every_metric_is_recorded_by_endpoint(server: ServerThread, endpoi
     async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
     await until(lambda: sample(server, "voxrelay_sessions_total", **labels, outcome="disconnected") == disconnected + 1)
-    await run_session(server, endpoint, [b"FAIL"])
+    await run_session(server, endpoint, [endpoint.frame(b"FAIL")])
     await until(lambda: sample(server, "voxrelay_sessions_total", **labels, outcome="error") == errored + 1)

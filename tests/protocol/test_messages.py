@@ -74,3 +74,10 @@ def test_encode_puts_type_first_and_rounds_times() -> None:
     }
     assert json.loads(m.encode(m.Stopped())) == {"type": "stopped"}
     assert json.loads(m.encode(m.ErrorMessage("bad_request", "no")))["code"] == "bad_request"
+
+
+def test_g711_formats_are_raw_one_byte_a_sample() -> None:
+    mulaw = m.AudioFormat(encoding="mulaw", sample_rate=8000)
+    assert not mulaw.is_container and mulaw.bytes_per_second == 8000
+    assert m.AudioFormat(encoding="alaw", sample_rate=8000, channels=2).bytes_per_second == 16000
+    assert m.AudioFormat(encoding="webm").is_container and m.AudioFormat().bytes_per_second == 32000

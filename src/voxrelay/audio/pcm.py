@@ -1,4 +1,4 @@
-"""Raw PCM handling: linear16 bytes to float32 mono at the engine's rate.
+"""Raw PCM handling: linear16 and G.711 (mu-law, A-law) bytes to float32 mono at the engine's rate.
 
 Pure and synchronous: no threads, no asyncio. Containers (webm/ogg) are decoded by
 `voxrelay.audio.container`, which hands its PCM to a `Resampler` from here.
@@ -12,7 +12,16 @@ import wave
 import numpy as np
 import soxr
 
-__all__ = ["Linear16Decoder", "Resampler", "decode_linear16", "linear16_wav", "to_mono"]
+__all__ = [
+    "G711Decoder",
+    "Linear16Decoder",
+    "Resampler",
+    "alaw_to_float",
+    "decode_linear16",
+    "linear16_wav",
+    "mulaw_to_float",
+    "to_mono",
+]
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -78,3 +87,52 @@ def linear16_wav(data: bytes, sample_rate: int, channels: int) -> bytes:
         wav.setframerate(sample_rate)
         wav.writeframes(data[: len(data) - len(data) % (2 * channels)])
     return out.getvalue()
+
+
+# G.711 (ITU-T G.711, as OpenAI's audio/pcmu and audio/pcma and Deepgram's mulaw/alaw): each byte is one
+# sample. `audioop` is gone in Python 3.13, so the two 256-entry tables are computed once with numpy.
+
+
+def _mulaw_table() -> np.ndarray:
+    u = ~np.arange(256, dtype=np.int32) & 0xFF
+    exponent = (u >> 4) & 0x07
+    magnitude = (((u & 0x0F) << 3) + 0x84) << exponent
+    value = np.where(u & 0x80, 0x84 - magnitude, magnitude - 0x84)
+    return (value / 32768.0).astype(np.float32)
+
+
+def _alaw_table() -> np.ndarray:
+    a = np.arange(256, dtype=np.int32) ^ 0x55
+    exponent = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    magnitude = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
+    value = np.where(a & 0x80, magnitude, -magnitude)
+    return (value / 32768.0).astype(np.float32)
+
+
+_MULAW = _mulaw_table()
+_ALAW = _alaw_table()
+
+
+def mulaw_to_float(data: bytes) -> np.ndarray:
+    """G.711 mu-law bytes to float32 samples in [-1, 1]."""
+    return _MULAW[np.frombuffer(data, dtype=np.uint8)]
+
+
+def alaw_to_float(data: bytes) -> np.ndarray:
+    """G.711 A-law bytes to float32 samples in [-1, 1]."""
+    return _ALAW[np.frombuffer(data, dtype=np.uint8)]
+
+
+class G711Decoder:
+    """G.711 mono bytes (`law` "mulaw" or "alaw") to float32 mono at `out_rate`; same calls as `Linear16Decoder`."""
+
+    def __init__(self, law: str, sample_rate: int, out_rate: int) -> None:
+        self._table = _MULAW if law == "mulaw" else _ALAW
+        self._resampler = Resampler(sample_rate, out_rate)
+
+    def decode(self, chunk: bytes) -> np.ndarray:
+        return self._resampler.process(self._table[np.frombuffer(chunk, dtype=np.uint8)])
+
+    def flush(self) -> np.ndarray:
+        return self._resampler.process(np.zeros(0, dtype=np.float32), last=True)

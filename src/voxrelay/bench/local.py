@@ -21,6 +21,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from voxrelay.bench.common import RATE, Clip, Gateway, percentile
+from voxrelay.bench.realtime import measure_realtime
 from voxrelay.client import StreamResult, stream_audio, to_linear16
 
 __all__ = ["LagHistogram", "LocalResults", "lag_columns", "run_local"]
@@ -36,6 +37,9 @@ class LocalResults:
     stopped_after_stop_s: list[float] = field(default_factory=list)
     speech_final_after_speech_end_s: list[float] = field(default_factory=list)
     first_interim_after_onset_s: list[float] = field(default_factory=list)
+    first_delta_after_onset_s: list[float] = field(default_factory=list)  # /v1/realtime, same clips and pacing
+    realtime_transcripts: list[str] = field(default_factory=list)
+    realtime_wer: float | None = None
     streaming_transcripts: list[str] = field(default_factory=list)
     whole_file_transcripts: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
@@ -55,6 +59,8 @@ class LocalResults:
             "stopped_after_stop_s": pct(self.stopped_after_stop_s),
             "speech_final_after_speech_end_s": pct(self.speech_final_after_speech_end_s),
             "first_interim_after_onset_s": pct(self.first_interim_after_onset_s),
+            "first_delta_after_onset_s": pct(self.first_delta_after_onset_s),
+            "realtime_wer": self.realtime_wer,
             "streaming_wer": self.streaming_wer,
             "whole_file_wer": self.whole_file_wer,
             "endpointing_ms": self.endpointing_ms,
@@ -266,6 +272,12 @@ def run_local(
         url = gateway.url()
         asyncio.run(measure_latency(url, clips, results, progress("final after stop", len(clips))))
         asyncio.run(measure_endpointing(url, clips, results, progress("endpointing + interims", len(clips))))
+        results.first_delta_after_onset_s, results.realtime_transcripts = asyncio.run(
+            measure_realtime(
+                gateway.url("/v1/realtime?intent=transcription"), clips, results.endpointing_ms,
+                progress("/v1/realtime deltas", len(clips)),
+            )
+        )
         if levels:
             results.capacity = asyncio.run(
                 measure_capacity(
@@ -276,6 +288,7 @@ def run_local(
     results.whole_file_transcripts = whole_file_transcripts(clips)
     results.streaming_wer = wer(results.references, results.streaming_transcripts)
     results.whole_file_wer = wer(results.references, results.whole_file_transcripts)
+    results.realtime_wer = wer(results.references, results.realtime_transcripts)
     passing = [
         row["sessions"]
         for row in results.capacity

@@ -21,6 +21,18 @@ GOALS = {
 }
 
 
+def _delta_row(s: dict[str, Any], fi: dict[str, Any]) -> list[str]:
+    """/v1/realtime's first delta next to /stt-stream's first interim (same clips, pacing and endpointing)."""
+    fd = s.get("first_delta_after_onset_s")
+    if not fd or not fd["n"]:
+        return []
+    near = None if fd["p50"] is None or fi["p50"] is None else fd["p50"] <= fi["p50"] + 0.1
+    return [
+        f"| first delta after speech onset, /v1/realtime (WER {_fmt(s.get('realtime_wer'), 100, 1, ' %')}) | "
+        f"{_fmt(fd['p50'], 1000)} | {_fmt(fd['p95'], 1000)} | p50 within 100 of first interim | {_verdict(near)} |"
+    ]
+
+
 def _fmt(value: Any, scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
     if value is None:
         return "n/a"
@@ -78,6 +90,7 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             f"{_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
             f"| first interim after speech onset | {_fmt(fi['p50'], 1000)} | {_fmt(fi['p95'], 1000)} | p50 ≤ 500 | "
             f"{_verdict(None if fi['p50'] is None else fi['p50'] <= 0.5)} |",
+            *_delta_row(s, fi),
             "",
             f"Streaming WER {_fmt(s['streaming_wer'], 100, 1, ' %')} against faster-whisper's whole-file WER "
             f"{_fmt(s['whole_file_wer'], 100, 1, ' %')} (same model and clips): gap {_fmt(gap, 1, 1)} points, goal ≤ 1 "

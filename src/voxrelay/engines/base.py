@@ -73,7 +73,12 @@ class EngineStream(abc.ABC):
 
     @abc.abstractmethod
     async def finalize(self) -> None:
-        """Ask for everything sent so far to come back as final; returns once queued."""
+        """Ask for everything sent so far to come back as final; returns once queued.
+
+        Every finalize is answered, in order, by finals of which the last has `from_finalize=True`
+        (an empty one when nothing was pending): a client that ends a turn (OpenAI Realtime's
+        commit) learns from it that the turn's text is complete.
+        """
 
     @abc.abstractmethod
     async def close(self) -> None:

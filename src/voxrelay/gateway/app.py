@@ -1,6 +1,7 @@
 """The FastAPI app: `/healthz`, `/readyz`, `/metrics`, the web UI at `/`, and the endpoints' routes.
 
-Every WebSocket endpoint (`/stt-stream` in `stt_stream.py`, `/v1/listen` in `listen_v1.py`)
+Every WebSocket endpoint (`/stt-stream` in `stt_stream.py`, `/v1/listen` in `listen_v1.py`,
+`/v1/realtime` in `realtime.py`)
 is admission + a codec + the one connection runner (`connection.py`); what they share
 lives in `state.Gateway`. The file endpoints are plain HTTP through the same admission:
 OpenAI's `POST /v1/audio/transcriptions` (`transcriptions.py`) and Deepgram's pre-recorded
@@ -23,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from voxrelay import __version__
 from voxrelay.engines import create_engine
 from voxrelay.engines.base import Engine, EngineFailure
-from voxrelay.gateway import listen_prerecorded, listen_v1, stt_stream, transcriptions
+from voxrelay.gateway import listen_prerecorded, listen_v1, realtime, stt_stream, transcriptions
 from voxrelay.gateway.state import Gateway
 from voxrelay.ops.drain import create_admin_router
 from voxrelay.ops.metrics import CONTENT_TYPE, MetricsObserver
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(listen_v1.create_router(gateway))
     app.include_router(listen_prerecorded.create_router(gateway))
     app.include_router(transcriptions.create_router(gateway))
+    app.include_router(realtime.create_router(gateway))
     app.include_router(create_auth_router(gateway.gatekeeper))
     app.include_router(create_admin_router(gateway.drainer, settings.admin_key))
 

@@ -5,7 +5,10 @@ An endpoint module admits the handshake, builds its codec (a sans-I/O session, s
 runner does the same for every endpoint:
 
 - the read loop: each frame is checked against the limits (frame size first, then the
-  byte rate; `security.limits`), then handed to the codec;
+  byte rate; `security.limits`), then handed to the codec. Audio a protocol carries inside
+  text frames (OpenAI Realtime's base64 appends) is handed back by the codec's
+  `receive_text` and checked as audio: its decoded size against the audio-frame limit, its
+  bytes against the byte rate;
 - the event pump: engine events go to the codec;
 - ONE writer: whatever the codec asks for (send, open/feed/finalize/close the engine,
   close the socket) goes on one queue, and one task carries it out in order. A frame
@@ -43,7 +46,7 @@ from voxrelay.protocol.actions import (
 )
 from voxrelay.protocol.codec import Codec
 from voxrelay.security.admission import Admission
-from voxrelay.security.limits import Breach, SessionGuard, SessionLimiter
+from voxrelay.security.limits import Breach, FrameLimits, SessionGuard, SessionLimiter
 from voxrelay.tasks import cancel_and_wait
 
 __all__ = ["Connection"]
@@ -67,6 +70,8 @@ class Connection:
         admission: what admission decided (byte-rate limit or not).
         idle_timeout_s: the endpoint's idle window (0 = none).
         logger: the endpoint's logger (`voxrelay`, `voxrelay.listen`).
+        frame_limits: the endpoint's frame sizes, if not the gateway's (an endpoint whose text
+            frames carry base64 audio takes larger text frames).
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Connection:
         admission: Admission,
         idle_timeout_s: float,
         logger: logging.Logger = log,
+        frame_limits: FrameLimits | None = None,
     ) -> None:
         settings = gateway.settings
         self.ws = websocket
@@ -91,7 +97,10 @@ class Connection:
         self._loop = asyncio.get_running_loop()
         guard = SessionGuard(self._loop.time(), settings.rate_limit_factor, settings.rate_limit_burst_s, idle_timeout_s)
         self.limiter = SessionLimiter(
-            gateway.frame_limits, guard, rate_limited=admission.rate_limited, max_duration_s=settings.max_session_s
+            frame_limits or gateway.frame_limits,
+            guard,
+            rate_limited=admission.rate_limited,
+            max_duration_s=settings.max_session_s,
         )
         self.pipeline: AudioPipeline | None = None
         self._counter: CountingStream | None = None
@@ -115,6 +124,7 @@ class Connection:
         deadline: asyncio.TimerHandle | None = None
         try:
             await accept()
+            self._flush()  # what a codec says first, unasked (OpenAI Realtime's session.created)
             gateway.drainer.connections.add(self)
             self.log.info("session %s opened", sid)
             deadline = self._loop.call_later(gateway.settings.max_session_s, self._on_deadline)
@@ -190,8 +200,11 @@ class Connection:
                         codec.receive_audio(data)
                 elif text is not None:
                     breach = self.limiter.on_frame(binary=False, nbytes=len(text.encode()), now=now)
-                    if breach is None:
-                        codec.receive_text(text)
+                    carried = codec.receive_text(text) if breach is None else None
+                    if carried is not None:  # audio inside a text frame: the audio limits apply to it
+                        breach = self.limiter.on_frame(binary=True, nbytes=len(carried), now=now)
+                        if breach is None:
+                            codec.receive_audio(carried)
                 else:
                     self.drain_cut.frame_done()
                     continue
@@ -292,6 +305,8 @@ class Connection:
                 await self.pipeline.feed(action.data)
         elif isinstance(action, FinalizeEngine):
             if self.pipeline is not None:
+                if action.ends_turn:
+                    self.stats.stop_requested()
                 await self.pipeline.finalize()
         elif isinstance(action, CloseEngine):
             if self.pipeline is not None:

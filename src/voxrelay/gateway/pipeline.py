@@ -1,7 +1,7 @@
 """The audio path of one session: client bytes -> (decode, resample) -> engine stream, in order.
 
 Engines whose `capabilities.raw_audio` is set get the client's bytes untouched. Others get float32
-mono PCM at their rate: linear16 is converted inline (cheap), webm/ogg is demuxed
+mono PCM at their rate: linear16 and G.711 (mulaw/alaw) are converted inline (cheap), webm/ogg is demuxed
 and decoded by a `ContainerDecoder` thread.
 
 Raw and linear16 audio go to the engine stream directly, in the caller's order (engine
@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voxrelay.audio.container import ContainerDecoder
-from voxrelay.audio.pcm import Linear16Decoder
+from voxrelay.audio.pcm import G711Decoder, Linear16Decoder
 from voxrelay.engines.base import Engine, EngineStream
 from voxrelay.protocol.messages import AudioFormat
 
@@ -44,7 +44,7 @@ class AudioPipeline:
         self._queue: asyncio.Queue[bytes | np.ndarray | str] = asyncio.Queue()
         self._on_error = on_error
         self._loop = asyncio.get_running_loop()
-        self._linear16: Linear16Decoder | None = None
+        self._linear16: Linear16Decoder | G711Decoder | None = None
         self._container: ContainerDecoder | None = None
         self._closing = False
         self._feeder: asyncio.Task[None] | None = None
@@ -57,6 +57,10 @@ class AudioPipeline:
                     self._error_from_thread,
                 )
                 self._feeder = asyncio.create_task(self._feed_engine(), name="feed-engine")
+            elif audio_format.encoding in ("mulaw", "alaw"):
+                self._linear16 = G711Decoder(
+                    audio_format.encoding, audio_format.sample_rate, engine.capabilities.sample_rate
+                )
             else:
                 self._linear16 = Linear16Decoder(
                     audio_format.sample_rate, audio_format.channels, engine.capabilities.sample_rate

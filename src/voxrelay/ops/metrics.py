@@ -40,7 +40,7 @@ __all__ = [
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-Endpoint = Literal["stt-stream", "v1-listen", "v1-audio-transcriptions"]
+Endpoint = Literal["stt-stream", "v1-listen", "v1-realtime", "v1-audio-transcriptions"]
 # How a file upload ended: ok; bad_request (bad file or field, 400/413); refused (401/429/503 before
 # reading it); disconnected (the client left mid-stream); error (the engine failed).
 FileStatus = Literal["ok", "bad_request", "refused", "disconnected", "error"]

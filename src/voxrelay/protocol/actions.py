@@ -55,7 +55,13 @@ class FeedAudio:
 
 @dataclass(frozen=True, slots=True)
 class FinalizeEngine:
-    """Everything fed so far comes back as final."""
+    """Everything fed so far comes back as final.
+
+    `ends_turn`: the client waits on this finalize's answer to end its turn (OpenAI Realtime's
+    commit), so its final is timed like the final after a stop.
+    """
+
+    ends_turn: bool = False
 
 
 @dataclass(frozen=True, slots=True)

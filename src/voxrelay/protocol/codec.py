@@ -34,8 +34,10 @@ class Codec(Protocol):
     def audio_bytes(self) -> int:
         """Audio bytes received so far (for the log)."""
 
-    def receive_text(self, text: str) -> None:
-        """A text frame from the client."""
+    def receive_text(self, text: str) -> bytes | None:
+        """A text frame from the client. A protocol that carries audio in text frames returns that
+        audio instead of taking it: the runner checks it against the audio limits, then calls
+        `receive_audio` with it. Others return None."""
 
     def receive_audio(self, data: bytes) -> None:
         """A binary frame from the client."""

@@ -31,7 +31,7 @@ class StreamConfig:
     webm/ogg container); otherwise float32 mono PCM at the engine's `sample_rate`.
     """
 
-    encoding: Literal["linear16", "webm", "ogg", "opus", "ogg-opus", "pcm_f32"] = "pcm_f32"
+    encoding: Literal["linear16", "webm", "ogg", "opus", "ogg-opus", "mulaw", "alaw", "pcm_f32"] = "pcm_f32"
     sample_rate: int = 16000
     channels: int = 1
     model: str | None = None

@@ -45,7 +45,7 @@ ErrorCode = Literal[
     "internal",
 ]
 
-Encoding = Literal["linear16", "webm", "ogg"]
+Encoding = Literal["linear16", "webm", "ogg", "mulaw", "alaw"]  # mulaw/alaw: G.711, one byte a sample
 
 
 class ProtocolError(Exception):
@@ -72,12 +72,13 @@ class AudioFormat(BaseModel):
 
     @property
     def is_container(self) -> bool:
-        return self.encoding != "linear16"
+        return self.encoding in ("webm", "ogg")
 
     @property
     def bytes_per_second(self) -> int | None:
         """Byte rate of raw PCM; None for compressed containers."""
-        return None if self.is_container else self.sample_rate * self.channels * 2
+        width = 1 if self.encoding in ("mulaw", "alaw") else 2
+        return None if self.is_container else self.sample_rate * self.channels * width
 
 
 class StreamOptions(BaseModel):

@@ -252,7 +252,7 @@ class ListenStream:
             record.keepalives += 1
         elif kind == "Finalize":
             record.finalizes += 1
-            if not self.ended:
+            if not self.ended and not self.script.silent_finalize:
                 self._final(speech_final=False, from_finalize=True)
         elif kind == "CloseStream":
             record.close_streams += 1

@@ -40,6 +40,8 @@ class Script:
             numbers were measured without, and a relay pays the same per message).
         stall_after_bytes: stop reading once this much audio arrived (TCP backpressure: the
             client's sends block, as with a hung upstream); drop the connection `stall_s` later.
+        silent_finalize: never answer Finalize, as Deepgram does when it has no audio buffered
+            ("You may receive a response with from_finalize").
     """
 
     transcript: str = "the quick brown fox jumps over the lazy dog"
@@ -58,6 +60,7 @@ class Script:
     stamp_transcripts: bool = False
     speech_started: bool = True
     stall_after_bytes: int | None = None
+    silent_finalize: bool = False
     stall_s: float = 3.0
 
 

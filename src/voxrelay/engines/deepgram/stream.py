@@ -10,6 +10,8 @@ Created by `DeepgramEngine.open`, which calls `connect()`; then the gateway call
   Deepgram never closes an idle stream with NET-0001; the same timer fails a send that an
   upstream which stopped reading holds for `send_timeout_s`.
 - The reader maps the transport's JSON messages to engine events (`events.engine_event`).
+  Deepgram answers Finalize only with audio buffered; one unanswered for `_FINALIZE_ANSWER_S` gets an
+  empty `from_finalize` final (the contract of `EngineStream.finalize`); a later answer is a plain final.
 - `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes the
   socket (at most `close_timeout_s`), so the last words are never lost (deepgram-js-sdk
   #198, pipecat #5347). `abort()` cancels the task, which closes the socket on its way out.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 _FINALIZE = "finalize"
 _CLOSE = "close"
 _KEEPALIVE = "keepalive"
+_FINALIZE_ANSWER_S = 2.0
 
 
 class DeepgramStream(EngineStream):
@@ -93,6 +97,7 @@ class DeepgramStream(EngineStream):
         self._transport: WebSocketTransport | None = None  # the current connection's (claimed as it is made)
         self._clock = SendClock(0.0)  # the current connection's send times (read by its Watchdog)
         self._task: asyncio.Task[None] | None = None
+        self._unanswered: list[asyncio.TimerHandle] = []  # Finalizes sent, oldest first, each with its deadline
 
     async def connect(self) -> None:
         """Open the upstream socket; raises `EngineFailure` with a clear message if Deepgram refuses."""
@@ -103,9 +108,8 @@ class DeepgramStream(EngineStream):
             await asyncio.wait_for(asyncio.shield(ready), self._engine.open_timeout_s)
         except asyncio.TimeoutError:
             await self.abort()
-            raise EngineFailure(
-                f"Deepgram did not answer within {self._engine.open_timeout_s:g} s; try again later"
-            ) from None
+            wait = self._engine.open_timeout_s
+            raise EngineFailure(f"Deepgram did not answer within {wait:g} s; try again later") from None
         except BaseException:
             await self.abort()
             raise
@@ -121,6 +125,11 @@ class DeepgramStream(EngineStream):
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
             self._inbox.put_nowait(_FINALIZE)
+            self._unanswered.append(asyncio.get_running_loop().call_later(_FINALIZE_ANSWER_S, self._no_answer))
+
+    def _no_answer(self) -> None:
+        self._unanswered.pop(0)
+        self._emit(FinalResult("", self._last_end, self._last_end, speech_final=True, from_finalize=True))
 
     async def close(self) -> None:
         if not self._closing and not self._finished:
@@ -284,14 +293,8 @@ class DeepgramStream(EngineStream):
         if send_error is not None:
             self._emit(failures.send_error(send_error, engine.scrub))
         elif timed_out:
-            self._emit(
-                EngineError(
-                    "engine_error",
-                    f"Deepgram did not close the stream within {engine.close_timeout_s:g} s "
-                    "of the end of audio; later results are lost",
-                    fatal=False,
-                )
-            )
+            lost = f"Deepgram did not close the stream within {engine.close_timeout_s:g} s of the end of audio"
+            self._emit(EngineError("engine_error", f"{lost}; later results are lost", fatal=False))
         elif errors:
             if failures.is_retryable(errors[0]) and not self._aborted and engine.max_reconnects > 0:
                 return errors[0]
@@ -371,6 +374,10 @@ class DeepgramStream(EngineStream):
         if event is not None:
             event = shifted(event, self._offset_s)
             if isinstance(event, FinalResult):
+                if event.from_finalize and not self._unanswered:  # a late answer: its deadline passed
+                    event = dataclasses.replace(event, from_finalize=False)
+                elif event.from_finalize:
+                    self._unanswered.pop(0).cancel()
                 self._last_end = max(self._last_end, event.end)
                 if self._replay is not None:
                     self._replay.acknowledge(event.end)
@@ -388,3 +395,5 @@ class DeepgramStream(EngineStream):
         if not self._finished:
             self._finished = True
             self._outbox.end()
+            for deadline in self._unanswered:
+                deadline.cancel()

@@ -247,11 +247,18 @@ class LocalStream(EngineStream):
         # `probs` scored the last partial VAD window too, so a word right before stop counts as speech.
         cut = self._segmenter.add_probabilities(probs)
         self._note_speech_started()
+        answered = cut is not None
         if cut is not None:
             await self._decode_final(cut, from_finalize=from_finalize)
         cut = self._segmenter.cut_now()
         if cut is not None:
+            answered = True
             await self._decode_final(cut, from_finalize=from_finalize)
+        if from_finalize and not answered:
+            # Every finalize is answered by a from_finalize final (engines.base): empty when nothing was pending,
+            # so a client that commits a turn of silence (OpenAI Realtime) still learns the turn is done.
+            now = self._segmenter.end_time
+            self._emit(FinalResult("", now, now, speech_final=True, from_finalize=True))
 
     def _note_speech_started(self) -> None:
         started = self._segmenter.speech_started
