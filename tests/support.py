@@ -18,6 +18,8 @@ import jiwer
 import numpy as np
 import pytest
 import uvicorn
+from openai._models import validate_type
+from openai.types.realtime import RealtimeServerEvent
 from whisper_normalizer.english import EnglishTextNormalizer
 
 from voxrelay.client import load_audio, to_linear16
@@ -240,6 +242,11 @@ class Endpoint:
         if self.label == "v1-realtime":
             return json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()})
         return audio
+
+    def check(self, message: dict[str, Any]) -> None:
+        """OpenAI's events must pass the `openai` SDK's strict validation (its normal parsing accepts anything)."""
+        if self.label == "v1-realtime":
+            validate_type(type_=RealtimeServerEvent, value=message)  # type: ignore[arg-type]
 
     def ends(self, message: dict[str, Any]) -> bool:
         """The answer to `stop` is complete. OpenAI's protocol has no stop: the client closes after the commit's

@@ -91,9 +91,11 @@ async def read_all(ws: Any, endpoint: Endpoint | None = None) -> list[dict[str, 
         async with asyncio.timeout(20):
             async for raw in ws:
                 messages.append(json.loads(raw))
-                if endpoint is not None and endpoint.ends(messages[-1]):
-                    await ws.close()
-                    break
+                if endpoint is not None:
+                    endpoint.check(messages[-1])
+                    if endpoint.ends(messages[-1]):
+                        await ws.close()
+                        break
     except websockets.ConnectionClosed:
         pass
     return messages
@@ -133,16 +135,13 @@ REFUSALS = {
         "credentials": (401, "unauthorized"), "origin": (403, "forbidden"), "rate": (429, "rate_limited"),
         "key_cap": (429, "limit_exceeded"), "global_cap": (503, "limit_exceeded"), "draining": (503, "draining"),
     },
-    "v1-realtime": {  # /stt-stream's decisions, in OpenAI's JSON error shape
-        "credentials": (401, "unauthorized"), "origin": (403, "forbidden"), "rate": (429, "rate_limited"),
-        "key_cap": (429, "limit_exceeded"), "global_cap": (503, "limit_exceeded"), "draining": (503, "draining"),
-    },
     "v1-listen": {
         "credentials": (401, "INVALID_AUTH"), "origin": (403, "FORBIDDEN"), "rate": (429, "TOO_MANY_REQUESTS"),
         "key_cap": (429, "TOO_MANY_REQUESTS"), "global_cap": (429, "TOO_MANY_REQUESTS"),
         "draining": (503, "SERVICE_UNAVAILABLE"),
     },
 }
+REFUSALS["v1-realtime"] = REFUSALS["stt-stream"]  # /stt-stream's decisions, in OpenAI's JSON error shape
 
 
 async def expect_refusal(server: ServerThread, endpoint: Endpoint, kind: str, **connect: Any) -> httpx.Response | Any:
@@ -300,7 +299,7 @@ async def test_the_maximum_duration_closes_1008(
     monkeypatch.setattr(server.gateway.settings, "max_session_s", 1.0)
     async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(KEY)) as ws:
         await endpoint.start(ws)
-        reader = asyncio.create_task(read_all(ws))
+        reader = asyncio.create_task(read_all(ws, endpoint))
         with pytest.raises(websockets.ConnectionClosed):
             async with asyncio.timeout(10):
                 while True:  # stream at real time past the limit
@@ -333,7 +332,7 @@ async def test_a_drain_delivers_every_frame_read_then_closes_1000(
         await until(lambda: connection.codec.audio_bytes == endpoint.bytes_per_s // 2)  # read, maybe not yet fed
         async with httpx.AsyncClient() as client:
             result = (await client.post(fresh_server.http("/admin/drain?wait=true"), timeout=20)).json()
-        messages = await read_all(ws)
+        messages = await read_all(ws, endpoint)
     assert result["forced"] == 0 and ws.close_code == 1000
     assert endpoint.finals(messages)[-1] == f"heard {endpoint.bytes_per_s // 2} bytes"
     if endpoint is STT:
@@ -354,7 +353,7 @@ async def test_the_drain_deadline_closes_1012(fresh_server: ServerThread, endpoi
         await until(lambda: connection.codec.audio_bytes == 3200)
         async with httpx.AsyncClient() as client:
             result = (await client.post(fresh_server.http("/admin/drain?wait=true"), timeout=20)).json()
-        await read_all(ws)
+        await read_all(ws, endpoint)
     assert result["forced"] == 1 and ws.close_code == 1012
 
 

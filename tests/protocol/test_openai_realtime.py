@@ -304,3 +304,16 @@ def test_a_commit_mid_speech_under_vad_stops_the_turn_first() -> None:
     assert events[1]["audio_end_ms"] == 1000 and len({e["item_id"] for e in events}) == 1
     session.engine_event(FinalResult("words", 0.2, 0.9, speech_final=True, from_finalize=True))
     assert types(sent(session))[-1] == "conversation.item.input_audio_transcription.completed"
+
+
+def test_speech_started_opens_the_turn_an_empty_interim_began() -> None:
+    session = RealtimeSession("s")
+    session.actions()
+    append(session, PCM_100MS * 5)
+    session.engine_event(InterimResult("", 0.0, 0.1))  # an interim with no words yet
+    session.engine_event(SpeechStarted(0.1))
+    session.engine_event(InterimResult("hi", 0.1, 0.3))
+    session.engine_event(SpeechStarted(0.2))  # the same turn: said once
+    events = sent(session)
+    assert types(events) == ["input_audio_buffer.speech_started", "conversation.item.input_audio_transcription.delta"]
+    assert events[0]["item_id"] == events[1]["item_id"]

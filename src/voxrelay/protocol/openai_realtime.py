@@ -170,7 +170,10 @@ class RealtimeSession(SessionCore[SendText]):
             item.interim = event.transcript.strip()
             self._delta(item)
         elif isinstance(event, ev.SpeechStarted):
-            if not self._pending and self._item is None and self._vad:
+            # Under VAD a turn opens with speech_started, unless an interim already opened it and sent text
+            # (an engine that reports speech after its first words): deltas never precede speech_started.
+            opened = self._item is not None and (self._item.speaking or bool(self._item.sent or self._item.finals))
+            if not self._pending and not opened and self._vad:
                 item = self._open_item(event.timestamp)
                 item.speaking = True
                 self._send({"type": "input_audio_buffer.speech_started", "audio_start_ms": _ms(event.timestamp),

@@ -179,9 +179,10 @@ class ListenStream:
         self._faulted_models = faulted_models if faulted_models is not None else set()
         self._out: list[Outgoing] = []
         self.request_id = str(uuid.uuid4())
-        if record.param("encoding") == "linear16":
+        encoding = record.param("encoding")
+        if encoding in ("linear16", "mulaw", "alaw"):  # raw samples: 2 bytes each, or 1 for G.711
             rate = int(record.param("sample_rate") or 16000)
-            self.bytes_per_s = rate * int(record.param("channels") or 1) * 2
+            self.bytes_per_s = rate * int(record.param("channels") or 1) * (2 if encoding == "linear16" else 1)
         else:
             self.bytes_per_s = CONTAINER_BYTES_PER_S
         self._interim_every = script.interim_every_s if record.param("interim_results") == "true" else 0.0

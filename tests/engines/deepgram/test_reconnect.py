@@ -53,6 +53,7 @@ def scripts() -> dict[str, Script]:
         )
     out["fatal"] = Script(**base, fault="close", close_code=1008, close_reason="DATA-0000: bad audio", fault_after_bytes=6400)  # type: ignore[arg-type]
     out["webm"] = Script(interim_every_s=0.0, final_every_s=0.5, fault="drop", fault_after_bytes=3000, fault_once=True)
+    out["mulaw-fault"] = Script(**base, fault="drop", fault_after_bytes=20_000, fault_once=True)  # type: ignore[arg-type]
     return out
 
 
@@ -160,3 +161,12 @@ async def test_webm_session_survives_a_drop(gateway: ServerThread, fake: FakeDee
     assert finals(messages)
     second = [c for c in fake.connections[start:] if c.param("model") == "webm"][1]
     assert second.audio_bytes > 0  # the header went first, then the rest of the stream
+
+
+async def test_a_mulaw_session_is_replayed_after_a_drop_and_loses_no_words(gateway: ServerThread) -> None:
+    """G.711 is raw audio too (one byte a sample): what no final covered yet is re-sent after a reconnect."""
+    audio = audio_for(SESSIONS)[: 16000 * 3]  # 3 s of mu-law at 16 kHz
+    clean = await session(gateway.url(), "clean", audio, encoding="mulaw")
+    faulty = await session(gateway.url(), "mulaw-fault", audio, encoding="mulaw")
+    assert any(m["type"] == "warning" and m["code"] == "reconnecting" for m in faulty)
+    assert finals(faulty) == finals(clean) and len(" ".join(t for t, _, _ in finals(clean)).split()) == 30

@@ -17,7 +17,7 @@ Created by `DeepgramEngine.open`, which calls `connect()`; then the gateway call
   #198, pipecat #5347). `abort()` cancels the task, which closes the socket on its way out.
 - Retryable failures (`failures.is_retryable`) reconnect with full-jitter backoff, at most
   `max_reconnects` times in a row; the client gets an `EngineWarning` (`reconnecting`).
-  Linear16 audio not yet covered by a final is kept (`replay.ReplayBuffer`, at most
+  Raw audio (linear16, G.711) not yet covered by a final is kept (`replay.ReplayBuffer`, at most
   `replay_s`, drop-oldest) and re-sent, and the new connection's timestamps are shifted
   back into session time. For webm/ogg the container header is re-sent first, then the
   stream goes on (the audio in flight is the gap).
@@ -76,8 +76,8 @@ class DeepgramStream(EngineStream):
     ) -> None:
         self._engine = engine
         self._word_timings = config.word_timings
-        self._raw = config.encoding == "linear16"
-        frame = 2 * config.channels
+        self._raw = config.encoding in ("linear16", "mulaw", "alaw")  # raw samples: replayed after a reconnect
+        frame = (2 if config.encoding == "linear16" else 1) * config.channels
         self._replay = ReplayBuffer(config.sample_rate * frame, engine.replay_s, frame) if self._raw else None
         self._header = HeaderCapture(config.encoding)  # webm/ogg: the header is re-sent first after a reconnect
         self._offset_s = 0.0  # session time of the current connection's t=0
