@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voxrelay.protocol.events import Word
+from voxrelay.protocol.events import FileSegment
 
 __all__ = ["FileRequest", "FileSegment", "FileTranscript"]
 
@@ -45,26 +45,6 @@ class FileRequest:
     prompt: str | None = None
     word_timings: bool = False
     temperature: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileSegment:
-    """One decoded segment, times in seconds from the start of the file.
-
-    The decoder statistics are Whisper's (OpenAI's `verbose_json` reports them); engines that
-    have none leave the defaults.
-    """
-
-    id: int
-    start: float
-    end: float
-    text: str
-    words: tuple[Word, ...] = ()
-    tokens: tuple[int, ...] = ()
-    temperature: float = 0.0
-    avg_logprob: float = 0.0
-    compression_ratio: float = 0.0
-    no_speech_prob: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,26 +135,29 @@ class ListenParams:
     warnings: tuple[ParamWarning, ...] = ()
 
 
-def _bad(message: str) -> ListenRequestError:
+def bad_request(message: str) -> ListenRequestError:
+    """A 400 with Deepgram's wording for a bad query parameter (shared by the live and pre-recorded endpoints)."""
     return ListenRequestError(400, "Bad Request", message)
 
 
-def _bool(name: str, value: str) -> bool:
+def bool_param(name: str, value: str) -> bool:
+    """A true/false (or 1/0) query parameter, as Deepgram reads them."""
     lowered = value.strip().lower()
     if lowered in ("true", "1"):
         return True
     if lowered in ("false", "0"):
         return False
-    raise _bad(f"Invalid query parameter `{name}`: expected true or false, got {value!r}.")
+    raise bad_request(f"Invalid query parameter `{name}`: expected true or false, got {value!r}.")
 
 
-def _int(name: str, value: str, low: int, high: int) -> int:
+def int_param(name: str, value: str, low: int, high: int) -> int:
+    """An integer query parameter within `low`..`high`."""
     try:
         number = int(value.strip())
     except ValueError:
-        raise _bad(f"Invalid query parameter `{name}`: expected an integer, got {value!r}.") from None
+        raise bad_request(f"Invalid query parameter `{name}`: expected an integer, got {value!r}.") from None
     if not low <= number <= high:
-        raise _bad(f"Invalid query parameter `{name}`: {number} is outside {low}..{high}.")
+        raise bad_request(f"Invalid query parameter `{name}`: {number} is outside {low}..{high}.")
     return number
 
 
@@ -183,7 +186,9 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
             continue
         if name in _REFUSED:
             if value.strip().lower() not in _HARMLESS_VALUES:
-                raise _bad(f"Unsupported query parameter `{name}`: voxrelay's engines do not provide {_REFUSED[name]}.")
+                raise bad_request(
+                    f"Unsupported query parameter `{name}`: voxrelay's engines do not provide {_REFUSED[name]}."
+                )
             continue
         if name in _IGNORED or name not in _SUPPORTED:
             warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
@@ -196,17 +201,17 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
     if encoding is not None:
         encoding = encoding.strip().lower()
         if encoding not in _KNOWN_ENCODINGS:
-            raise _bad(f"Invalid query parameter `encoding`: unknown encoding {encoding!r}.")
+            raise bad_request(f"Invalid query parameter `encoding`: unknown encoding {encoding!r}.")
         if encoding != "linear16" and encoding not in _CONTAINER_ENCODINGS:
-            raise _bad(
+            raise bad_request(
                 f"Unsupported encoding {encoding!r}: voxrelay takes linear16, opus or ogg-opus, "
                 "or no encoding for containerized audio (webm, ogg, wav)."
             )
         if encoding == "linear16":
             if "sample_rate" not in single:
-                raise _bad("Missing query parameter `sample_rate`: it is required with encoding=linear16.")
-            sample_rate = _int("sample_rate", single["sample_rate"], 8000, 48000)
-            channels = _int("channels", single.get("channels", "1"), 1, 2)
+                raise bad_request("Missing query parameter `sample_rate`: it is required with encoding=linear16.")
+            sample_rate = int_param("sample_rate", single["sample_rate"], 8000, 48000)
+            channels = int_param("channels", single.get("channels", "1"), 1, 2)
 
     language = single.get("language")
     if language is not None:
@@ -216,12 +221,12 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
         elif _LANGUAGE.match(language):
             language = language.split("-")[0].lower()
         else:
-            raise _bad(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
+            raise bad_request(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
 
     endpointing: Any = _DEFAULT_ENDPOINTING_MS
     if "endpointing" in single:
         raw = single["endpointing"].strip().lower()
-        endpointing = False if raw == "false" else _int("endpointing", raw, 0, 60000)
+        endpointing = False if raw == "false" else int_param("endpointing", raw, 0, 60000)
     if endpointing is not False and endpointing < max(min_endpointing_ms, 10):
         floor = max(min_endpointing_ms, 10)
         if "endpointing" in single:
@@ -239,16 +244,16 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
         "keyterms": tuple(keyterms),
     }
     for name, default in _DEFAULTS.items():
-        options[name] = _bool(name, single[name]) if name in single else default
+        options[name] = bool_param(name, single[name]) if name in single else default
     options["punctuate"] = options["punctuate"] or options["smart_format"]
     if "utterance_end_ms" in single:
-        options["utterance_end_ms"] = _int("utterance_end_ms", single["utterance_end_ms"], 1, 60000)
+        options["utterance_end_ms"] = int_param("utterance_end_ms", single["utterance_end_ms"], 1, 60000)
     try:
         stream_options = StreamOptions(**options)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise _bad(f"Invalid query parameter `{where}`: {first['msg']}.") from None
+        raise bad_request(f"Invalid query parameter `{where}`: {first['msg']}.") from None
     return ListenParams(stream_options, encoding, sample_rate, channels, tuple(warnings))  # type: ignore[arg-type]
 
 

@@ -8,7 +8,7 @@ Used by `voxrelay.gateway.listen_prerecorded`, in this order:
 Errors are `ListenRequestError`s, whose `body(request_id)` is Deepgram's error shape
 (`err_code`, `err_msg`, `request_id`), as on the Live endpoint.
 
-Segments are anything shaped like `engines.files.FileSegment` (this layer imports no engine):
+Segments are `FileSegment`s (protocol.events; the engines return them):
 `results.channels[0].alternatives[0]` joins them, `results.utterances` (when `utterances=true`)
 has one per segment, and `paragraphs` (when `paragraphs=true`) groups them at pauses.
 """
@@ -21,16 +21,15 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from voxrelay.protocol.deepgram_messages import ModelInfo
-from voxrelay.protocol.deepgram_params import ListenRequestError, ParamWarning
-from voxrelay.protocol.events import Word
+from voxrelay.protocol.deepgram_params import ListenRequestError, ParamWarning, bad_request, bool_param, int_param
+from voxrelay.protocol.events import FileSegment, Word
 
 __all__ = [
     "PrerecordedParams",
     "ResponseMeta",
-    "Segment",
     "bad_audio",
     "check_body",
     "prerecorded_response",
@@ -64,21 +63,6 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # A new paragraph starts after a pause this long between segments (Deepgram does not document its rule).
 PARAGRAPH_PAUSE_S = 1.0
-
-
-class Segment(Protocol):
-    """What a response is built from: `engines.files.FileSegment` has this shape."""
-
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def words(self) -> Sequence[Word]: ...
-    @property
-    def avg_logprob(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,32 +100,9 @@ class ResponseMeta:
     language: str | None = None  # the language the engine transcribed, when it detected it
 
 
-def _bad(message: str) -> ListenRequestError:
-    return ListenRequestError(400, "Bad Request", message)
-
-
 def bad_audio(detail: str = "corrupt or unsupported data") -> ListenRequestError:
     """The 400 Deepgram answers for a body it cannot decode."""
-    return _bad(f"Bad Request: failed to process audio: {detail}")
-
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise _bad(f"Invalid query parameter `{name}`: expected true or false, got {value!r}.")
-
-
-def _int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise _bad(f"Invalid query parameter `{name}`: expected an integer, got {value!r}.") from None
-    if not low <= number <= high:
-        raise _bad(f"Invalid query parameter `{name}`: {number} is outside {low}..{high}.")
-    return number
+    return bad_request(f"Bad Request: failed to process audio: {detail}")
 
 
 def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedParams:
@@ -164,7 +125,7 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
             continue
         if name in _REFUSED:
             if value.strip().lower() not in _HARMLESS_VALUES:
-                raise _bad(f"Unsupported query parameter `{name}`: voxrelay does not provide {_REFUSED[name]}.")
+                raise bad_request(f"Unsupported query parameter `{name}`: voxrelay does not provide {_REFUSED[name]}.")
             continue
         if name not in _SUPPORTED:
             warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
@@ -176,14 +137,14 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
     channels = 1
     if encoding is not None:
         if encoding != "linear16":
-            raise _bad(
+            raise bad_request(
                 f"Unsupported encoding {encoding!r}: send raw audio as linear16 (with sample_rate), "
                 "or send a file (wav, mp3, ogg, webm, flac, m4a) without `encoding`."
             )
         if "sample_rate" not in single:
-            raise _bad("Missing query parameter `sample_rate`: it is required with encoding=linear16.")
-        sample_rate = _int("sample_rate", single["sample_rate"], 8000, 48000)
-        channels = _int("channels", single.get("channels", "1"), 1, 8)
+            raise bad_request("Missing query parameter `sample_rate`: it is required with encoding=linear16.")
+        sample_rate = int_param("sample_rate", single["sample_rate"], 8000, 48000)
+        channels = int_param("channels", single.get("channels", "1"), 1, 8)
 
     language = single.get("language")
     if language is not None:
@@ -192,22 +153,22 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
         elif _LANGUAGE.match(language):
             language = language.split("-")[0].lower()  # the engines know base languages
         else:
-            raise _bad(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
-    if "detect_language" in single and _bool("detect_language", single["detect_language"]):
+            raise bad_request(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
+    if "detect_language" in single and bool_param("detect_language", single["detect_language"]):
         language = None
 
-    smart_format = _bool("smart_format", single["smart_format"]) if "smart_format" in single else False
-    punctuate = (_bool("punctuate", single["punctuate"]) if "punctuate" in single else False) or smart_format
+    smart_format = bool_param("smart_format", single["smart_format"]) if "smart_format" in single else False
+    punctuate = (bool_param("punctuate", single["punctuate"]) if "punctuate" in single else False) or smart_format
     model = single.get("model", "").strip() or None
     if model is not None and len(model) > 128:
-        raise _bad("Invalid query parameter `model`: longer than 128 characters.")
+        raise bad_request("Invalid query parameter `model`: longer than 128 characters.")
     return PrerecordedParams(
         model=model,
         language=language,
         punctuate=punctuate,
         smart_format=smart_format,
-        utterances=_bool("utterances", single["utterances"]) if "utterances" in single else False,
-        paragraphs=_bool("paragraphs", single["paragraphs"]) if "paragraphs" in single else False,
+        utterances=bool_param("utterances", single["utterances"]) if "utterances" in single else False,
+        paragraphs=bool_param("paragraphs", single["paragraphs"]) if "paragraphs" in single else False,
         prompt=", ".join(keyterms) if keyterms else None,
         encoding="linear16" if encoding else None,
         sample_rate=sample_rate,
@@ -230,13 +191,15 @@ def check_body(content_type: str | None, body: bytes) -> None:
         try:
             data = json.loads(body or b"null")
         except ValueError:
-            raise _bad("Bad Request: the JSON body is not valid JSON.") from None
+            raise bad_request("Bad Request: the JSON body is not valid JSON.") from None
         if isinstance(data, dict) and "url" in data:
-            raise _bad(
+            raise bad_request(
                 "Bad Request: voxrelay does not fetch remote URLs; send the audio file itself as the request "
                 "body (Content-Type: application/octet-stream or audio/*)."
             )
-        raise _bad('Bad Request: a JSON body must be {"url": ...}, which voxrelay does not fetch; send the audio.')
+        raise bad_request(
+            'Bad Request: a JSON body must be {"url": ...}, which voxrelay does not fetch; send the audio.'
+        )
     if not body:
         raise bad_audio("the request body is empty")
 
@@ -244,7 +207,7 @@ def check_body(content_type: str | None, body: bytes) -> None:
 # The response.
 
 
-def _confidence(segments: Sequence[Segment]) -> float:
+def _confidence(segments: Sequence[FileSegment]) -> float:
     words = [w for s in segments for w in s.words]
     if words:
         return sum(w.confidence for w in words) / len(words)
@@ -254,7 +217,7 @@ def _confidence(segments: Sequence[Segment]) -> float:
     return min(1.0, sum(math.exp(s.avg_logprob) for s in segments) / len(segments))
 
 
-def _text(segment: Segment, punctuate: bool) -> str:
+def _text(segment: FileSegment, punctuate: bool) -> str:
     if punctuate:
         return segment.text.strip()
     if segment.words:
@@ -277,8 +240,8 @@ def _words(words: Iterable[Word], punctuate: bool) -> list[dict[str, Any]]:
     return out
 
 
-def _paragraphs(segments: Sequence[Segment], punctuate: bool) -> dict[str, Any]:
-    groups: list[list[Segment]] = []
+def _paragraphs(segments: Sequence[FileSegment], punctuate: bool) -> dict[str, Any]:
+    groups: list[list[FileSegment]] = []
     for segment in segments:
         if not groups or segment.start - groups[-1][-1].end >= PARAGRAPH_PAUSE_S:
             groups.append([])
@@ -299,7 +262,9 @@ def _paragraphs(segments: Sequence[Segment], punctuate: bool) -> dict[str, Any]:
     return {"transcript": transcript, "paragraphs": paragraphs}
 
 
-def prerecorded_response(meta: ResponseMeta, params: PrerecordedParams, segments: Sequence[Segment]) -> dict[str, Any]:
+def prerecorded_response(
+    meta: ResponseMeta, params: PrerecordedParams, segments: Sequence[FileSegment]
+) -> dict[str, Any]:
     """Deepgram's pre-recorded response for the segments an engine returned (in order).
 
     One channel (a stereo upload is transcribed as its mix); the transcript joins the segments;

@@ -13,6 +13,7 @@ __all__ = [
     "EngineError",
     "EngineEvent",
     "EngineWarning",
+    "FileSegment",
     "FinalResult",
     "InterimResult",
     "SpeechStarted",
@@ -108,3 +109,24 @@ class EngineWarning:
 
 
 EngineEvent = InterimResult | FinalResult | SpeechStarted | UtteranceEnd | EngineError | EngineWarning
+
+
+@dataclass(frozen=True, slots=True)
+class FileSegment:
+    """One decoded segment of a whole file (`engines.files`), times in seconds from the start of the file.
+
+    The decoder statistics are Whisper's (OpenAI's `verbose_json` reports them); engines that
+    have none leave the defaults. It lives here, beside the stream events, so the file
+    endpoints' codecs can render it without importing an engine.
+    """
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0

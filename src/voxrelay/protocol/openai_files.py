@@ -19,15 +19,14 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from voxrelay.protocol.events import Word
+from voxrelay.protocol.events import FileSegment
 
 __all__ = [
     "RESPONSE_FORMATS",
     "OpenAIError",
     "ResponseFormat",
-    "SegmentLike",
     "SseText",
     "TranscriptionParams",
     "content_type",
@@ -91,31 +90,6 @@ class TranscriptionParams:
     segment_timestamps: bool = True
     temperature: float | None = None
     stream: bool = False
-
-
-class SegmentLike(Protocol):
-    """What the renderers read from a decoded segment (`engines.files.FileSegment` fits)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def words(self) -> tuple[Word, ...]: ...
-    @property
-    def tokens(self) -> tuple[int, ...]: ...
-    @property
-    def temperature(self) -> float: ...
-    @property
-    def avg_logprob(self) -> float: ...
-    @property
-    def compression_ratio(self) -> float: ...
-    @property
-    def no_speech_prob(self) -> float: ...
 
 
 def bad_request(message: str, param: str | None, code: str | None = "invalid_value") -> OpenAIError:
@@ -201,7 +175,7 @@ def _boolean(value: str | None, name: str) -> bool:
 # Rendering.
 
 
-def full_text(segments: Sequence[SegmentLike]) -> str:
+def full_text(segments: Sequence[FileSegment]) -> str:
     """The transcript: the segments' texts, whitespace normalised, one space between segments (as `SseText`)."""
     return " ".join(piece for s in segments if (piece := " ".join(s.text.split())))
 
@@ -213,7 +187,7 @@ def content_type(response_format: ResponseFormat) -> str:
 
 
 def render(
-    params: TranscriptionParams, segments: Sequence[SegmentLike], *, language: str, duration: float
+    params: TranscriptionParams, segments: Sequence[FileSegment], *, language: str, duration: float
 ) -> str:
     """The response body for `params.response_format` (not streamed)."""
     text = full_text(segments)
@@ -244,7 +218,7 @@ def render(
     return json.dumps(body)
 
 
-def _verbose_segment(index: int, segment: SegmentLike) -> dict[str, Any]:
+def _verbose_segment(index: int, segment: FileSegment) -> dict[str, Any]:
     return {
         "id": index,
         "seek": int(segment.start * 100),  # Whisper's seek is in mel frames (10 ms); its window's start
@@ -276,7 +250,7 @@ class SseText:
     def __init__(self) -> None:
         self._text = ""
 
-    def delta(self, segment: SegmentLike) -> str | None:
+    def delta(self, segment: FileSegment) -> str | None:
         """The event for a decoded segment; None when it adds no text."""
         piece = " ".join(segment.text.split())
         if not piece:
