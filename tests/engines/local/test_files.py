@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,6 +137,17 @@ async def test_the_lane_loads_its_model_on_the_first_file_and_releases_it_on_clo
         lane.submit(lambda model: None)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux only")
+async def test_the_lane_runs_its_steps_at_the_lower_cpu_priority() -> None:
+    lane = FileLane(lambda: None, nice=7)
+    try:
+        lane_nice = await lane.submit(lambda _model: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # the lane's thread started from this one
+        assert lane_nice == min(19, here + 7), "the lane lowers its priority by `nice`; this thread keeps its own"
+    finally:
+        lane.close()
+
+
 class TwoFilesModel:
     """Each `transcribe` call is a new file (a, b, ...) whose windows record themselves in `order`."""
 
@@ -229,7 +243,12 @@ def test_the_engine_decodes_a_file_as_whole_file_faster_whisper_does(engine: Loc
         return transcript.language, segments, transcript.language
 
     language, segments, _ = asyncio.run(run())
-    assert engine.decoder is not None
+    assert engine.decoder is not None and engine.file_lane is not None
+    assert engine.file_lane.model is not None and engine.file_lane.model is not engine.decoder.model
+    if sys.platform.startswith("linux"):
+        # The lane's thread and the threads CTranslate2 started for its model run at the lane's nice.
+        here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert len(_threads_at_nice(min(19, here + engine.settings.file_nice))) >= 2
     expected, _info = engine.decoder.model.transcribe(audio, beam_size=5, word_timestamps=True)
     whole_file = "".join(s.text for s in expected)
     text = "".join(s.text for s in segments)
@@ -243,3 +262,9 @@ def test_the_engine_decodes_a_file_as_whole_file_faster_whisper_does(engine: Loc
         assert 0 <= segment.start < segment.end <= duration + 0.5 and segment.tokens
         assert segment.words and all(segment.start - 0.5 <= w.start <= w.end <= segment.end + 0.5 for w in segment.words)
     assert normalize(" ".join(w.word for s in segments for w in s.words)) == normalize(text)
+
+
+def _threads_at_nice(nice: int) -> list[str]:
+    tasks = os.listdir("/proc/self/task")
+    stats = [Path(f"/proc/self/task/{t}/stat").read_text() for t in tasks]
+    return [t for t, stat in zip(tasks, stats, strict=True) if int(stat.rsplit(")", 1)[1].split()[16]) == nice]

@@ -3,16 +3,21 @@
 Why a lane and not a priority on the shared `InferenceScheduler`: a file is decoded one
 Whisper window per step (beam 5 over 30 s of audio, 1-3 s of CPU on 2 cores), and a step
 cannot be interrupted, so on the one live worker a final that arrived just after a window
-started waited for all of it (p95 final-after-stop 578 -> 1252 ms during a 5-minute upload).
-Here file steps never touch the live worker: they run on this lane's thread, with a second
-faster-whisper `WhisperModel` (same model, device and compute type) that uses
-`file_cpu_threads` threads (1 by default), so the live model keeps its threads and its
-queue. The second model is loaded on the first upload and released when the engine stops.
+started waited for all of it (3 live sessions, final-after-stop p95 ~0.5 s alone, 1.3-1.6 s
+during a 5-minute upload; docs/benchmarks.md). Here file steps never touch the live worker:
+they run on this lane's thread with a second faster-whisper `WhisperModel` (same model,
+device and compute type) that uses `file_cpu_threads` threads (1 by default), so the live
+model keeps its threads and its queue. The second model is loaded on the first upload and
+released when the engine stops.
 
-Both models still share the machine's cores. On Linux the lane lowers its own thread's
-CPU priority (`nice`, `file_nice`) before it loads the model, and the threads CTranslate2
-starts for that model inherit it, so when a live decode and a file window want the same
-core, the kernel gives it to the live decode; the file goes on with whatever is left.
+Both models still share the cores, and that alone left finals ~200 ms slower during an
+upload (p50). So on Linux the lane raises its own thread's nice value by `file_nice` (19 by
+default) before it loads the model; the threads CTranslate2 starts for that model inherit
+it. When a live decode and a file window want the same core, the kernel gives it to the live
+decode and the file goes on with what is left: with it, finals during an upload were as fast
+as alone. (Pausing the lane while a final runs would not do that: a final arrives while a
+window is already decoding, and a window cannot be paused.) The price is that an upload on a
+machine busy with other work is slower.
 
 Concurrent uploads share the lane in FIFO order, one step each: a file's next window is
 queued only after its previous one is done, so two files alternate window by window.
@@ -22,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import os
 import sys
@@ -65,6 +69,7 @@ class FileLane:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None  # started with the first step
+        self._running = False  # a step is on the lane's thread
         self.model: Any = None  # loaded by the lane's thread on its first step; None again after close()
 
     def submit(self, fn: Callable[[Any], Any]) -> asyncio.Future[Any]:
@@ -83,6 +88,12 @@ class FileLane:
                 self._thread.start()
             self._cond.notify()
         return future
+
+    @property
+    def idle(self) -> bool:
+        """No step is queued or running (metrics and tests: an abandoned upload's last window is done)."""
+        with self._cond:
+            return not self._queue and not self._running
 
     def close(self) -> None:
         """Stop after the step in hand (waiting steps are cancelled) and release the model."""
@@ -106,9 +117,14 @@ class FileLane:
                     if self._closed:
                         return
                     step = self._queue.popleft()
-                if step.future.cancelled():  # its client went away while it waited
-                    continue
-                self._run(step)
+                    if step.future.cancelled():  # its client went away while it waited
+                        continue
+                    self._running = True
+                try:
+                    self._run(step)
+                finally:
+                    with self._cond:
+                        self._running = False
         finally:
             self.model = None  # the lane's model goes with its thread
 
@@ -138,10 +154,11 @@ def _lower_priority(nice: int) -> None:
     # (and the threads it starts); elsewhere the same call would renice the whole process, so skip it.
     if nice <= 0 or not sys.platform.startswith("linux"):
         return
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        return
-    log.warning("could not lower the file lane's CPU priority; file windows compete with live decodes")
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        log.warning("could not lower the file lane's CPU priority; file windows compete with live decodes")
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:

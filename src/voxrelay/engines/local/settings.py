@@ -39,7 +39,7 @@ class LocalSettings(EngineSettings):
     cpu_threads: int = Field(default=0, ge=0)
     # Threads of the file lane's own model (uploads; see engines/local/file_lane.py).
     file_cpu_threads: int = Field(default=1, ge=0)
-    # CPU priority (Linux nice, 0-19) of the file lane's threads: higher leaves more of the cores to live decodes.
+    # Added to the file lane's threads' nice value (Linux; 0 = off): live decodes get the cores first.
     file_nice: int = Field(default=19, ge=0, le=19)
     # Decodes run at once (each with cpu_threads).
     decode_workers: int = Field(default=1, ge=1, le=16)
