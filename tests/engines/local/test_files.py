@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support import clip, normalize, silence, wer
+from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.files import FileRequest
 from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.engines.local.file_lane import FileLane
@@ -144,6 +145,26 @@ async def test_the_lane_runs_its_steps_at_the_lower_cpu_priority() -> None:
         lane_nice = await lane.submit(lambda _model: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # the lane's thread started from this one
         assert lane_nice == min(19, here + 7), "the lane lowers its priority by `nice`; this thread keeps its own"
+    finally:
+        lane.close()
+
+
+async def test_a_model_that_cannot_load_fails_the_upload_clearly_and_the_lane_tries_again() -> None:
+    attempts: list[int] = []
+    model = SteppedModel(segments=1)
+
+    def load() -> SteppedModel:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise MemoryError("no room for a second model")
+        return model
+
+    lane = FileLane(load)
+    try:
+        with pytest.raises(EngineFailure, match="could not load the file lane's model: no room"):
+            await transcribe_file(lane, FileRequest(silence(1.0)), 16000)
+        transcript = await transcribe_file(lane, FileRequest(silence(1.0)), 16000)
+        assert [s.text async for s in transcript.segments] == [" part 0"] and len(attempts) == 2
     finally:
         lane.close()
 

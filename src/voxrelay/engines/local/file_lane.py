@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.local.scheduler import JobTiming
 from voxrelay.engines.local.whisper import resolve_model
 
@@ -117,7 +118,9 @@ class FileLane:
                     if self._closed:
                         return
                     step = self._queue.popleft()
-                    if step.future.cancelled():  # its client went away while it waited
+                    # A step nobody waits for any more (its client went away) is skipped. Reading the future
+                    # from this thread can race a cancel in progress; the worst case is running the step.
+                    if step.future.cancelled():
                         continue
                     self._running = True
                 try:
@@ -132,7 +135,7 @@ class FileLane:
         started = time.perf_counter()
         try:
             if self.model is None:
-                self.model = self._load_model()  # on this thread, so CTranslate2's threads inherit its priority
+                self.model = self._load()  # on this thread, so CTranslate2's threads inherit its priority
             result = step.fn(self.model)
         except BaseException as exc:  # handed to the awaiting upload, never lost
             step.loop.call_soon_threadsafe(_set_exception, step.future, exc)
@@ -140,6 +143,13 @@ class FileLane:
             if self._on_timing is not None:
                 self._on_timing(JobTiming(started - step.submitted, time.perf_counter() - started))
             step.loop.call_soon_threadsafe(_set_result, step.future, result)
+
+
+    def _load(self) -> Any:
+        try:
+            return self._load_model()
+        except Exception as exc:  # e.g. out of memory for the second copy: the upload fails clearly, the lane stays
+            raise EngineFailure(f"could not load the file lane's model: {exc}") from exc
 
 
 def whisper_model(name: str, device: str, compute_type: str, cpu_threads: int) -> Any:
