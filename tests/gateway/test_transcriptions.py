@@ -255,7 +255,7 @@ def metric(server: ServerThread, name: str, **labels: str) -> float:
 def test_over_the_job_cap_is_429_and_a_client_that_leaves_stops_the_work(server: ServerThread, client: OpenAI) -> None:
     gateway = server.gateway
 
-    def file_steps() -> float:  # scheduler jobs of kind "file" so far: transcribe() and each next() of its segments
+    def file_steps() -> float:  # file-lane steps so far: transcribe(), each next() of its segments, a close
         return metric(server, "voxrelay_engine_decode_seconds_count", kind="file")
 
     long_audio = np.concatenate([clip(n).pcm() for n in NAMES * 12])  # about 6 min: twelve 30 s windows or more
@@ -270,13 +270,13 @@ def test_over_the_job_cap_is_429_and_a_client_that_leaves_stops_the_work(server:
     stream.close()  # the client goes away mid-stream
     asyncio.run(until(lambda: gateway.file_jobs == 0))  # released after the segment iterator was closed
     assert metric(server, "voxrelay_file_jobs_total", status="disconnected") == left_before + 1
-    scheduler = gateway.engine.scheduler  # a window on the worker when the client left finishes: wait for it
-    asyncio.run(until(lambda: scheduler.busy == 0 and scheduler.queued == 0))
+    lane = gateway.engine.file_lane  # a window on the lane when the client left finishes: wait for it
+    asyncio.run(until(lambda: lane.idle))
     at_disconnect = file_steps()
     # Decoding the whole file takes transcribe() + a step per segment (>= one per window) + the last: over 13.
     assert at_disconnect - before < 12, at_disconnect - before
-    # Nothing of the abandoned job runs afterwards: a new upload's jobs queue behind anything left of it (same
-    # priority, in order), and the step count grows by exactly the new job's own steps.
+    # Nothing of the abandoned job runs afterwards: a new upload's steps queue behind anything left of it (the
+    # lane is FIFO), and the step count grows by exactly the new job's own steps.
     result = client.audio.transcriptions.create(
         file=wav(clip("fw_stereo_right.wav").pcm()), model="whisper-1", response_format="verbose_json"
     )

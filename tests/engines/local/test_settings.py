@@ -46,6 +46,7 @@ def test_defaults_are_those_of_before() -> None:
     assert {name: getattr(settings, name) for name in BEFORE} == BEFORE
     assert settings.max_segment_s == 15.0 and settings.context_prompt is False
     assert (settings.final_window_pad_s, settings.interim_window_pad_s) == (8.0, 2.0)
+    assert (settings.file_cpu_threads, settings.file_nice) == (1, 19)
 
 
 @pytest.mark.parametrize("option", sorted(BEFORE))
@@ -80,8 +81,11 @@ def test_a_keyword_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_options_that_had_no_variable_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOXRELAY_LOCAL_MAX_SEGMENT_S", "10")
     monkeypatch.setenv("VOXRELAY_LOCAL_CONTEXT_PROMPT", "true")
+    monkeypatch.setenv("VOXRELAY_LOCAL_FILE_CPU_THREADS", "2")
+    monkeypatch.setenv("VOXRELAY_LOCAL_FILE_NICE", "0")
     settings = LocalSettings()
     assert (settings.max_segment_s, settings.context_prompt) == (10, True)
+    assert (settings.file_cpu_threads, settings.file_nice) == (2, 0)
 
 
 def test_an_unknown_keyword_is_refused() -> None:
@@ -98,6 +102,8 @@ def test_an_unknown_keyword_is_refused() -> None:
         ("VOXRELAY_LOCAL_DECODE_WORKERS", "two", "valid integer"),
         ("VOXRELAY_INTERIM_INTERVAL", "0", "greater than 0"),
         ("VOXRELAY_LOCAL_CPU_THREADS", "-1", "greater than or equal to 0"),
+        ("VOXRELAY_LOCAL_FILE_CPU_THREADS", "-1", "greater than or equal to 0"),
+        ("VOXRELAY_LOCAL_FILE_NICE", "20", "less than or equal to 19"),
     ],
 )
 def test_a_bad_value_names_the_variable_that_was_set(

@@ -48,8 +48,9 @@ from voxrelay.engines.base import (
     Word,
 )
 from voxrelay.engines.files import FileRequest, FileTranscript
+from voxrelay.engines.local.file_lane import FileLane, whisper_model
 from voxrelay.engines.local.files import transcribe_file
-from voxrelay.engines.local.scheduler import FILE, FINAL, INTERIM, InferenceScheduler, JobTiming
+from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
 from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.local.vad import SileroVad
@@ -93,6 +94,7 @@ class LocalEngine(Engine):
         self.decoder: WhisperDecoder | None = None
         self.vad: SileroVad | None = None
         self.scheduler: InferenceScheduler | None = None
+        self.file_lane: FileLane | None = None  # uploads; its model loads on the first one
 
     async def start(self) -> None:
         try:
@@ -100,14 +102,20 @@ class LocalEngine(Engine):
         except Exception as exc:
             raise EngineFailure(f"could not load the local model {self.model_name!r}: {exc}") from exc
         self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self._report_timing)
+        # Uploads get their own thread and copy of the model (local.file_lane), so live jobs never wait for them.
+        load = functools.partial(
+            whisper_model, self.model_name, self._device, self._compute_type, self.settings.file_cpu_threads
+        )
+        self.file_lane = FileLane(load, nice=self.settings.file_nice, on_timing=self._report_file_timing)
         self.vad, self.vad_worker = vad, VadWorker(vad)
         self.started = True
 
     def _report_timing(self, priority: int, timing: JobTiming) -> None:
-        kind: Literal["final", "interim", "file"] = (
-            "final" if priority == FINAL else "file" if priority == FILE else "interim"
-        )
+        kind: Literal["final", "interim"] = "final" if priority == FINAL else "interim"
         self.observer.job_timing(kind, timing.wait, timing.run)
+
+    def _report_file_timing(self, timing: JobTiming) -> None:
+        self.observer.job_timing("file", timing.wait, timing.run)
 
     def _load(self) -> tuple[WhisperDecoder, SileroVad]:
         decoder = WhisperDecoder(
@@ -125,15 +133,16 @@ class LocalEngine(Engine):
         return LocalStream(self, config)
 
     async def transcribe_file(self, request: FileRequest) -> FileTranscript:
-        """Decode a whole recording as faster-whisper's `transcribe` does, below live sessions (`local.files`)."""
-        if not self.started or self.decoder is None or self.scheduler is None:
+        """Decode a whole recording as faster-whisper's `transcribe` does, on the file lane (`local.files`)."""
+        if not self.started or self.file_lane is None:
             raise EngineFailure("the local engine is still loading its model")
-        sample_rate = self.capabilities.sample_rate
-        return await transcribe_file(self.decoder.model, self.scheduler, request, sample_rate)
+        return await transcribe_file(self.file_lane, request, self.capabilities.sample_rate)
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             await asyncio.to_thread(self.scheduler.close)
+        if self.file_lane is not None:
+            await asyncio.to_thread(self.file_lane.close)
         if self.vad_worker is not None:
             await asyncio.to_thread(self.vad_worker.close)
         self.started = False

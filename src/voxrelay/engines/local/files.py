@@ -1,29 +1,30 @@
-"""Whole-file transcription on the local engine: faster-whisper's own `transcribe`, one window per job.
+"""Whole-file transcription on the local engine: faster-whisper's own `transcribe`, one window per step.
 
 A file is decoded the way whole-file faster-whisper decodes it (30 s windows, beam 5,
 conditioning on the previous text, the temperature fallback), so its text matches what
-`WhisperModel.transcribe` gives for the same audio. The work runs on the engine's shared
-`InferenceScheduler` at priority `FILE`, below every live session's finals and interims,
-and in small steps: `transcribe()` itself (features, language) is one job, and each
-`next()` of its segment generator (one 30 s window) is another. A live final submitted
-while a file decodes waits for the window in hand at most, never for the whole file.
+`WhisperModel.transcribe` gives for the same audio. The work runs on the engine's
+`FileLane` (`local.file_lane`): its own thread and its own copy of the model, never the
+live sessions' scheduler, so a live final or interim never waits for a file window.
+It still runs in small steps: `transcribe()` itself (features, language) is one step, and
+each `next()` of its segment generator (one 30 s window) is another, so concurrent
+uploads take turns window by window.
 
-Closing the segment iterator (a client that went away) stops the work: no further step is
-submitted, and the generator is closed on the thread that owns it.
+Closing the segment iterator (a client that went away) stops the work within one window:
+no further step is submitted, and the generator is closed on the lane's thread.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import numpy as np
 
 from voxrelay.engines.base import EngineFailure, Word
 from voxrelay.engines.files import FileRequest, FileSegment, FileTranscript
-from voxrelay.engines.local.scheduler import FILE, FINAL, InferenceScheduler
+from voxrelay.engines.local.file_lane import FileLane
 
 __all__ = ["transcribe_file"]
 
@@ -31,10 +32,8 @@ _BEAM_SIZE = 5  # faster-whisper's and openai-whisper's whole-file default
 _END = object()  # the generator is exhausted
 
 
-async def transcribe_file(
-    model: Any, scheduler: InferenceScheduler, request: FileRequest, sample_rate: int
-) -> FileTranscript:
-    """Start decoding `request` (float32 PCM at `sample_rate`) with faster-whisper `model` on `scheduler`."""
+async def transcribe_file(lane: FileLane, request: FileRequest, sample_rate: int) -> FileTranscript:
+    """Start decoding `request` (float32 PCM at `sample_rate`) with the faster-whisper model of `lane`."""
     if not isinstance(request.audio, np.ndarray):
         raise EngineFailure("the local engine takes decoded PCM; the gateway decodes the file first", code="bad_audio")
     audio = request.audio
@@ -50,28 +49,31 @@ async def transcribe_file(
     # Whisper's checks (faster-whisper's default fallback); above 0 = sample at exactly that.
     if request.temperature:
         options["temperature"] = request.temperature
-    start: Callable[[], tuple[Generator[Any, None, None], Any]] = functools.partial(model.transcribe, audio, **options)
-    (generator, info), _timing = await scheduler.submit(start, priority=FILE)
+
+    def start(model: Any) -> tuple[Generator[Any, None, None], Any]:
+        return model.transcribe(audio, **options)  # type: ignore[no-any-return]
+
+    generator, info = await lane.submit(start)
     return FileTranscript(
-        language=str(info.language), duration=len(audio) / sample_rate, segments=_segments(generator, scheduler)
+        language=str(info.language), duration=len(audio) / sample_rate, segments=_segments(generator, lane)
     )
 
 
-async def _segments(generator: Generator[Any, None, None], scheduler: InferenceScheduler) -> AsyncIterator[FileSegment]:
+async def _segments(generator: Generator[Any, None, None], lane: FileLane) -> AsyncIterator[FileSegment]:
     lock = threading.Lock()  # held while the generator runs, so it is never closed mid-step
     stopped = False
 
-    def step() -> Any:
+    def step(_model: Any) -> Any:
         with lock:
             return _END if stopped else next(generator, _END)
 
-    def close() -> None:
+    def close(_model: Any) -> None:
         with lock:
             generator.close()
 
     try:
         while True:
-            segment, _timing = await scheduler.submit(step, priority=FILE)
+            segment = await lane.submit(step)
             if segment is _END:
                 return
             yield _file_segment(segment)
@@ -83,8 +85,9 @@ async def _segments(generator: Generator[Any, None, None], scheduler: InferenceS
             finally:
                 lock.release()
         else:
-            # A step is running on the worker: close after it, on that side (cheap, so as a final's priority).
-            scheduler.submit(close, priority=FINAL).add_done_callback(_ignore)
+            # A step is running on the lane: close after it, on that side (a closed lane has no side left).
+            with contextlib.suppress(RuntimeError):
+                lane.submit(close).add_done_callback(_ignore)
 
 
 def _ignore(future: Any) -> None:

@@ -1,9 +1,9 @@
 """One inference scheduler shared by every local-engine session.
 
 Sessions submit decode jobs; a worker thread runs them one at a time (the model
-already uses every core for one job), finals before interims before file steps
-(an uploaded file is decoded one window per job, so a live final waits for at most
-one file window), oldest first. A
+already uses every core for one job), finals before interims, oldest first. Uploaded
+files are not decoded here but on the engine's file lane (`local.file_lane`), so a
+live job never waits behind a file window. A
 session has at most one interim job waiting: a newer one replaces it, so a busy
 machine decodes each session's freshest audio instead of a backlog. Results come
 back as asyncio futures, so no decode ever runs on the event loop.
@@ -20,11 +20,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FILE", "FINAL", "INTERIM", "InferenceScheduler", "JobTiming"]
+__all__ = ["FINAL", "INTERIM", "InferenceScheduler", "JobTiming"]
 
 FINAL = 0
 INTERIM = 1
-FILE = 2  # whole-file transcription: below every live session's job
 
 
 @dataclass(frozen=True, slots=True)

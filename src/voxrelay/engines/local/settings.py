@@ -37,6 +37,10 @@ class LocalSettings(EngineSettings):
     compute_type: str = Field(default="int8", min_length=1)
     # Threads per decode; 0 = CTranslate2's default.
     cpu_threads: int = Field(default=0, ge=0)
+    # Threads of the file lane's own model (uploads; see engines/local/file_lane.py).
+    file_cpu_threads: int = Field(default=1, ge=0)
+    # Added to the file lane's threads' nice value (Linux; 0 = off): live decodes get the cores first.
+    file_nice: int = Field(default=19, ge=0, le=19)
     # Decodes run at once (each with cpu_threads).
     decode_workers: int = Field(default=1, ge=1, le=16)
     # Seconds between interim decodes.
