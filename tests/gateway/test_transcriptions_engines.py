@@ -97,3 +97,24 @@ def test_a_raw_audio_engine_gets_the_upload_as_it_came_and_a_failure_mid_stream_
         asyncio.run(until(lambda: metric(server, "voxrelay_file_jobs_total", status="error") == 1))
     finally:
         server.stop()
+
+
+def test_a_browser_origin_not_allowed_is_403_before_the_upload_is_read() -> None:
+    from tests.fakes import FileCountingEngine
+
+    engine = FileCountingEngine()
+    server = ServerThread(Settings(port=0, allowed_origins="https://app.example"), engine).start()
+    try:
+        upload = wav(silence(1.0))
+        for origin, allowed in (("https://evil.example", False), ("https://app.example", True)):
+            client = OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0,
+                            default_headers={"Origin": origin})
+            if allowed:
+                assert client.audio.transcriptions.create(file=upload, model="whisper-1").text
+            else:
+                with pytest.raises(openai.PermissionDeniedError) as raised:
+                    client.audio.transcriptions.create(file=upload, model="whisper-1")
+                assert raised.value.status_code == 403 and "origin" in error_of(raised.value)["message"].lower()
+        assert len(engine.requests) == 1  # the refused upload never reached the engine
+    finally:
+        server.stop()
