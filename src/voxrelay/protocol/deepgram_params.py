@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -161,6 +161,39 @@ def int_param(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
+def sort_params(
+    items: Iterable[tuple[str, str]], *, supported: Collection[str], refused: Mapping[str, str]
+) -> tuple[dict[str, str], list[str], list[ParamWarning]]:
+    """Sort a Deepgram query into (single-valued options, keyterms, warnings); shared by live and pre-recorded.
+
+    The gateway's own parameters are skipped; `keyterm`/`keywords` collect (a keyword's ":boost" dropped:
+    there are no weights here); a `refused` feature is a 400 unless asked to be off; anything not
+    `supported` is ignored with a warning, as Deepgram's clients expect unknown options to pass.
+    """
+    single: dict[str, str] = {}
+    keyterms: list[str] = []
+    warnings: list[ParamWarning] = []
+    for name, value in items:
+        if name in _GATEWAY_PARAMS:
+            continue  # read by the gateway's admission, not a Deepgram option
+        if name in ("keyterm", "keywords"):
+            term = value.rsplit(":", 1)[0] if name == "keywords" and re.search(r":-?[\d.]+$", value) else value
+            if term.strip():
+                keyterms.append(term.strip())
+            continue
+        if name in refused:
+            if value.strip().lower() not in _HARMLESS_VALUES:
+                raise bad_request(
+                    f"Unsupported query parameter `{name}`: voxrelay's engines do not provide {refused[name]}."
+                )
+            continue
+        if name not in supported:
+            warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
+            continue
+        single[name] = value
+    return single, keyterms, warnings
+
+
 def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 0) -> ListenParams:
     """Validate `/v1/listen` query parameters (repeated keys allowed, e.g. `keyterm`).
 
@@ -172,28 +205,7 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
     Raises:
         ListenRequestError: 400 with a Deepgram-like message for a bad or refused parameter.
     """
-    single: dict[str, str] = {}
-    keyterms: list[str] = []
-    warnings: list[ParamWarning] = []
-    for name, value in items:
-        if name in _GATEWAY_PARAMS:
-            continue  # read by the gateway's admission, not a Deepgram option
-        if name in ("keyterm", "keywords"):
-            # keywords take an optional ":boost"; voxrelay has no weights, so only the term counts.
-            term = value.rsplit(":", 1)[0] if name == "keywords" and re.search(r":-?[\d.]+$", value) else value
-            if term.strip():
-                keyterms.append(term.strip())
-            continue
-        if name in _REFUSED:
-            if value.strip().lower() not in _HARMLESS_VALUES:
-                raise bad_request(
-                    f"Unsupported query parameter `{name}`: voxrelay's engines do not provide {_REFUSED[name]}."
-                )
-            continue
-        if name in _IGNORED or name not in _SUPPORTED:
-            warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
-            continue
-        single[name] = value
+    single, keyterms, warnings = sort_params(items, supported=_SUPPORTED - _IGNORED, refused=_REFUSED)
 
     encoding = single.get("encoding")
     sample_rate: int | None = None

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from voxrelay.protocol.deepgram_messages import ModelInfo
-from voxrelay.protocol.deepgram_params import ListenRequestError, ParamWarning, bad_request, bool_param, int_param
+from voxrelay.protocol.deepgram_params import (
+    ListenRequestError,
+    ParamWarning,
+    bad_request,
+    bool_param,
+    int_param,
+    sort_params,
+)
 from voxrelay.protocol.events import FileSegment, Word
 
 __all__ = [
@@ -53,12 +60,10 @@ _REFUSED: dict[str, str] = {
     "custom_intent": "intent recognition",
     "sentiment": "sentiment analysis",
 }
-_HARMLESS_VALUES = {"false", ""}  # a refused feature asked to be off is no request for it
 _SUPPORTED = {
     "model", "language", "detect_language", "punctuate", "smart_format", "utterances", "paragraphs",
     "encoding", "sample_rate", "channels",
 }
-_GATEWAY_PARAMS = {"batch"}  # the gateway's own parameter on every endpoint (docs/security.md)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # A new paragraph starts after a pause this long between segments (Deepgram does not document its rule).
@@ -111,26 +116,7 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
     Raises:
         ListenRequestError: 400 for a bad value or a refused feature (diarize, callback, summarize...).
     """
-    single: dict[str, str] = {}
-    keyterms: list[str] = []
-    warnings: list[ParamWarning] = []
-    for name, value in items:
-        if name in _GATEWAY_PARAMS:
-            continue
-        if name in ("keyterm", "keywords"):
-            # keywords take an optional ":boost"; there are no weights here, so only the term counts.
-            term = value.rsplit(":", 1)[0] if name == "keywords" and re.search(r":-?[\d.]+$", value) else value
-            if term.strip():
-                keyterms.append(term.strip())
-            continue
-        if name in _REFUSED:
-            if value.strip().lower() not in _HARMLESS_VALUES:
-                raise bad_request(f"Unsupported query parameter `{name}`: voxrelay does not provide {_REFUSED[name]}.")
-            continue
-        if name not in _SUPPORTED:
-            warnings.append(ParamWarning(name, f"`{name}` is not supported by voxrelay and was ignored."))
-            continue
-        single[name] = value
+    single, keyterms, warnings = sort_params(items, supported=_SUPPORTED, refused=_REFUSED)
 
     encoding = single.get("encoding", "").strip().lower() or None
     sample_rate: int | None = None

@@ -39,6 +39,7 @@ from typing import Any
 from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.local.scheduler import JobTiming
 from voxrelay.engines.local.whisper import resolve_model
+from voxrelay.tasks import cancel_future, settle_exception, settle_result
 
 __all__ = ["FileLane", "whisper_model"]
 
@@ -101,7 +102,7 @@ class FileLane:
         with self._cond:
             self._closed = True
             for step in self._queue:
-                step.loop.call_soon_threadsafe(_cancel, step.future)
+                step.loop.call_soon_threadsafe(cancel_future, step.future)
             self._queue.clear()
             self._cond.notify_all()
             thread = self._thread
@@ -138,11 +139,11 @@ class FileLane:
                 self.model = self._load()  # on this thread, so CTranslate2's threads inherit its priority
             result = step.fn(self.model)
         except BaseException as exc:  # handed to the awaiting upload, never lost
-            step.loop.call_soon_threadsafe(_set_exception, step.future, exc)
+            step.loop.call_soon_threadsafe(settle_exception, step.future, exc)
         else:
             if self._on_timing is not None:
                 self._on_timing(JobTiming(started - step.submitted, time.perf_counter() - started))
-            step.loop.call_soon_threadsafe(_set_result, step.future, result)
+            step.loop.call_soon_threadsafe(settle_result, step.future, result)
 
 
     def _load(self) -> Any:
@@ -169,17 +170,3 @@ def _lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError:
         log.warning("could not lower the file lane's CPU priority; file windows compete with live decodes")
-
-
-def _set_result(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
-def _cancel(future: asyncio.Future[Any]) -> None:
-    future.cancel()

@@ -20,6 +20,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from voxrelay.tasks import cancel_future, settle_exception, settle_result
+
 __all__ = ["FINAL", "INTERIM", "InferenceScheduler", "JobTiming"]
 
 FINAL = 0
@@ -97,7 +99,7 @@ class InferenceScheduler:
         with self._cond:
             self._closed = True
             for job in self._heap:
-                job.loop.call_soon_threadsafe(_cancel, job.future)
+                job.loop.call_soon_threadsafe(cancel_future, job.future)
             self._heap.clear()
             self._cond.notify_all()
         for thread in self._threads:
@@ -123,26 +125,12 @@ class InferenceScheduler:
             try:
                 result = job.fn()
             except BaseException as exc:  # handed to the awaiting session, never lost
-                job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
+                job.loop.call_soon_threadsafe(settle_exception, job.future, exc)
             else:
                 timing = JobTiming(started - job.submitted, time.perf_counter() - started)
                 if self._on_timing is not None:
                     self._on_timing(job.priority, timing)
-                job.loop.call_soon_threadsafe(_set_result, job.future, (result, timing))
+                job.loop.call_soon_threadsafe(settle_result, job.future, (result, timing))
             finally:
                 with self._cond:
                     self.busy -= 1
-
-
-def _set_result(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
-def _cancel(future: asyncio.Future[Any]) -> None:
-    future.cancel()
