@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from voxrelay.engines.base import Word
+from voxrelay.engines.local.prompting import previous_text, transcript_tokenizer
+from voxrelay.engines.local.repeats import trim_periodic
 
 __all__ = ["Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
 
@@ -109,11 +111,9 @@ class WhisperDecoder:
             num_workers=workers,  # concurrent decode calls from that many threads
         )
         self.multilingual = bool(self._model.model.is_multilingual)
-        from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        language = None if self.multilingual else "en"
-        self._tokenizer = Tokenizer(self._model.hf_tokenizer, self.multilingual, task="transcribe", language=language)
+        self._tokenizer = transcript_tokenizer(self._model.hf_tokenizer, self.multilingual, None)
         self._suppressed = list(get_suppressed_tokens(self._tokenizer, [-1]))
 
     @property
@@ -152,6 +152,9 @@ class WhisperDecoder:
             def short(context: Context | None) -> Decoded:
                 return self._decode_short(
                     audio,
+                    language=language,
+                    prompt=prompt,
+                    hotwords=hotwords,
                     pad_s=pad_s,
                     beam_size=beam_size,
                     word_timestamps=word_timestamps,
@@ -216,6 +219,9 @@ class WhisperDecoder:
         self,
         audio: np.ndarray,
         *,
+        language: str | None,
+        prompt: str | None,
+        hotwords: str | None,
         pad_s: float,
         beam_size: int,
         word_timestamps: bool,
@@ -223,21 +229,23 @@ class WhisperDecoder:
         context: Context | None = None,
     ) -> Decoded:
         model = self._model
-        tokenizer = self._tokenizer
         offset = 0.0  # seconds of context in front of the segment
         prefix: list[int] = []  # forced tokens after the start of transcript
         seen: tuple[str, ...] = ()
         if context is not None:
             offset = len(context.audio) / 16000
             audio = np.concatenate([context.audio, audio])
+        encoded, frames = self._encode(audio, pad_s)
+        tokenizer = self._tokenizer_for(language, encoded)
+        if context is not None:
             spoken = context.text.strip().rstrip(_SENTENCE_END)
             prefix = [tokenizer.timestamp_begin, *tokenizer.encode(" " + spoken)]
             seen = (_key(spoken),)
-        encoded, frames = self._encode(audio, pad_s)
         duration = len(audio) / 16000 - offset
         result = model.model.generate(
             encoded,
-            [[*tokenizer.sot_sequence, *prefix]],
+            # Keyterms and prompt go in as earlier text, in front of the transcript (see `prompting`).
+            [[*previous_text(tokenizer, hotwords=hotwords, prompt=prompt), *tokenizer.sot_sequence, *prefix]],
             beam_size=beam_size,
             # Whisper on a short window tends to repeat the utterance; a cap from the
             # fastest plausible speech rate bounds the damage and the cost.
@@ -266,7 +274,7 @@ class WhisperDecoder:
             text = text[0].upper() + text[1:] if capitalize else text
         words: list[Word] = []
         if word_timestamps:
-            words = self._align(tokens, prefix[1:], encoded, frames, offset, punctuate)
+            words = self._align(tokenizer, tokens, prefix[1:], encoded, frames, offset, punctuate)
             if capitalize and words and punctuate:
                 first = words[0].punctuated_word
                 words[0] = dataclasses.replace(words[0], punctuated_word=first[:1].upper() + first[1:])
@@ -286,11 +294,20 @@ class WhisperDecoder:
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
         return encoded, min(content, frames)
 
+    def _tokenizer_for(self, language: str | None, encoded: Any) -> Any:
+        """The tokenizer that starts the transcript in `language` (multilingual models: detected if None)."""
+        if not self.multilingual:
+            return self._tokenizer
+        if language is None:  # Whisper's own guess from this window: its likeliest language token
+            language = self._model.model.detect_language(encoded)[0][0][0].strip("<|>")
+        return transcript_tokenizer(self._model.hf_tokenizer, True, language)
+
     def _align(
-        self, tokens: list[int], forced: list[int], encoded: Any, frames: int, offset: float, punctuate: bool
+        self, tokenizer: Any, tokens: list[int], forced: list[int], encoded: Any, frames: int, offset: float,
+        punctuate: bool,
     ) -> list[Word]:
         """Word timings of `tokens`, aligned after the `forced` context tokens, on the segment's clock."""
-        aligned = self._model.find_alignment(self._tokenizer, [forced + tokens], encoded, frames)[0]
+        aligned = self._model.find_alignment(tokenizer, [forced + tokens], encoded, frames)[0]
         words: list[Word] = []
         seen = 0  # tokens of the alignment consumed so far
         for word in aligned:
@@ -299,7 +316,7 @@ class WhisperDecoder:
                 continue  # a word of the context
             # A word that straddles the context's end keeps only its new part.
             new_part = word["tokens"][max(0, len(forced) - first) :]
-            spoken = word["word"] if first >= len(forced) else self._tokenizer.decode(new_part)
+            spoken = word["word"] if first >= len(forced) else tokenizer.decode(new_part)
             if forced and not words and not any(c.isalnum() for c in spoken):
                 continue  # punctuation that closes the context's sentence, dropped from the text too
             start, end = max(0.0, word["start"] - offset), max(0.0, word["end"] - offset)
@@ -370,6 +387,7 @@ def _drop_repeats(
     kept: list[tuple[float, list[int]]] = []
     keys = set(seen)
     for start, tokens in segments:
+        tokens = trim_periodic(tokens, lambda u: len(_key(tokenizer.decode(u)).split()), _MIN_REPEAT_WORDS)
         key = _key(tokenizer.decode(tokens))
         if kept and start >= duration - _LATE_SEGMENT_S:
             break
