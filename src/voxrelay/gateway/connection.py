@@ -321,7 +321,8 @@ class Connection:
         try:
             stream = await engine.open(config)
         except EngineFailure as exc:
-            self.codec.fail("engine_unavailable" if exc.code == "engine_unavailable" else "engine_error", str(exc))
+            # A refused option (bad_request) is the client's to fix; anything else is the engine's.
+            self.codec.fail(exc.code if exc.code in ("engine_unavailable", "bad_request") else "engine_error", str(exc))
             self._flush()
             return
         capabilities = engine.capabilities

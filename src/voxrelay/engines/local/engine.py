@@ -50,6 +50,7 @@ from voxrelay.engines.base import (
 from voxrelay.engines.files import FileRequest, FileTranscript
 from voxrelay.engines.local.file_lane import FileLane, whisper_model
 from voxrelay.engines.local.files import transcribe_file
+from voxrelay.engines.local.prompting import keyterm_text, language_error
 from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
 from voxrelay.engines.local.settings import LocalSettings
@@ -128,6 +129,10 @@ class LocalEngine(Engine):
     async def open(self, config: StreamConfig) -> LocalStream:
         if not self.started:
             raise EngineFailure("the local engine is still loading its model")
+        assert self.decoder is not None
+        refused = language_error(self.model_name, self.decoder.multilingual, config.language)
+        if refused:  # at configure time: an English transcript of French speech would be worse than none
+            raise EngineFailure(refused, code="bad_request")
         if config.model and config.model not in (self.model_name, "default"):
             log.info("stream asked for model %r; serving %r", config.model, self.model_name)
         return LocalStream(self, config)
@@ -284,7 +289,7 @@ class LocalStream(EngineStream):
             audio,
             language=cfg.language,
             prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
-            hotwords=" ".join(cfg.keyterms) or None,
+            hotwords=keyterm_text(cfg.keyterms),
             beam_size=self._engine.final_beam_size if final else 1,
             word_timestamps=cfg.word_timings,
             punctuate=cfg.punctuate,
