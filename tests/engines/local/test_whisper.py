@@ -7,6 +7,7 @@ import pytest
 import soxr
 
 from tests.support import clip, wer
+from voxrelay.engines.local.prompting import keyterm_text
 from voxrelay.engines.local.whisper import Context, WhisperDecoder, _drop_repeats
 
 # Clips of ordinary dictation, each a single utterance of 3-7 s.
@@ -65,3 +66,15 @@ def test_silence_after_a_context_says_nothing(decoder: WhisperDecoder) -> None:
     context = Context(speech, said.text)
     for quiet in (np.zeros(16000, dtype=np.float32), 0.003 * np.random.default_rng(3).standard_normal(16000)):
         assert decoder.decode(quiet.astype(np.float32), window_pad_s=8.0, context=context).text == ""
+
+
+def test_a_full_glossary_leaves_room_for_the_whole_transcript(decoder: WhisperDecoder) -> None:
+    """The earlier-text block at its 223-token cap: the transcript still runs to its last word.
+
+    CTranslate2 counts that block in `max_length`; when the cap ignored it, 30 keyterms cut
+    this clip short and 40 crashed the process.
+    """
+    glossary = keyterm_text(("Kenji Watanabe", *(f"Term{i}" for i in range(100))))
+    for pad, beam in ((2.0, 1), (8.0, 2)):  # the interim and the final settings
+        text = decoder.decode(clip("s07_names_message.wav").pcm(), hotwords=glossary, window_pad_s=pad, beam_size=beam)
+        assert "watanabe" in text.text.lower() and "thursday" in text.text.lower(), text.text

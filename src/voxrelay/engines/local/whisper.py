@@ -242,14 +242,15 @@ class WhisperDecoder:
             prefix = [tokenizer.timestamp_begin, *tokenizer.encode(" " + spoken)]
             seen = (_key(spoken),)
         duration = len(audio) / 16000 - offset
+        previous = previous_text(tokenizer, hotwords=hotwords, prompt=prompt)  # keyterms, prompt: see `prompting`
         result = model.model.generate(
             encoded,
-            # Keyterms and prompt go in as earlier text, in front of the transcript (see `prompting`).
-            [[*previous_text(tokenizer, hotwords=hotwords, prompt=prompt), *tokenizer.sot_sequence, *prefix]],
+            [[*previous, *tokenizer.sot_sequence, *prefix]],
             beam_size=beam_size,
-            # Whisper on a short window tends to repeat the utterance; a cap from the
-            # fastest plausible speech rate bounds the damage and the cost.
-            max_length=_max_length(duration, forced=len(prefix)),
+            # Whisper on a short window tends to repeat the utterance; a cap from the fastest plausible speech
+            # rate bounds the damage and the cost. The earlier text counts in max_length too (CTranslate2):
+            # left out, 30 keyterms cut the transcript short and 40 crashed the process (segfault in generate).
+            max_length=_max_length(duration, forced=len(prefix) + len(previous)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
