@@ -194,6 +194,18 @@ def sort_params(
     return single, keyterms, warnings
 
 
+def language_param(value: str | None) -> str | None:
+    """Deepgram's `language` as the engines take it: a base language code, or None to detect it.
+
+    Whisper knows base languages ("en-US" -> "en"); "multi" (Deepgram's code-switching) means "detect".
+    """
+    if value is None or value.lower() == "multi":
+        return None
+    if not _LANGUAGE.match(value):
+        raise bad_request(f"Invalid query parameter `language`: {value!r} is not a BCP-47 tag.")
+    return value.split("-")[0].lower()
+
+
 def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 0) -> ListenParams:
     """Validate `/v1/listen` query parameters (repeated keys allowed, e.g. `keyterm`).
 
@@ -225,15 +237,7 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
             sample_rate = int_param("sample_rate", single["sample_rate"], 8000, 48000)
             channels = int_param("channels", single.get("channels", "1"), 1, 2)
 
-    language = single.get("language")
-    if language is not None:
-        # Whisper knows base languages; "multi" (Deepgram's code-switching) means "detect".
-        if language.lower() == "multi":
-            language = None
-        elif _LANGUAGE.match(language):
-            language = language.split("-")[0].lower()
-        else:
-            raise bad_request(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
+    language = language_param(single.get("language"))
 
     endpointing: Any = _DEFAULT_ENDPOINTING_MS
     if "endpointing" in single:

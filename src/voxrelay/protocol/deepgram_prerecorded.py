@@ -30,6 +30,7 @@ from voxrelay.protocol.deepgram_params import (
     bad_request,
     bool_param,
     int_param,
+    language_param,
     sort_params,
 )
 from voxrelay.protocol.events import FileSegment, Word
@@ -64,7 +65,6 @@ _SUPPORTED = {
     "model", "language", "detect_language", "punctuate", "smart_format", "utterances", "paragraphs",
     "encoding", "sample_rate", "channels",
 }
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # A new paragraph starts after a pause this long between segments (Deepgram does not document its rule).
 PARAGRAPH_PAUSE_S = 1.0
@@ -132,14 +132,7 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
         sample_rate = int_param("sample_rate", single["sample_rate"], 8000, 48000)
         channels = int_param("channels", single.get("channels", "1"), 1, 8)
 
-    language = single.get("language")
-    if language is not None:
-        if language.lower() == "multi":
-            language = None  # Deepgram's code-switching: here, "detect"
-        elif _LANGUAGE.match(language):
-            language = language.split("-")[0].lower()  # the engines know base languages
-        else:
-            raise bad_request(f"Invalid query parameter `language`: {language!r} is not a BCP-47 tag.")
+    language = language_param(single.get("language"))
     if "detect_language" in single and bool_param("detect_language", single["detect_language"]):
         language = None
 
