@@ -88,7 +88,6 @@ async def serve(request: Request, gateway: Gateway) -> JSONResponse:
         error = listen_error(refusal)
         metrics.file_job("refused", code=str(error.status), endpoint=_ENDPOINT)
         return _error(request_id, error, refusal.retry_after)
-    gateway.file_jobs += 1  # counted by the file-job cap and waited for by a drain
     started = time.perf_counter()
     try:
         response, audio_s = await _transcribe(request, gateway, params, request_id)
@@ -100,8 +99,7 @@ async def serve(request: Request, gateway: Gateway) -> JSONResponse:
             metrics.file_job(status, code=str(exc.status), endpoint=_ENDPOINT)
         return _error(request_id, exc)
     finally:
-        gateway.file_jobs -= 1
-        gateway.gatekeeper.release(admission)
+        gateway.release_file(admission)
     metrics.file_job("ok", audio_s=audio_s, decode_s=time.perf_counter() - started, endpoint=_ENDPOINT)
     return response
 

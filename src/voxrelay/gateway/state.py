@@ -59,16 +59,23 @@ class Gateway:
         )
 
     def admit_file(self, request: HTTPConnection, form: CredentialForm = "bearer") -> Admission:
-        """Admit one file upload: the same checks as a handshake, its cap the file-job cap.
+        """Admit one file upload: the same checks as a handshake, its cap the file-job cap; counts the job.
 
         `form` is the endpoint's credential form (`deepgram` for `POST /v1/listen`).
         """
         handshake = Handshake(request.headers, request.query_params.multi_items(),
                               request.client.host if request.client else None)
-        return self.gatekeeper.admit(
+        admission = self.gatekeeper.admit(
             handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
             engine_error=self.engine_error, file_jobs=self.file_jobs,
         )
+        self.file_jobs += 1  # counted by the file-job cap and waited for by a drain until `release_file`
+        return admission
+
+    def release_file(self, admission: Admission) -> None:
+        """The upload admitted with `admission` is answered (or abandoned): free its job and its key's slot."""
+        self.file_jobs -= 1
+        self.gatekeeper.release(admission)
 
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""

@@ -74,7 +74,6 @@ class _Upload:
             self.metrics.file_job("refused", code=str(error.status))
             log.info("upload refused (HTTP %d): %s", refusal.status, refusal.reason)
             return _error_response(error)
-        self.gateway.file_jobs += 1
         streaming = False
         try:
             params, audio, duration = await self._read()
@@ -99,11 +98,7 @@ class _Upload:
             return _error_response(failure)
         finally:
             if not streaming:
-                self._release(admission)
-
-    def _release(self, admission: Admission) -> None:
-        self.gateway.file_jobs -= 1
-        self.gateway.gatekeeper.release(admission)
+                self.gateway.release_file(admission)
 
     async def _read(self) -> tuple[TranscriptionParams, Any, float]:
         """The valid params, the audio for the engine, and its duration; raises `OpenAIError`."""
@@ -222,7 +217,7 @@ class _Upload:
         status = self._status
         decode_s = time.perf_counter() - started if status == "ok" else None
         self.metrics.file_job(status, code="500" if status == "error" else None, audio_s=duration, decode_s=decode_s)
-        self._release(admission)  # last: once the slot is free, the job is counted
+        self.gateway.release_file(admission)  # last: once the slot is free, the job is counted
 
 
 class _SseResponse(StreamingResponse):
