@@ -49,13 +49,16 @@ class Gateway:
 
     def admit(self, connection: HTTPConnection, form: CredentialForm) -> Admission:
         """Admit one handshake in the order every endpoint shares; raises `Refusal` with the reason."""
+        return self._admit(connection, form, file_jobs=None)
+
+    def _admit(self, connection: HTTPConnection, form: CredentialForm, file_jobs: int | None) -> Admission:
         handshake = Handshake(
             connection.headers, connection.query_params.multi_items(),
             connection.client.host if connection.client else None,
         )
         return self.gatekeeper.admit(
             handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
-            engine_error=self.engine_error,
+            engine_error=self.engine_error, file_jobs=file_jobs,
         )
 
     def admit_file(self, request: HTTPConnection, form: CredentialForm = "bearer") -> Admission:
@@ -63,12 +66,7 @@ class Gateway:
 
         `form` is the endpoint's credential form (`deepgram` for `POST /v1/listen`).
         """
-        handshake = Handshake(request.headers, request.query_params.multi_items(),
-                              request.client.host if request.client else None)
-        admission = self.gatekeeper.admit(
-            handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
-            engine_error=self.engine_error, file_jobs=self.file_jobs,
-        )
+        admission = self._admit(request, form, file_jobs=self.file_jobs)
         self.file_jobs += 1  # counted by the file-job cap and waited for by a drain until `release_file`
         return admission
 
