@@ -37,6 +37,7 @@ class FileRequest:
         prompt: text the recording continues or its vocabulary, as context for the decoder.
         word_timings: return per-word times in each segment.
         temperature: the sampling temperature asked for; None leaves it to the engine.
+        dictation: spoken punctuation commands become marks (`protocol.dictation`; Deepgram does its own).
     """
 
     audio: bytes | np.ndarray
@@ -45,6 +46,7 @@ class FileRequest:
     prompt: str | None = None
     word_timings: bool = False
     temperature: float | None = None
+    dictation: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,7 +119,9 @@ async def _transcribe(
         _prepare, body, params, capabilities.raw_audio, capabilities.sample_rate, max_s
     )
     log.info("listen %s: file of %d bytes, %.1f s", request_id, len(body), audio_s)
-    request_for_engine = FileRequest(audio, language=params.language, prompt=params.prompt, word_timings=True)
+    request_for_engine = FileRequest(
+        audio, language=params.language, prompt=params.prompt, word_timings=True, dictation=params.dictation
+    )
     transcribing = asyncio.create_task(_run_engine(engine, request_for_engine))
     gone = asyncio.create_task(_client_gone(request))
     try:

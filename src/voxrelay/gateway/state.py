@@ -109,4 +109,5 @@ class Gateway:
             smart_format=options.smart_format,
             keyterms=options.keyterms,
             word_timings=word_timings,
+            dictation=options.dictation,
         )

@@ -20,6 +20,7 @@ from voxrelay.protocol.messages import StreamOptions
 
 __all__ = [
     "DATA_0000",
+    "DICTATION_NEEDS_PUNCTUATE",
     "ListenParams",
     "ListenRequestError",
     "NET_0001_REASON",
@@ -29,11 +30,17 @@ __all__ = [
     "pick_subprotocol",
 ]
 
+# Deepgram applies dictation only with punctuation and says nothing when it does not; a 400 says why instead.
+DICTATION_NEEDS_PUNCTUATE = (
+    "Invalid query parameter `dictation`: dictation=true requires punctuate=true (or smart_format=true)."
+)
 NET_0001_REASON = "NET-0001: did not receive audio data or a text message within the timeout window"
 DATA_0000 = "DATA-0000"
 
 # Deepgram's defaults differ from /stt-stream's: no interims, no VAD events, no punctuation.
-_DEFAULTS = {"interim_results": False, "vad_events": False, "punctuate": False, "smart_format": False}
+_DEFAULTS = {
+    "interim_results": False, "vad_events": False, "punctuate": False, "smart_format": False, "dictation": False,
+}
 _DEFAULT_ENDPOINTING_MS = 300  # Deepgram's is 10 ms; Whisper needs whole phrases (see docs/deepgram.md)
 
 # Parameters whose absence of support would silently change what the caller gets: refused (400).
@@ -52,7 +59,6 @@ _HARMLESS_VALUES = {"false", ""}
 # Formatting/bookkeeping parameters that can be ignored without losing any text: warned about in Metadata.
 _IGNORED = {
     "callback_method",
-    "dictation",
     "extra",
     "filler_words",
     "language_hint",
@@ -77,6 +83,7 @@ _SUPPORTED = {
     "smart_format",
     "keyterm",
     "keywords",
+    "dictation",
 }
 _CONTAINER_ENCODINGS = {"opus", "ogg-opus"}
 # The gateway's own parameters, the same on every endpoint (docs/security.md): `batch=true`.
@@ -262,6 +269,8 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
     for name, default in _DEFAULTS.items():
         options[name] = bool_param(name, single[name]) if name in single else default
     options["punctuate"] = options["punctuate"] or options["smart_format"]
+    if options["dictation"] and not options["punctuate"]:
+        raise bad_request(DICTATION_NEEDS_PUNCTUATE)
     if "utterance_end_ms" in single:
         options["utterance_end_ms"] = int_param("utterance_end_ms", single["utterance_end_ms"], 1, 60000)
     try:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from voxrelay.protocol.deepgram_messages import ModelInfo
 from voxrelay.protocol.deepgram_params import (
+    DICTATION_NEEDS_PUNCTUATE,
     ListenRequestError,
     ParamWarning,
     bad_request,
@@ -62,7 +63,7 @@ _REFUSED: dict[str, str] = {
     "sentiment": "sentiment analysis",
 }
 _SUPPORTED = {
-    "model", "language", "detect_language", "punctuate", "smart_format", "utterances", "paragraphs",
+    "model", "language", "detect_language", "punctuate", "smart_format", "utterances", "paragraphs", "dictation",
     "encoding", "sample_rate", "channels",
 }
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
@@ -86,6 +87,7 @@ class PrerecordedParams:
     smart_format: bool = False
     utterances: bool = False
     paragraphs: bool = False
+    dictation: bool = False
     prompt: str | None = None
     encoding: Literal["linear16"] | None = None
     sample_rate: int | None = None
@@ -138,6 +140,9 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
 
     smart_format = bool_param("smart_format", single["smart_format"]) if "smart_format" in single else False
     punctuate = (bool_param("punctuate", single["punctuate"]) if "punctuate" in single else False) or smart_format
+    dictation = bool_param("dictation", single["dictation"]) if "dictation" in single else False
+    if dictation and not punctuate:
+        raise bad_request(DICTATION_NEEDS_PUNCTUATE)
     model = single.get("model", "").strip() or None
     if model is not None and len(model) > 128:
         raise bad_request("Invalid query parameter `model`: longer than 128 characters.")
@@ -148,6 +153,7 @@ def parse_prerecorded_params(items: Iterable[tuple[str, str]]) -> PrerecordedPar
         smart_format=smart_format,
         utterances=bool_param("utterances", single["utterances"]) if "utterances" in single else False,
         paragraphs=bool_param("paragraphs", single["paragraphs"]) if "paragraphs" in single else False,
+        dictation=dictation,
         prompt=", ".join(keyterms) if keyterms else None,
         encoding="linear16" if encoding else None,
         sample_rate=sample_rate,

@@ -67,12 +67,15 @@ _LONGEST = max(len(key) for key in COMMANDS)
 PAUSE_S = 0.15  # people pause around a command; fluent speech has no gap this long inside a phrase
 
 # A command word right after these is a noun: "a comma", "the period", "our new line".
-_DETERMINERS = frozenset(
-    "a an the this that these those each every per my your our their his her its one another any no some "
-    "which what whose trial first last next same".split()
-)
+_DETERMINERS = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "each", "every", "per", "my", "your", "our", "their",
+    "his", "her", "its", "one", "another", "any", "no", "some", "which", "what", "whose", "trial", "first",
+    "last", "next", "same",
+})
 # ...and right before these with no mark between: "period of time", "the colon is", "new line for".
-_CONTINUATIONS = frozenset("of for in on at to with from is was are were separated delimited".split())
+_CONTINUATIONS = frozenset({
+    "of", "for", "in", "on", "at", "to", "with", "from", "is", "was", "are", "were", "separated", "delimited",
+})
 _WHISPER_MARKS = ",.?!:;…"  # Whisper's own punctuation that a command's mark replaces
 _SENTENCE_END = ".?!\n"
 _MID_SENTENCE = frozenset({",", ";", ":", '"', OPEN_QUOTE})  # marks after which Whisper's capital is undone

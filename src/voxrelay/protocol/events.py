@@ -45,6 +45,7 @@ class StreamConfig:
     smart_format: bool = False
     keyterms: tuple[str, ...] = ()
     word_timings: bool = False  # per-word start/end/confidence in results (costs an alignment pass locally)
+    dictation: bool = False  # spoken punctuation commands ("comma") become marks; only with `punctuate`
 
 
 # Events an engine yields. Times are seconds from the start of the stream's audio.

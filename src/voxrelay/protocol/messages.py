@@ -95,12 +95,20 @@ class StreamOptions(BaseModel):
     punctuate: bool = True
     smart_format: bool = False
     keyterms: tuple[str, ...] = Field((), max_length=100)
+    dictation: bool = False  # spoken "comma", "period", "new line"... become punctuation (protocol.dictation)
 
     @field_validator("endpointing", mode="before")
     @classmethod
     def _endpointing_false_means_never(cls, value: Any) -> Any:
         # Deepgram accepts endpointing=false; here it means "only finalize/stop end an utterance".
         return 10000 if value is False else value
+
+    @model_validator(mode="after")
+    def _dictation_needs_punctuation(self) -> StreamOptions:
+        # As at Deepgram, dictation is a kind of punctuation; asked for without it, it would silently do nothing.
+        if self.dictation and not (self.punctuate or self.smart_format):
+            raise ValueError("dictation requires punctuate (or smart_format) to be true")
+        return self
 
     @field_validator("keyterms")
     @classmethod
@@ -176,6 +184,8 @@ def _configure_error(exc: ValidationError) -> ProtocolError:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"] if part != "options")
     code: ErrorCode = "unsupported_audio" if first["loc"][:1] == ("audio_format",) else "bad_request"
+    if not where:  # a rule across options (dictation needs punctuate): its message names them
+        return ProtocolError(code, f"invalid configure: {first['msg'].removeprefix('Value error, ')}")
     return ProtocolError(code, f"invalid configure: {where}: {first['msg']}")
 
 

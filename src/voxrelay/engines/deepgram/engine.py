@@ -206,6 +206,8 @@ def _options(config: StreamConfig, default_model: str) -> dict[str, Any]:
         "punctuate": config.punctuate,
         "smart_format": config.smart_format,
     }
+    if config.dictation:  # Deepgram converts the commands itself
+        options["dictation"] = True
     if config.encoding in ("linear16", "mulaw", "alaw"):  # raw samples: Deepgram needs the rate
         options.update(encoding=config.encoding, sample_rate=config.sample_rate, channels=config.channels)
     elif config.encoding in ("opus", "ogg-opus"):

@@ -57,6 +57,8 @@ async def transcribe_file(
     if request.prompt:
         log.debug("deepgram file: the prompt has no Deepgram equivalent and is not sent")
     options: dict[str, Any] = {"model": model, "punctuate": True, "smart_format": True, "utterances": True}
+    if request.dictation:  # Deepgram converts the commands itself
+        options["dictation"] = True
     if request.language:
         options["language"] = request.language
     else:

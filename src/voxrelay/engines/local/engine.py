@@ -45,18 +45,18 @@ from voxrelay.engines.base import (
     SpeechStarted,
     StreamConfig,
     UtteranceEnd,
-    Word,
 )
 from voxrelay.engines.files import FileRequest, FileTranscript
 from voxrelay.engines.local.file_lane import FileLane, whisper_model
 from voxrelay.engines.local.files import transcribe_file
 from voxrelay.engines.local.prompting import keyterm_text, language_error
+from voxrelay.engines.local.results import dictated, shift, tail_context
 from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
 from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.local.vad import SileroVad
 from voxrelay.engines.local.vad_worker import VadWorker
-from voxrelay.engines.local.whisper import Context, Decoded, Span, WhisperDecoder
+from voxrelay.engines.local.whisper import Context, Decoded, WhisperDecoder
 
 __all__ = ["LocalEngine", "LocalStream"]
 
@@ -189,6 +189,8 @@ class LocalStream(EngineStream):
         self._interim_requested_at = 0.0  # segment end time when the last interim was asked for
         self._last_interim = ""
         self._history = ""  # recent final text, the decoding prompt
+        self._dictation = config.dictation and config.punctuate  # spoken punctuation (protocol.dictation)
+        self._sent = ""  # the last non-empty final as sent: dictation's text before the next result
         self._context: Context | None = None  # the end of the last final, decoded in front of the next
         self._last_word_end: float | None = None  # for UtteranceEnd
         self._utterance_end_sent = True
@@ -291,7 +293,8 @@ class LocalStream(EngineStream):
             prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
             hotwords=keyterm_text(cfg.keyterms),
             beam_size=self._engine.final_beam_size if final else 1,
-            word_timestamps=cfg.word_timings,
+            # Dictation judges a final's commands by the pauses around them: finals get word timings.
+            word_timestamps=cfg.word_timings or (final and cfg.dictation and cfg.punctuate),
             punctuate=cfg.punctuate,
             window_pad_s=self._engine.final_window_pad_s if final else self._engine.interim_window_pad_s,
             context=context,
@@ -303,17 +306,20 @@ class LocalStream(EngineStream):
         self._interim_requested_at = 0.0
         job = functools.partial(self._decode_job, cut.audio, True, self._context)
         decoded, _timing = await self._scheduler.submit(job, priority=FINAL)
-        self._context = _tail_context(cut.audio, decoded, self._engine.final_context_s)
-        words = _shift(decoded.words, cut.start)
+        self._context = tail_context(cut.audio, decoded, self._engine.final_context_s)
+        text, words = decoded.text, shift(decoded.words, cut.start)
+        if self._dictation:
+            text, words = dictated(text, words, final=True, before=self._sent)
+            self._sent = text or self._sent
         self._emit(
             FinalResult(
-                transcript=decoded.text,
+                transcript=text,
                 start=cut.speech_start,
                 end=max(cut.speech_end, cut.speech_start),
                 speech_final=cut.speech_final,
                 from_finalize=from_finalize,
                 confidence=decoded.confidence,
-                words=words,
+                words=words if self._config.word_timings else (),  # timed for dictation only: not asked for
             )
         )
         if decoded.text:
@@ -355,9 +361,11 @@ class LocalStream(EngineStream):
         if generation != self._generation or not decoded.text or decoded.text == self._last_interim:
             return
         self._last_interim = decoded.text
-        words = _shift(decoded.words, origin)
+        text, words = decoded.text, shift(decoded.words, origin)
         start = words[0].start if words else origin
-        self._emit(InterimResult(decoded.text, start, self._segmenter.end_time, decoded.confidence, words))
+        if self._dictation:  # an interim may still show a command word; its final decides
+            text, words = dictated(text, words, final=False, before=self._sent)
+        self._emit(InterimResult(text, start, self._segmenter.end_time, decoded.confidence, words))
 
     def _maybe_utterance_end(self) -> None:
         gap_ms = self._config.utterance_end_ms
@@ -371,28 +379,3 @@ class LocalStream(EngineStream):
 
     def _emit(self, event: EngineEvent) -> None:
         self._outbox.put(event)
-
-
-def _shift(words: tuple[Word, ...], offset: float) -> tuple[Word, ...]:
-    return tuple(
-        Word(w.word, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence, w.punctuated_word)
-        for w in words
-    )
-
-
-def _tail_context(audio: np.ndarray, decoded: Decoded, seconds: float) -> Context | None:
-    """The end of a final as context for the next: its last Whisper segments that start within `seconds` of its end.
-
-    Whisper's segment times are free (the decode is timestamped anyway); cutting inside a
-    segment would need word timings. A final whose last segment is longer gives no context.
-    """
-    duration = len(audio) / 16000
-    tail: list[Span] = []
-    for span in reversed(decoded.spans):
-        if duration - span.start > seconds:
-            break
-        tail.insert(0, span)
-    text = "".join(span.text for span in tail).strip().lstrip(",.;:!?- ")
-    if not tail or not text:
-        return None
-    return Context(audio[int(tail[0].start * 16000) :].copy(), text)

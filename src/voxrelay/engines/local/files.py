@@ -9,6 +9,8 @@ It still runs in small steps: `transcribe()` itself (features, language) is one 
 each `next()` of its segment generator (one 30 s window) is another, so concurrent
 uploads take turns window by window.
 
+With `dictation`, each segment goes through `protocol.dictation` (with its word timings) as it comes.
+
 Closing the segment iterator (a client that went away) stops the work within one window:
 no further step is submitted, and the generator is closed on the lane's thread.
 """
@@ -16,6 +18,7 @@ no further step is submitted, and the generator is closed on the lane's thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Generator
 from typing import Any
@@ -25,6 +28,7 @@ import numpy as np
 from voxrelay.engines.base import EngineFailure, Word
 from voxrelay.engines.files import FileRequest, FileSegment, FileTranscript
 from voxrelay.engines.local.file_lane import FileLane
+from voxrelay.engines.local.results import dictated
 
 __all__ = ["transcribe_file"]
 
@@ -54,14 +58,16 @@ async def transcribe_file(lane: FileLane, request: FileRequest, sample_rate: int
         return model.transcribe(audio, **options)  # type: ignore[no-any-return]
 
     generator, info = await lane.submit(start)
-    return FileTranscript(
-        language=str(info.language), duration=len(audio) / sample_rate, segments=_segments(generator, lane)
-    )
+    segments = _segments(generator, lane, dictation=request.dictation)
+    return FileTranscript(language=str(info.language), duration=len(audio) / sample_rate, segments=segments)
 
 
-async def _segments(generator: Generator[Any, None, None], lane: FileLane) -> AsyncIterator[FileSegment]:
+async def _segments(
+    generator: Generator[Any, None, None], lane: FileLane, *, dictation: bool = False
+) -> AsyncIterator[FileSegment]:
     lock = threading.Lock()  # held while the generator runs, so it is never closed mid-step
     stopped = False
+    before = ""  # the text so far, for dictation: a command that begins a segment follows it
 
     def step(_model: Any) -> Any:
         with lock:
@@ -76,7 +82,11 @@ async def _segments(generator: Generator[Any, None, None], lane: FileLane) -> As
             segment = await lane.submit(step)
             if segment is _END:
                 return
-            yield _file_segment(segment)
+            converted = _file_segment(segment)
+            if dictation:
+                text, words = dictated(converted.text, converted.words, final=True, before=before)
+                converted, before = dataclasses.replace(converted, text=text, words=words), text or before
+            yield converted
     finally:
         stopped = True
         if lock.acquire(blocking=False):
