@@ -242,3 +242,14 @@ def test_metadata_speech_started_utterance_end() -> None:
 
 def test_model_uuid_is_stable_per_model() -> None:
     assert MODEL.uuid == ModelInfo("tiny.en", "0.1.0", "local").uuid != ModelInfo("small.en", "0.1.0", "local").uuid
+
+
+def test_dictation_is_supported_with_punctuation_and_refused_without() -> None:
+    params = parse_params([("dictation", "true"), ("punctuate", "true")])
+    assert params.options.dictation and not params.warnings  # no longer ignored
+    assert parse_params([("dictation", "true"), ("smart_format", "true")]).options.dictation
+    assert not parse_params([]).options.dictation
+    # Deepgram would silently not apply it; a 400 says why instead.
+    with pytest.raises(ListenRequestError, match="dictation=true requires punctuate=true") as caught:
+        parse_params([("dictation", "true")])
+    assert caught.value.status == 400

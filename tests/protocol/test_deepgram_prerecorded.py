@@ -179,3 +179,10 @@ def test_a_detected_language_and_warnings_are_reported() -> None:
     # A language the client chose is not "detected".
     body = prerecorded_response(meta, parse_prerecorded_params([("language", "de")]), [])
     assert "detected_language" not in body["results"]["channels"][0]
+
+
+def test_dictation_needs_punctuation_on_the_prerecorded_endpoint_too() -> None:
+    assert parse_prerecorded_params([("dictation", "true"), ("punctuate", "true")]).dictation
+    assert not parse_prerecorded_params([("dictation", "false")]).dictation
+    with pytest.raises(ListenRequestError, match="requires punctuate=true"):
+        parse_prerecorded_params([("dictation", "true")])

@@ -81,3 +81,12 @@ def test_g711_formats_are_raw_one_byte_a_sample() -> None:
     assert not mulaw.is_container and mulaw.bytes_per_second == 8000
     assert m.AudioFormat(encoding="alaw", sample_rate=8000, channels=2).bytes_per_second == 16000
     assert m.AudioFormat(encoding="webm").is_container and m.AudioFormat().bytes_per_second == 32000
+
+
+def test_configure_dictation_needs_punctuation() -> None:
+    configure = m.parse_client_text(json.dumps({"action": "configure", "dictation": True}))
+    assert isinstance(configure, m.Configure) and configure.options.dictation
+    with pytest.raises(m.ProtocolError) as caught:
+        m.parse_client_text(json.dumps({"action": "configure", "dictation": True, "punctuate": False}))
+    assert caught.value.code == "bad_request"
+    assert caught.value.message == "invalid configure: dictation requires punctuate (or smart_format) to be true"

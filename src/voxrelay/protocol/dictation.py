@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from voxrelay.protocol.events import Word
 
-__all__ = ["COMMANDS", "PAUSE_S", "dictate_text", "dictate_words"]
+__all__ = ["COMMANDS", "GLOSSARY", "PAUSE_S", "dictate_text", "dictate_words"]
 
 OPEN_QUOTE = "\u0000open"  # an internal token: the opening quote goes on the next word, not the previous
 COMMANDS: dict[tuple[str, ...], str] = {
@@ -63,6 +63,12 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("end", "quote"): '"',
     ("unquote",): '"',
 }
+# The commands' spoken forms, for an engine to prime its recognizer with: tiny.en alone hears a dictated
+# "comma" as "Kama" or "come up" and "semicolon" as "semi-clone" (tests/fixtures/dictation).
+GLOSSARY = (
+    "comma", "period", "full stop", "question mark", "exclamation point", "exclamation mark", "colon", "semicolon",
+    "new line", "new paragraph", "open quote", "close quote", "end quote",
+)
 _LONGEST = max(len(key) for key in COMMANDS)
 PAUSE_S = 0.15  # people pause around a command; fluent speech has no gap this long inside a phrase
 
@@ -86,6 +92,7 @@ class _Token:
     text: str  # as written, Whisper's punctuation included
     key: str  # lower case, letters and digits only: what commands are matched on
     word: Word | None = None  # the timed word it came from (dictate_words)
+    dictated: bool = False  # it carries a command's mark, which a later command adds to but never replaces
 
 
 def dictate_words(words: Sequence[Word], *, final: bool, before: str = "") -> tuple[str, tuple[Word, ...]]:
@@ -211,7 +218,7 @@ def _convert(tokens: list[_Token], *, final: bool, before: str) -> tuple[list[_T
         size, mark = found
         i += size
         replaced = ""
-        if out:
+        if out and not out[-1].dictated:
             stripped = out[-1].text.rstrip(_WHISPER_MARKS)
             replaced, out[-1].text = out[-1].text[len(stripped) :], stripped
         lowercase = mark in _MID_SENTENCE and (replaced[-1:] in ".?!" or tokens[i - 1].text[-1:] in ".?!")
@@ -220,6 +227,7 @@ def _convert(tokens: list[_Token], *, final: bool, before: str) -> tuple[list[_T
             open_quote = True
         elif out:
             out[-1].text += mark
+            out[-1].dictated = True
         elif before.strip() and (mark.startswith("\n") or before.rstrip(" ")[-1:] not in _WHISPER_MARKS):
             lead += mark  # nothing in this result to carry it: the transcript starts with it
     return out, lead  # an opening quote with no word after it is dropped: it opens nothing

@@ -57,6 +57,7 @@ from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.local.vad import SileroVad
 from voxrelay.engines.local.vad_worker import VadWorker
 from voxrelay.engines.local.whisper import Context, Decoded, WhisperDecoder
+from voxrelay.protocol.dictation import GLOSSARY
 
 __all__ = ["LocalEngine", "LocalStream"]
 
@@ -291,7 +292,8 @@ class LocalStream(EngineStream):
             audio,
             language=cfg.language,
             prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
-            hotwords=keyterm_text(cfg.keyterms),
+            # With dictation, the commands are primed like keyterms: unprimed, tiny.en hears "comma" as "Kama".
+            hotwords=keyterm_text(cfg.keyterms + GLOSSARY if self._dictation else cfg.keyterms),
             beam_size=self._engine.final_beam_size if final else 1,
             # Dictation judges a final's commands by the pauses around them: finals get word timings.
             word_timestamps=cfg.word_timings or (final and cfg.dictation and cfg.punctuate),

@@ -28,7 +28,9 @@ import numpy as np
 from voxrelay.engines.base import EngineFailure, Word
 from voxrelay.engines.files import FileRequest, FileSegment, FileTranscript
 from voxrelay.engines.local.file_lane import FileLane
+from voxrelay.engines.local.prompting import keyterm_text
 from voxrelay.engines.local.results import dictated
+from voxrelay.protocol.dictation import GLOSSARY
 
 __all__ = ["transcribe_file"]
 
@@ -46,6 +48,7 @@ async def transcribe_file(lane: FileLane, request: FileRequest, sample_rate: int
         "beam_size": _BEAM_SIZE,
         "condition_on_previous_text": True,
         "initial_prompt": request.prompt or None,
+        "hotwords": keyterm_text(GLOSSARY) if request.dictation else None,  # primed as on live streams
         "word_timestamps": request.word_timings,
         "vad_filter": False,
     }
