@@ -17,6 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
 from voxrelay.client import load_audio
 from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.local.whisper import WhisperDecoder
@@ -38,6 +40,16 @@ def cpu_name() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), "unknown CPU")
 
 
+def cpu_ms(decoder: WhisperDecoder, settings: LocalSettings, pcm: np.ndarray, timings: bool) -> float:
+    """One final decode's CPU time in ms (all the process's threads): on a shared machine other processes'
+    load moved wall times by more than the alignment costs."""
+    started = time.process_time()
+    decoder.decode(
+        pcm, beam_size=settings.final_beam_size, word_timestamps=timings, window_pad_s=settings.final_window_pad_s
+    )
+    return (time.process_time() - started) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -48,21 +60,11 @@ def main() -> None:
     totals: dict[bool, list[float]] = {False: [], True: []}
     for path in CLIPS:
         pcm = load_audio(path, 16000)
-        def decode(timings: bool) -> float:
-            # CPU time of the process (all its threads), not wall time: on a shared machine other
-            # processes' load moved wall times by more than the alignment costs.
-            started = time.process_time()
-            decoder.decode(
-                pcm, beam_size=settings.final_beam_size, word_timestamps=timings,
-                window_pad_s=settings.final_window_pad_s,
-            )
-            return (time.process_time() - started) * 1000
-
-        decode(False), decode(True)  # warm-up
+        cpu_ms(decoder, settings, pcm, False), cpu_ms(decoder, settings, pcm, True)  # warm-up
         times: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(runs):  # interleaved, so a busy moment of the machine hits both alike
             for timings in (False, True):
-                times[timings].append(decode(timings))
+                times[timings].append(cpu_ms(decoder, settings, pcm, timings))
         medians = {timings: statistics.median(values) for timings, values in times.items()}
         for timings in (False, True):
             totals[timings].append(medians[timings])
