@@ -520,3 +520,16 @@ async def test_stt_stream_through_the_sdk_to_voxrelay_listen(
     assert "speech_started" in kinds
     assert any(m["speech_final"] for m in result.of_type("final_transcript"))
     assert_no_key(result.messages, result.close_reason)
+
+
+async def test_dictation_is_passed_on_for_deepgram_to_convert(gateway: ServerThread, fake: FakeDeepgram) -> None:
+    before = len(fake.connections)
+    async with SttClient(gateway.url()) as client:
+        await client.send({"action": "configure", "audio_format": LINEAR16, "dictation": True})
+        await client.send_audio(ONE_SECOND)
+        await client.send({"action": "stop"})
+        await client.wait_closed()
+    upstream = fake.connections[before]
+    assert upstream.params["dictation"] == ["true"] and upstream.params["punctuate"] == ["true"]
+    # Deepgram converts; the text comes back as Deepgram wrote it, untouched here.
+    assert [m["transcript"] for m in client.of_type("final_transcript")] == [Script().transcript]

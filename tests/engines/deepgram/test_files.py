@@ -370,3 +370,12 @@ async def test_the_openai_file_endpoint_works_on_the_deepgram_engine_too(
     assert [s.text.strip() for s in through.segments] == [s.text.strip() for s in alone.segments]
     assert through.words and all(0 <= w.start <= w.end <= c.duration + 0.05 for w in through.words)
     assert wer([c.reference], [through.text]) <= 0.1, through.text
+
+
+async def test_dictation_is_passed_on_for_deepgram_to_convert(
+    engine: DeepgramEngine, upstream_engine: FileCountingEngine
+) -> None:
+    await collect(engine, FileRequest(linear16_wav(bytes(19956), 16000, 1), dictation=True))
+    assert upstream_engine.requests[-1].dictation  # dictation=true reached the upstream with punctuation
+    await collect(engine, FileRequest(linear16_wav(bytes(19956), 16000, 1)))
+    assert not upstream_engine.requests[-1].dictation
