@@ -183,6 +183,7 @@ def test_command_words_leave_the_words_list_and_marks_go_on_the_previous_word() 
         ("dear", "Dear"), ("maria", "Maria,"), ("thank", "thank"), ("you", "you."),
     ]
     assert all(any(c.isalnum() for c in w.punctuated_word) for w in out)  # no word is punctuation alone
+    assert (out[1].start, out[1].end) == (words[1].start, words[1].end)  # "Maria," ends where "Maria" did
 
 
 def test_an_opening_quote_goes_in_front_of_the_next_word() -> None:

@@ -29,8 +29,9 @@ a command it converted.
 Words lists keep Deepgram's shape: punctuation is never a word of its own. A command's words
 are removed, its mark goes on the previous word's `punctuated_word` (an opening quote in front
 of the next word's). A mark with no word before it in the result (the command began the result)
-stays at the transcript's start, with no word to carry it, and is dropped when `before` (the
-text already sent) ends with a mark or is empty: it cannot replace a mark already sent.
+stays at the transcript's start, with no word to carry it. A closing mark there is dropped when
+`before` (the text already sent) ends with a mark or is empty (it cannot replace a mark already
+sent); a line break is dropped only when `before` is empty.
 """
 
 from __future__ import annotations
@@ -105,11 +106,9 @@ def dictate_words(words: Sequence[Word], *, final: bool, before: str = "") -> tu
     for word in words:
         text = word.punctuated_word.strip()
         if tokens and not _key(text):
-            # A mark the aligner gave as a word of its own belongs to the word before it (Deepgram's shape).
-            last = tokens[-1]
-            last.text += text
-            assert last.word is not None
-            last.word = dataclasses.replace(last.word, end=word.end, punctuated_word=last.text)
+            # A mark the aligner gave as a word of its own belongs to the word before it (Deepgram's shape);
+            # the word keeps its own end: the mark's time is the pause after it, which `_gap` measures.
+            tokens[-1].text += text
             continue
         tokens.append(_Token(text, _key(text), word))
     out, lead = _convert(tokens, final=final, before=before)
