@@ -43,12 +43,12 @@ COMMAND_WORDS = {"comma", "period", "colon", "semicolon", "semi-colon", "paragra
 TOKEN = re.compile(r"[\w'-]+|\n\n|\n|[,.?!:;\"]")
 MARKS = {",", ".", "?", "!", ":", ";", "\n", "\n\n", '"'}
 # Measured (tiny.en, 2 AMD EPYC cores): 40/44 commands converted on each endpoint (slt 13/14, rms 13/15,
-# awb 14/15), the same in 3 runs. The misses: in c16 the aligner gave "budget" no duration, so nothing shows the
-# pause before "period"; in c18 tiny.en heard "early" as "our lead" (the ";" is there, between a misheard word
-# and an extra one, which this count does not credit); in
-# c20 it heard "Anna period" as "in a period" (a determiner: it stays) and "comma" as "comment". Every other
-# clip's finals hold no command word, and none may. The rate is asserted at 85 %: one or two more misheard
-# commands on a slower machine (where the cuts fall elsewhere) are not a regression of the converter.
+# awb 14/15), the same in 3 runs. The misses: in c16 the aligner gave "budget" no duration, so nothing shows
+# the pause before "period"; in c18 tiny.en heard "early" as "our lead" (the ";" is there, but between a
+# misheard word and an extra one, which this count does not credit); in c20 it heard "Anna period" as "in a
+# period" (a determiner: it stays) and "comma" as "comment". Every other clip's finals hold no command word,
+# and none may. The rate is asserted at 85 %: one or two more misheard commands on a slower machine (where
+# the cuts fall elsewhere) are not a regression of the converter.
 KNOWN_MISSES = {"c16_slt.wav", "c20_rms.wav"}
 
 
