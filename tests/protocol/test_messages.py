@@ -81,3 +81,28 @@ def test_g711_formats_are_raw_one_byte_a_sample() -> None:
     assert not mulaw.is_container and mulaw.bytes_per_second == 8000
     assert m.AudioFormat(encoding="alaw", sample_rate=8000, channels=2).bytes_per_second == 16000
     assert m.AudioFormat(encoding="webm").is_container and m.AudioFormat().bytes_per_second == 32000
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        m.Ready("abc", "local"),
+        m.InterimTranscript("hello"),
+        m.FinalTranscript("Hello.", 0.5, 1.25, True),
+        m.SpeechStarted(0.5),
+        m.UtteranceEnd(1.25),
+        m.ErrorMessage("bad_request", "no"),
+        m.Warning("draining", "soon"),
+        m.Stopped(),
+    ],
+)
+def test_every_server_message_decodes_back(message: m.ServerMessage) -> None:
+    assert m.decode_server_text(m.encode(message)) == message
+
+
+def test_decoding_skips_unknown_types_and_fields_and_refuses_non_messages() -> None:
+    assert m.decode_server_text('{"type": "from_the_future", "x": 1}') is None
+    assert m.decode_server_text('{"type": "stopped", "extra": 1}') == m.Stopped()
+    for text in ("[1]", "not json", '{"no_type": 1}', '{"type": "ready"}'):
+        with pytest.raises(m.ProtocolError):
+            m.decode_server_text(text)
