@@ -34,8 +34,10 @@ export interface SpeechToText {
   status: SttStatus
   /** Provisional text of the current segment ('' when none). */
   interim: string
-  /** Every final of this dictation, in order, space-joined. */
+  /** Every final of this dictation, in order, joined with `joinText`. */
   final: string
+  /** The finals one by one, for joining after other text (see `draftText`). */
+  finals: readonly string[]
   /** A sentence for people, or null. */
   error: string | null
   /** Input level 0..1 of the last audio frame (PCM mode), for a meter. */
@@ -90,6 +92,7 @@ export function useSpeechToText(options: UseSpeechToTextOptions): SpeechToText {
     status: state.status,
     interim: state.interim,
     final,
+    finals: state.finals,
     error: state.error,
     level,
     isActive: isActive(state.status),

@@ -88,7 +88,8 @@ describe('Thread', () => {
     act(() => socket.receive(final('Buy milk.')))
     expect(textarea()).toHaveValue('Note: Buy milk.')
     act(() => socket.receive({ type: 'interim_transcript', transcript: 'and' }))
-    expect(textarea()).toHaveValue('Note: Buy milk. and')
+    // The interim follows the final's rules: a capital after the sentence end.
+    expect(textarea()).toHaveValue('Note: Buy milk. And')
 
     await user.click(mic())
     expect(mic()).toHaveAttribute('data-status', 'stopping')
@@ -120,10 +121,10 @@ describe('Thread', () => {
     act(() => socket.open())
     act(() => socket.receive(final('Hello.')))
     act(() => socket.receive({ type: 'interim_transcript', transcript: 'how are' }))
-    expect(textarea()).toHaveValue('Hello. how are')
+    expect(textarea()).toHaveValue('Hello. How are')
     // The person fixes the first word while the interim is showing.
-    fireEvent.change(textarea(), { target: { value: 'Hi. how are' } })
-    expect(textarea()).toHaveValue('Hi. how are')
+    fireEvent.change(textarea(), { target: { value: 'Hi. How are' } })
+    expect(textarea()).toHaveValue('Hi. How are')
     act(() => socket.receive(final('How are you?')))
     expect(textarea()).toHaveValue('Hi. How are you?')
     fireEvent.change(textarea(), { target: { value: 'Hi. How are you? (typed)' } })
@@ -133,6 +134,55 @@ describe('Thread', () => {
     await act(async () => undefined)
     act(() => socket.receive({ type: 'stopped' }))
     expect(textarea()).toHaveValue('Hi. How are you? (typed) Fine.')
+  })
+
+  it('shows dictated line breaks as real line breaks, through stop and into the sent message', async () => {
+    const onSubmit = vi.fn()
+    const { textarea, mic } = renderThread({ onSubmit })
+    fireEvent.change(textarea(), { target: { value: 'To: team\n' } })
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    // Spoken punctuation: each command can arrive as its own final.
+    act(() => socket.receive(final('dear Maria')))
+    act(() => socket.receive(final(',')))
+    act(() => socket.receive(final('\n\n')))
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'thanks for' }))
+    expect(textarea()).toHaveValue('To: team\nDear Maria,\n\nThanks for')
+    act(() => socket.receive(final('thanks for the notes!\n')))
+    act(() => socket.receive(final('\nBest')))
+    expect(textarea()).toHaveValue('To: team\nDear Maria,\n\nThanks for the notes!\n\nBest')
+    expect(textarea().value.split('\n')).toHaveLength(6)
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => socket.receive(final(',')))
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(mic()).toHaveAttribute('data-state', 'idle')
+    const letter = 'To: team\nDear Maria,\n\nThanks for the notes!\n\nBest,'
+    expect(textarea()).toHaveValue(letter)
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: 'Send message' })))
+    expect(onSubmit).toHaveBeenCalledWith(letter)
+    // The message list keeps the line breaks too (white-space: pre-wrap in CSS).
+    expect(screen.getByRole('log').querySelector('.thread-message-user')?.textContent).toBe(letter)
+  })
+
+  it('scrolls the message box to the end as dictated text arrives', async () => {
+    const { textarea, mic } = renderThread()
+    const box = textarea()
+    let scrollTop = 0
+    Object.defineProperty(box, 'scrollHeight', { configurable: true, get: () => 40 * box.value.split('\n').length })
+    Object.defineProperty(box, 'scrollTop', {
+      configurable: true,
+      get: () => scrollTop,
+      set: (value: number) => (scrollTop = value),
+    })
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    act(() => socket.receive(final('One.\n\nTwo.\n\nThree.')))
+    expect(scrollTop).toBe(200)
   })
 
   it('shows a gateway failure in an alert and returns to a clickable error state', async () => {
@@ -169,7 +219,7 @@ describe('Thread', () => {
     act(() => socket.serverClose(1011, 'engine died'))
     expect(mic()).toHaveAttribute('data-state', 'error')
     expect(screen.getByRole('alert')).toHaveTextContent('closed unexpectedly (code 1011: engine died)')
-    expect(textarea()).toHaveValue('One. two')
+    expect(textarea()).toHaveValue('One. Two')
   })
 
   it('lets a recording be stopped even if the health check fails meanwhile', async () => {

@@ -99,6 +99,7 @@ export function Thread({
   const [isLoading, setIsLoading] = useState(false)
   const [submitError, setSubmitError] = useState<string | null>(null)
   const listRef = useRef<HTMLOListElement>(null)
+  const inputRef = useRef<HTMLTextAreaElement>(null)
   const inputId = useId()
 
   const stt = useSpeechToText({
@@ -108,21 +109,27 @@ export function Thread({
     environment: sttEnvironment,
     tokenProvider,
   })
-  const { status, final, interim, error: sttError, level } = stt
+  const { status, finals, interim, error: sttError, level } = stt
   const isRecording = status === 'recording'
   const dictating = stt.isActive
 
   // What the textarea shows: the draft while dictating, the plain input otherwise.
-  const shown = draft ? draftText(draft, final, interim) : input
+  const shown = draft ? draftText(draft, finals, interim) : input
 
   // When a dictation ends (normally or not), its text becomes the input. The interim
   // is included: after a normal stop it is empty; after a failure it is all there is.
   useEffect(() => {
     if (!dictating && draft) {
-      setInput(draftText(draft, final, interim))
+      setInput(draftText(draft, finals, interim))
       setDraft(null)
     }
-  }, [dictating, draft, final, interim])
+  }, [dictating, draft, finals, interim])
+
+  // Dictated lines land at the end: keep the end in view while the box scrolls.
+  useEffect(() => {
+    const box = inputRef.current
+    if (draft && box) box.scrollTop = box.scrollHeight
+  }, [draft, shown])
 
   useEffect(() => {
     if (isFailure(status) && sttError) onSttError?.(sttError)
@@ -134,7 +141,7 @@ export function Thread({
   }, [messages])
 
   const onInputChange = (value: string): void => {
-    if (draft) setDraft(editDraft(draft, final, interim, value))
+    if (draft) setDraft(editDraft(draft, finals, interim, value))
     else setInput(value)
   }
 
@@ -223,6 +230,7 @@ export function Thread({
         </label>
         <textarea
           id={inputId}
+          ref={inputRef}
           aria-label="Message"
           className="thread-input"
           rows={3}
