@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event'
 import { describe, expect, it, vi } from 'vitest'
 import { fakeMedia, lastSocket, type FakeMedia } from '../../test/fakes'
 import { GatewayKeyAuth, KEY_STORAGE_ITEM } from '../../stt/auth'
+import { DICTATION_STORAGE_ITEM } from '../../hooks/useDictationSetting'
 import { Thread, type ThreadProps } from '.'
 
 const URL = 'ws://gateway.test/stt-stream'
@@ -318,5 +319,84 @@ describe('Thread with a gateway key (web build, auth on)', () => {
     await vi.waitFor(() => expect(lastSocket().url).toBe(URL))
     expect(lastSocket().protocols).toBeUndefined()
     expect(fetch.mock.calls.filter(([, init]) => init?.method === 'POST')).toEqual([])
+  })
+})
+
+describe('Thread: the "Spoken punctuation" setting', () => {
+  const toggle = () => screen.getByRole('switch', { name: 'Spoken punctuation' })
+
+  async function dictateOnce(mic: () => HTMLElement) {
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    return socket
+  }
+
+  async function stopRun(mic: () => HTMLElement, socket: ReturnType<typeof lastSocket>) {
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(mic()).toHaveAttribute('data-state', 'idle')
+  }
+
+  it('renders an accessible switch, off by default, with a hint naming the commands', () => {
+    renderThread()
+    expect(toggle()).not.toBeChecked()
+    expect(toggle()).toHaveAccessibleDescription(/say .*comma.*new line/i)
+    expect(screen.getByLabelText('Spoken punctuation')).toBe(toggle())
+  })
+
+  it('persists the choice in localStorage and reads it back on the next load', async () => {
+    const user = userEvent.setup()
+    const first = renderThread()
+    await user.click(toggle())
+    expect(toggle()).toBeChecked()
+    expect(localStorage.getItem(DICTATION_STORAGE_ITEM)).toBe('on')
+    first.unmount()
+
+    renderThread()
+    expect(toggle()).toBeChecked()
+    await user.click(toggle())
+    expect(toggle()).not.toBeChecked()
+    expect(localStorage.getItem(DICTATION_STORAGE_ITEM)).toBe('off')
+  })
+
+  it('sends dictation: true in configure when on, and no dictation field when off', async () => {
+    const user = userEvent.setup()
+    const { mic } = renderThread()
+    const off = await dictateOnce(mic)
+    expect(off.textFrames[0]).toMatchObject({ action: 'configure' })
+    expect(off.textFrames[0]).not.toHaveProperty('dictation')
+    await stopRun(mic, off)
+
+    await user.click(toggle())
+    const on = await dictateOnce(mic)
+    expect(on.textFrames[0]).toMatchObject({ action: 'configure', dictation: true })
+    await stopRun(mic, on)
+  })
+
+  it('starts on when it was saved on', async () => {
+    localStorage.setItem(DICTATION_STORAGE_ITEM, 'on')
+    const { mic } = renderThread()
+    const socket = await dictateOnce(mic)
+    expect(socket.textFrames[0]).toMatchObject({ dictation: true })
+  })
+
+  it('a change during a dictation applies from the next one, and says so', async () => {
+    const user = userEvent.setup()
+    const { mic } = renderThread()
+    const first = await dictateOnce(mic)
+    expect(toggle()).toHaveAccessibleDescription(expect.not.stringContaining('next dictation'))
+    await user.click(toggle())
+    expect(toggle()).toHaveAccessibleDescription(/Applies from the next dictation/)
+    // The running session keeps the configure it started with.
+    expect(first.textFrames.filter((frame) => (frame as { action?: string }).action === 'configure')).toHaveLength(1)
+    expect(first.textFrames[0]).not.toHaveProperty('dictation')
+    await stopRun(mic, first)
+    expect(toggle()).toHaveAccessibleDescription(expect.not.stringContaining('next dictation'))
+
+    const second = await dictateOnce(mic)
+    expect(second.textFrames[0]).toMatchObject({ dictation: true })
   })
 })

@@ -13,10 +13,16 @@
  * `data-status` is the hook's precise status. Errors appear in role="alert".
  * With `keyPrompt` (web build, auth on) the "Gateway key" form appears above the
  * composer while a key is needed.
+ *
+ * Under the composer, the "Spoken punctuation" switch (role="switch", persisted by
+ * `useDictationSetting`) makes the next dictation send `dictation: true`, so the
+ * gateway writes "comma", "new line"… as marks; the draft joins those finals without
+ * stray spaces and keeps their line breaks.
  */
 
 import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
+import { useDictationSetting } from '../../hooks/useDictationSetting'
 import { useSpeechToText } from '../../hooks/useSpeechToText'
 import type { TokenProvider } from '../../stt/auth'
 import type { CaptureMode, MediaEnvironment } from '../../stt/client'
@@ -24,6 +30,7 @@ import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
 import type { StreamOptions } from '../../stt/protocol'
 import { isFailure, type SttStatus } from '../../stt/reducer'
 import { Button } from '../ui/button'
+import { DictationToggle } from './dictation-toggle'
 import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
 
 export interface ThreadMessage {
@@ -101,11 +108,15 @@ export function Thread({
   const listRef = useRef<HTMLOListElement>(null)
   const inputRef = useRef<HTMLTextAreaElement>(null)
   const inputId = useId()
+  const [dictation, setDictation] = useDictationSetting()
+  // The setting the running dictation started with (the hook reads it at start).
+  const [runDictation, setRunDictation] = useState(dictation)
 
   const stt = useSpeechToText({
     url: sttUrl,
     mode: audioMode,
     stream: streamOptions,
+    dictation,
     environment: sttEnvironment,
     tokenProvider,
   })
@@ -150,9 +161,10 @@ export function Thread({
       void stt.stop()
     } else if (status !== 'stopping') {
       setDraft(startDraft(input))
+      setRunDictation(dictation)
       void stt.start()
     }
-  }, [status, stt, input])
+  }, [status, stt, input, dictation])
 
   const submit = async (): Promise<void> => {
     const text = shown.trim()
@@ -275,6 +287,7 @@ export function Thread({
           </Button>
         </div>
       </form>
+      <DictationToggle enabled={dictation} onChange={setDictation} pending={dictating && dictation !== runDictation} />
       {!dictating && sttAvailable === false && (
         <p className="thread-hint" role="status">
           Dictation is unavailable: {sttUnavailableReason ?? 'the speech gateway is not ready'}.
