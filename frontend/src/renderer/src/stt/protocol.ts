@@ -6,7 +6,8 @@
  * Server -> client: JSON text frames, parsed by `parseServerMessage`.
  *
  * Rule every UI relies on: shown text = text before dictation + every final
- * (in order, space-joined) + the current interim.
+ * (in order, joined as written text by `joinText`: no space before marks or line
+ * breaks) + the current interim.
  */
 
 // Client -> server.
