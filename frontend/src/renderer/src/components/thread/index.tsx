@@ -13,10 +13,16 @@
  * `data-status` is the hook's precise status. Errors appear in role="alert".
  * With `keyPrompt` (web build, auth on) the "Gateway key" form appears above the
  * composer while a key is needed.
+ *
+ * Under the composer, the "Spoken punctuation" switch (role="switch", persisted by
+ * `useDictationSetting`) makes the next dictation send `dictation: true`, so the
+ * gateway writes "comma", "new line"… as marks; the draft joins those finals without
+ * stray spaces and keeps their line breaks.
  */
 
 import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
+import { useDictationSetting } from '../../hooks/useDictationSetting'
 import { useSpeechToText } from '../../hooks/useSpeechToText'
 import type { TokenProvider } from '../../stt/auth'
 import type { CaptureMode, MediaEnvironment } from '../../stt/client'
@@ -24,6 +30,7 @@ import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
 import type { StreamOptions } from '../../stt/protocol'
 import { isFailure, type SttStatus } from '../../stt/reducer'
 import { Button } from '../ui/button'
+import { DictationToggle } from './dictation-toggle'
 import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
 
 export interface ThreadMessage {
@@ -99,30 +106,41 @@ export function Thread({
   const [isLoading, setIsLoading] = useState(false)
   const [submitError, setSubmitError] = useState<string | null>(null)
   const listRef = useRef<HTMLOListElement>(null)
+  const inputRef = useRef<HTMLTextAreaElement>(null)
   const inputId = useId()
+  const [dictation, setDictation] = useDictationSetting()
+  // The setting the running dictation started with (the hook reads it at start).
+  const [runDictation, setRunDictation] = useState(dictation)
 
   const stt = useSpeechToText({
     url: sttUrl,
     mode: audioMode,
     stream: streamOptions,
+    dictation,
     environment: sttEnvironment,
     tokenProvider,
   })
-  const { status, final, interim, error: sttError, level } = stt
+  const { status, finals, interim, error: sttError, level } = stt
   const isRecording = status === 'recording'
   const dictating = stt.isActive
 
   // What the textarea shows: the draft while dictating, the plain input otherwise.
-  const shown = draft ? draftText(draft, final, interim) : input
+  const shown = draft ? draftText(draft, finals, interim) : input
 
   // When a dictation ends (normally or not), its text becomes the input. The interim
   // is included: after a normal stop it is empty; after a failure it is all there is.
   useEffect(() => {
     if (!dictating && draft) {
-      setInput(draftText(draft, final, interim))
+      setInput(draftText(draft, finals, interim))
       setDraft(null)
     }
-  }, [dictating, draft, final, interim])
+  }, [dictating, draft, finals, interim])
+
+  // Dictated lines land at the end: keep the end in view while the box scrolls.
+  useEffect(() => {
+    const box = inputRef.current
+    if (draft && box) box.scrollTop = box.scrollHeight
+  }, [draft, shown])
 
   useEffect(() => {
     if (isFailure(status) && sttError) onSttError?.(sttError)
@@ -134,7 +152,7 @@ export function Thread({
   }, [messages])
 
   const onInputChange = (value: string): void => {
-    if (draft) setDraft(editDraft(draft, final, interim, value))
+    if (draft) setDraft(editDraft(draft, finals, interim, value))
     else setInput(value)
   }
 
@@ -143,9 +161,10 @@ export function Thread({
       void stt.stop()
     } else if (status !== 'stopping') {
       setDraft(startDraft(input))
+      setRunDictation(dictation)
       void stt.start()
     }
-  }, [status, stt, input])
+  }, [status, stt, input, dictation])
 
   const submit = async (): Promise<void> => {
     const text = shown.trim()
@@ -223,6 +242,7 @@ export function Thread({
         </label>
         <textarea
           id={inputId}
+          ref={inputRef}
           aria-label="Message"
           className="thread-input"
           rows={3}
@@ -267,6 +287,7 @@ export function Thread({
           </Button>
         </div>
       </form>
+      <DictationToggle enabled={dictation} onChange={setDictation} pending={dictating && dictation !== runDictation} />
       {!dictating && sttAvailable === false && (
         <p className="thread-hint" role="status">
           Dictation is unavailable: {sttUnavailableReason ?? 'the speech gateway is not ready'}.
