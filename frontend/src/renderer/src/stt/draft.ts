@@ -13,7 +13,7 @@
  * depends on the text before it, which includes what the person typed.
  */
 
-import { joinText } from './reducer'
+import { joinText } from '@voxrelay/client'
 
 export interface Draft {
   /** Text that is the person's: what was there before dictation, plus any edits. */

@@ -1,8 +1,8 @@
 import { act, fireEvent, render, screen } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { describe, expect, it, vi } from 'vitest'
-import { fakeMedia, lastSocket, type FakeMedia } from '../../test/fakes'
-import { GatewayKeyAuth, KEY_STORAGE_ITEM } from '../../stt/auth'
+import { fakeMedia, lastSocket, type FakeMedia } from '../../../../../packages/client/test/fakes'
+import { GatewayKeyAuth, KEY_STORAGE_ITEM } from '@voxrelay/client'
 import { DICTATION_STORAGE_ITEM } from '../../hooks/useDictationSetting'
 import { Thread, type ThreadProps } from '.'
 

@@ -2,7 +2,8 @@
  * The chat thread: message list, a "Message" textarea, a send button and the mic
  * button for live dictation.
  *
- * Dictation state comes from `useSpeechToText`; this component only maps it to
+ * Dictation state comes from `useSpeechToText` and the mic is `DictationButton`, both
+ * from `@voxrelay/react`; this component only maps the state to
  * `isRecording` / `sttError` / `input` and merges the transcript into the textarea
  * with the pure draft functions (text typed before and during dictation is kept).
  *
@@ -23,12 +24,9 @@
 import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
 import { useDictationSetting } from '../../hooks/useDictationSetting'
-import { useSpeechToText } from '../../hooks/useSpeechToText'
-import type { TokenProvider } from '../../stt/auth'
-import type { CaptureMode, MediaEnvironment } from '../../stt/client'
+import { isFailure, type CaptureMode, type MediaEnvironment, type StreamOptions, type TokenProvider } from '@voxrelay/client'
+import { DictationButton, dictationButtonState, dictationLabel, useSpeechToText } from '@voxrelay/react'
 import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
-import type { StreamOptions } from '../../stt/protocol'
-import { isFailure, type SttStatus } from '../../stt/reducer'
 import { Button } from '../ui/button'
 import { DictationToggle } from './dictation-toggle'
 import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
@@ -63,25 +61,6 @@ export interface ThreadProps {
   tokenProvider?: TokenProvider
   /** Web build: where the "Gateway key" form gets its state and sends the key. */
   keyPrompt?: KeyPrompt
-}
-
-type MicState = 'idle' | 'connecting' | 'recording' | 'error'
-
-const micState = (status: SttStatus): MicState => {
-  if (status === 'recording') return 'recording'
-  if (status === 'connecting' || status === 'stopping') return 'connecting'
-  return isFailure(status) ? 'error' : 'idle'
-}
-
-const MIC_LABEL: Record<SttStatus, string> = {
-  idle: 'Start dictation',
-  connecting: 'Cancel dictation',
-  recording: 'Stop dictation',
-  stopping: 'Finishing dictation',
-  permission_denied: 'Start dictation',
-  no_microphone: 'Start dictation',
-  gateway_unreachable: 'Start dictation',
-  error: 'Start dictation',
 }
 
 let nextId = 0
@@ -156,15 +135,11 @@ export function Thread({
     else setInput(value)
   }
 
-  const toggleDictation = useCallback(() => {
-    if (status === 'recording' || status === 'connecting') {
-      void stt.stop()
-    } else if (status !== 'stopping') {
-      setDraft(startDraft(input))
-      setRunDictation(dictation)
-      void stt.start()
-    }
-  }, [status, stt, input, dictation])
+  // The mic button (DictationButton) starts and stops the hook; this notes where the text goes.
+  const onDictationStart = useCallback(() => {
+    setDraft(startDraft(input))
+    setRunDictation(dictation)
+  }, [input, dictation])
 
   const submit = async (): Promise<void> => {
     const text = shown.trim()
@@ -198,7 +173,7 @@ export function Thread({
     }
   }
 
-  const state = micState(status)
+  const state = dictationButtonState(status)
   const unavailable = sttAvailable !== true
   const micDisabled = status === 'stopping' || (!dictating && (unavailable || isLoading))
   const micTitle =
@@ -206,7 +181,7 @@ export function Thread({
       ? `Dictation is unavailable: ${sttUnavailableReason ?? 'the speech gateway is not ready'}`
       : !dictating && sttAvailable == null
         ? 'Checking the speech gateway…'
-        : MIC_LABEL[status]
+        : dictationLabel(status)
   const MicIcon = state === 'connecting' ? LoaderCircle : isRecording ? MicOff : Mic
 
   return (
@@ -253,16 +228,12 @@ export function Thread({
           data-interim={interim || undefined}
         />
         <div className="thread-actions">
-          <Button
-            className={`mic mic-${state}`}
-            variant={state === 'recording' || state === 'error' ? 'danger' : 'ghost'}
-            aria-label={MIC_LABEL[status]}
-            aria-pressed={isRecording}
+          <DictationButton
+            stt={stt}
+            onStart={onDictationStart}
+            className={`btn btn-${state === 'recording' || state === 'error' ? 'danger' : 'ghost'} mic mic-${state}`}
             title={micTitle}
-            data-state={state}
-            data-status={status}
             disabled={micDisabled}
-            onClick={toggleDictation}
           >
             <MicIcon aria-hidden="true" className={state === 'connecting' ? 'spin' : undefined} size={20} />
             <span
@@ -271,7 +242,7 @@ export function Thread({
               data-level={level.toFixed(3)}
               style={{ transform: `scaleX(${Math.min(1, level * 4).toFixed(3)})` }}
             />
-          </Button>
+          </DictationButton>
           <Button
             type="submit"
             variant="primary"

@@ -9,10 +9,19 @@
  */
 
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
-import type { TokenProvider } from '../stt/auth'
-import { SttClient, type CaptureMode, type MediaEnvironment } from '../stt/client'
-import { withDictation, type StreamOptions } from '../stt/protocol'
-import { initialSttState, isActive, joinText, sttReducer, type SttStatus } from '../stt/reducer'
+import {
+  initialSttState,
+  isActive,
+  joinText,
+  SttClient,
+  sttReducer,
+  withDictation,
+  type CaptureMode,
+  type MediaEnvironment,
+  type StreamOptions,
+  type SttStatus,
+  type TokenProvider,
+} from '@voxrelay/client'
 
 export interface UseSpeechToTextOptions {
   /** The gateway's `ws(s)://…/stt-stream` URL. */

@@ -1,6 +1,6 @@
 import { act, renderHook } from '@testing-library/react'
 import { describe, expect, it } from 'vitest'
-import { fakeMedia, FakeAudioContext, lastSocket, type FakeMedia } from '../test/fakes'
+import { fakeMedia, FakeAudioContext, lastSocket, type FakeMedia } from '../../client/test/fakes'
 import { useSpeechToText, type UseSpeechToTextOptions } from './useSpeechToText'
 
 const URL = 'ws://gateway.test/stt-stream'
