@@ -1,5 +1,6 @@
 import react from '@vitejs/plugin-react'
 import { defineConfig } from 'electron-vite'
+import { keepWorkletAFile, workspacePackages } from './workspace-packages.mts'
 
 // Default entries: src/main, src/preload, src/renderer (index.html). The package is
 // CommonJS, so main and the sandboxed preload are emitted as CommonJS `.js`.
@@ -11,5 +12,7 @@ export default defineConfig({
   },
   renderer: {
     plugins: [react()],
+    resolve: { alias: workspacePackages },
+    build: { assetsInlineLimit: keepWorkletAFile },
   },
 })

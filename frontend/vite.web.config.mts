@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import react from '@vitejs/plugin-react'
 import { defineConfig } from 'vite'
+import { keepWorkletAFile, workspacePackages } from './workspace-packages.mts'
 
 const rendererRoot = fileURLToPath(new URL('./src/renderer', import.meta.url))
 const outDir = fileURLToPath(new URL('../src/voxrelay/web', import.meta.url))
@@ -12,10 +13,12 @@ export default defineConfig({
   root: rendererRoot,
   base: './',
   plugins: [react()],
+  resolve: { alias: workspacePackages },
   build: {
     outDir,
     emptyOutDir: true,
     sourcemap: false,
+    assetsInlineLimit: keepWorkletAFile,
   },
   server: {
     // `npm run dev:web`: the UI with hot reload, proxying to a running gateway.

@@ -8,11 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.fakes import EchoEngine
 from tests.support import ServerThread, clip, wer
+from voxrelay.settings import Settings
 
 VOXRELAY = [sys.executable, "-m", "voxrelay.cli"]
 
@@ -57,7 +60,7 @@ def test_transcribe_reports_an_unreachable_gateway() -> None:
         timeout=60,
     )
     assert done.returncode == 1
-    assert "cannot connect" in done.stderr
+    assert done.stderr.startswith("voxrelay: cannot reach") and "Traceback" not in done.stderr
 
 
 def test_serve_starts_and_reports_health() -> None:
@@ -139,3 +142,34 @@ def test_serve_lists_every_unknown_variable() -> None:
         "voxrelay: unknown setting VOXRELAY_LOCAL_BEAM: did you mean VOXRELAY_LOCAL_FINAL_BEAM_SIZE?",
         "voxrelay: unknown setting VOXRELAY_MAX_SESION_S: did you mean VOXRELAY_MAX_SESSION_S?",
     ]
+
+
+@pytest.mark.parametrize("target", ["README.md", "no-such-recording.wav", "src"])
+def test_transcribe_of_what_is_not_audio_is_one_line_and_exit_1(local_engine_server: ServerThread, target: str) -> None:
+    done = subprocess.run(
+        [*VOXRELAY, "transcribe", target, "--url", local_engine_server.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"voxrelay: {target}: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and not done.stdout
+
+
+def test_transcribe_shows_a_refusal_as_one_line(local_engine_server: ServerThread) -> None:
+    keyed = ServerThread(Settings(port=0, api_keys="vx-cli-right-key", handshakes_per_minute=0), EchoEngine()).start()
+    try:
+        done = subprocess.run(
+            [*VOXRELAY, "transcribe", str(clip("s01_command_lights.wav").path), "--url", keyed.url()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "VOXRELAY_API_KEY": "vx-cli-wrong-key"},
+        )
+    finally:
+        keyed.stop()
+    assert done.returncode == 1
+    assert done.stderr.startswith("voxrelay: the gateway refused the connection (HTTP 401)"), done.stderr
+    assert done.stderr.count("\n") == 1 and "vx-cli" not in done.stderr

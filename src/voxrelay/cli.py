@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Iterable
 
@@ -39,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     transcribe.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = as fast as possible")
     transcribe.add_argument("--json", action="store_true", help="print every server message as a JSON line")
     transcribe.add_argument("--endpointing", type=int, default=300, help="ms of silence that ends an utterance")
+    transcribe.add_argument("--language", help="the language spoken (default: the engine's)")
+    transcribe.add_argument("--keyterm", action="append", default=[], help="a word to recognize (repeatable)")
+    transcribe.add_argument("--api-key", dest="api_key", help="the gateway's API key (default: env VOXRELAY_API_KEY)")
 
     bench = commands.add_parser("bench", help="measure latency, accuracy and capacity; write a report")
     bench.add_argument("--quick", action="store_true", help="a smoke run of every measurement (seconds)")
@@ -157,22 +159,28 @@ def _refuse(problems: Iterable[str]) -> int:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from voxrelay.client import transcribe_file
+    import os
 
+    from voxrelay.client import ClientError, transcribe
+    from voxrelay.client.console import Console
+
+    console = Console(json_lines=args.json)
+    options = {"endpointing": args.endpointing, "language": args.language, "keyterms": args.keyterm}
     try:
-        text = asyncio.run(
-            transcribe_file(
-                args.file, args.url, speed=args.speed, json_lines=args.json, endpointing=args.endpointing
-            )
+        transcript = transcribe(
+            args.file,
+            args.url,
+            api_key=args.api_key or os.environ.get("VOXRELAY_API_KEY") or None,
+            speed=args.speed,
+            on_message=console.show,
+            **{name: value for name, value in options.items() if value},
         )
-    except (OSError, ConnectionError) as exc:
+    except ClientError as exc:
         print(f"voxrelay: {exc}", file=sys.stderr)
         return 1
-    except RuntimeError as exc:
-        print(f"voxrelay: {exc}", file=sys.stderr)
-        return 1
-    if not args.json:
-        print(text)
+    except KeyboardInterrupt:
+        return 130
+    console.finish(transcript.text)
     return 0
 
 

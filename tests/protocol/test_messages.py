@@ -90,3 +90,28 @@ def test_configure_dictation_needs_punctuation() -> None:
         m.parse_client_text(json.dumps({"action": "configure", "dictation": True, "punctuate": False}))
     assert caught.value.code == "bad_request"
     assert caught.value.message == "invalid configure: dictation requires punctuate (or smart_format) to be true"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        m.Ready("abc", "local"),
+        m.InterimTranscript("hello"),
+        m.FinalTranscript("Hello.", 0.5, 1.25, True),
+        m.SpeechStarted(0.5),
+        m.UtteranceEnd(1.25),
+        m.ErrorMessage("bad_request", "no"),
+        m.Warning("draining", "soon"),
+        m.Stopped(),
+    ],
+)
+def test_every_server_message_decodes_back(message: m.ServerMessage) -> None:
+    assert m.decode_server_text(m.encode(message)) == message
+
+
+def test_decoding_skips_unknown_types_and_fields_and_refuses_non_messages() -> None:
+    assert m.decode_server_text('{"type": "from_the_future", "x": 1}') is None
+    assert m.decode_server_text('{"type": "stopped", "extra": 1}') == m.Stopped()
+    for text in ("[1]", "not json", '{"no_type": 1}', '{"type": "ready"}'):
+        with pytest.raises(m.ProtocolError):
+            m.decode_server_text(text)

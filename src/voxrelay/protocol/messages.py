@@ -32,6 +32,7 @@ __all__ = [
     "StreamOptions",
     "UtteranceEnd",
     "Warning",
+    "decode_server_text",
     "encode",
     "parse_client_text",
 ]
@@ -265,3 +266,30 @@ def encode(message: ServerMessage) -> str:
             body[name] = round(value, 3) if isinstance(value, float) else value
     return json.dumps(body, ensure_ascii=False)
 
+
+
+_SERVER_TYPES: dict[str, type[ServerMessage]] = {
+    str(cls.__dataclass_fields__["type"].default): cls  # slots: the class attribute is a descriptor, not the value
+    for cls in (Ready, InterimTranscript, FinalTranscript, SpeechStarted, UtteranceEnd, ErrorMessage, Warning, Stopped)
+}
+
+
+def decode_server_text(text: str) -> ServerMessage | None:
+    """The server message in one text frame (the client's side of `encode`).
+
+    None for a message type this version does not know, so a client keeps working when a
+    newer gateway adds one; `ProtocolError` for a frame that is not a server message at all.
+    Fields this version does not know are dropped for the same reason.
+    """
+    try:
+        body = json.loads(text)
+        kind = _SERVER_TYPES.get(body["type"])
+    except (ValueError, KeyError, TypeError):
+        raise ProtocolError("bad_request", "the server sent a frame that is not a JSON message") from None
+    if kind is None:
+        return None
+    fields = {name: body[name] for name in kind.__dataclass_fields__ if name != "type" and name in body}
+    try:
+        return kind(**fields)
+    except TypeError:
+        raise ProtocolError("bad_request", f"the server's {body['type']!r} message lacks a field") from None

@@ -9,8 +9,7 @@
 import { useEffect, useMemo, useState } from 'react'
 import { Thread } from './components/thread'
 import { useGatewayHealth } from './hooks/useGatewayHealth'
-import type { CaptureMode } from './stt/client'
-import { bridgeTokenProvider, GatewayKeyAuth, type TokenProvider } from './stt/auth'
+import { bridgeTokenProvider, GatewayKeyAuth, type CaptureMode, type TokenProvider } from '@voxrelay/client'
 import { currentGateway } from './stt/gateway'
 
 function initialMode(): CaptureMode {

@@ -1,31 +1,33 @@
 /**
  * Merging dictation into a text box the person can also type in (pure functions).
  *
- * While dictating, the box shows `draftText(draft, final, interim)`:
- * the text before dictation (`base`), then the finals not yet folded into it, then
- * the current interim. When the person edits the box, `editDraft` folds what they
- * see (minus the provisional interim) into a new base, so their typing is kept and
- * later finals are appended after it.
+ * While dictating, the box shows `draftText(draft, finals, interim)`: the text
+ * before dictation (`base`), then the finals not yet folded into it, then the
+ * current interim, joined by `joinText` (spacing around punctuation and line
+ * breaks, capitals after a sentence end). When the person edits the box,
+ * `editDraft` folds what they see (minus the provisional interim) into a new base,
+ * so their typing is kept and later finals are appended after it.
+ *
+ * The finals are joined here one by one after the base, not pre-joined: how a
+ * final attaches (a space or not, a capital or not, whether `"` opens or closes)
+ * depends on the text before it, which includes what the person typed.
  */
 
-import { joinText } from './reducer'
+import { joinText } from '@voxrelay/client'
 
 export interface Draft {
   /** Text that is the person's: what was there before dictation, plus any edits. */
   readonly base: string
-  /** How many characters of the hook's `final` string are already inside `base`. */
+  /** How many of the hook's finals are already inside `base`. */
   readonly consumed: number
 }
 
 /** A draft starting from the text already in the box. */
 export const startDraft = (text: string): Draft => ({ base: text, consumed: 0 })
 
-/** The finals that arrived after the draft's last fold. */
-const freshFinal = (draft: Draft, final: string): string => final.slice(draft.consumed)
-
 /** What the box shows: base + new finals + interim, with correct spacing. */
-export function draftText(draft: Draft, final: string, interim: string): string {
-  return joinText(draft.base, freshFinal(draft, final), interim)
+export function draftText(draft: Draft, finals: readonly string[], interim: string): string {
+  return joinText(draft.base, ...finals.slice(draft.consumed), interim)
 }
 
 /**
@@ -35,16 +37,16 @@ export function draftText(draft: Draft, final: string, interim: string): string 
  * new base when it is still intact at the end or the person typed after it. If
  * they edited the interim itself, their version wins and is kept whole.
  */
-export function editDraft(draft: Draft, final: string, interim: string, value: string): Draft {
-  const consumed = final.length
-  const interimText = interim.trim()
+export function editDraft(draft: Draft, finals: readonly string[], interim: string, value: string): Draft {
+  const consumed = finals.length
+  const withoutInterim = draftText(draft, finals, '')
+  const shown = draftText(draft, finals, interim)
+  // `joinText` only appends, so the interim is what `shown` has past `withoutInterim`:
+  // a space (or nothing), then the interim as displayed (perhaps capitalized).
+  const tail = shown.slice(withoutInterim.length)
+  const interimText = tail.replace(/^ /, '')
   if (!interimText) return { base: value, consumed }
-
-  const withoutInterim = draftText(draft, final, '')
-  const shown = draftText(draft, final, interimText)
-  const interimStart = shown.length - interimText.length
-  // Characters between the committed text and the interim (a space, or nothing).
-  const gap = shown.slice(withoutInterim.length, interimStart)
+  const gap = tail.slice(0, tail.length - interimText.length)
 
   if (value.endsWith(interimText)) {
     const before = value.slice(0, value.length - interimText.length)

@@ -4,4 +4,6 @@ import { afterEach } from 'vitest'
 
 afterEach(() => {
   cleanup()
+  // Settings (the "Spoken punctuation" switch) are kept in localStorage: each test starts clean.
+  if (typeof window !== 'undefined') window.localStorage?.clear()
 })

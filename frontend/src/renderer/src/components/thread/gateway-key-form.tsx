@@ -6,7 +6,7 @@
  */
 
 import { useId, useState, useSyncExternalStore, type FormEvent } from 'react'
-import type { GatewayKeyAuth } from '../../stt/auth'
+import type { GatewayKeyAuth } from '@voxrelay/client'
 import { Button } from '../ui/button'
 
 export type KeyPrompt = Pick<GatewayKeyAuth, 'subscribe' | 'getSnapshot' | 'submitKey' | 'cancel'>

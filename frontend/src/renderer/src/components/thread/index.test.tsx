@@ -1,8 +1,9 @@
 import { act, fireEvent, render, screen } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { describe, expect, it, vi } from 'vitest'
-import { fakeMedia, lastSocket, type FakeMedia } from '../../test/fakes'
-import { GatewayKeyAuth, KEY_STORAGE_ITEM } from '../../stt/auth'
+import { fakeMedia, lastSocket, type FakeMedia } from '../../../../../packages/client/test/fakes'
+import { GatewayKeyAuth, KEY_STORAGE_ITEM } from '@voxrelay/client'
+import { DICTATION_STORAGE_ITEM } from '../../hooks/useDictationSetting'
 import { Thread, type ThreadProps } from '.'
 
 const URL = 'ws://gateway.test/stt-stream'
@@ -88,7 +89,8 @@ describe('Thread', () => {
     act(() => socket.receive(final('Buy milk.')))
     expect(textarea()).toHaveValue('Note: Buy milk.')
     act(() => socket.receive({ type: 'interim_transcript', transcript: 'and' }))
-    expect(textarea()).toHaveValue('Note: Buy milk. and')
+    // The interim follows the final's rules: a capital after the sentence end.
+    expect(textarea()).toHaveValue('Note: Buy milk. And')
 
     await user.click(mic())
     expect(mic()).toHaveAttribute('data-status', 'stopping')
@@ -120,10 +122,10 @@ describe('Thread', () => {
     act(() => socket.open())
     act(() => socket.receive(final('Hello.')))
     act(() => socket.receive({ type: 'interim_transcript', transcript: 'how are' }))
-    expect(textarea()).toHaveValue('Hello. how are')
+    expect(textarea()).toHaveValue('Hello. How are')
     // The person fixes the first word while the interim is showing.
-    fireEvent.change(textarea(), { target: { value: 'Hi. how are' } })
-    expect(textarea()).toHaveValue('Hi. how are')
+    fireEvent.change(textarea(), { target: { value: 'Hi. How are' } })
+    expect(textarea()).toHaveValue('Hi. How are')
     act(() => socket.receive(final('How are you?')))
     expect(textarea()).toHaveValue('Hi. How are you?')
     fireEvent.change(textarea(), { target: { value: 'Hi. How are you? (typed)' } })
@@ -133,6 +135,55 @@ describe('Thread', () => {
     await act(async () => undefined)
     act(() => socket.receive({ type: 'stopped' }))
     expect(textarea()).toHaveValue('Hi. How are you? (typed) Fine.')
+  })
+
+  it('shows dictated line breaks as real line breaks, through stop and into the sent message', async () => {
+    const onSubmit = vi.fn()
+    const { textarea, mic } = renderThread({ onSubmit })
+    fireEvent.change(textarea(), { target: { value: 'To: team\n' } })
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    // Spoken punctuation: each command can arrive as its own final.
+    act(() => socket.receive(final('dear Maria')))
+    act(() => socket.receive(final(',')))
+    act(() => socket.receive(final('\n\n')))
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'thanks for' }))
+    expect(textarea()).toHaveValue('To: team\nDear Maria,\n\nThanks for')
+    act(() => socket.receive(final('thanks for the notes!\n')))
+    act(() => socket.receive(final('\nBest')))
+    expect(textarea()).toHaveValue('To: team\nDear Maria,\n\nThanks for the notes!\n\nBest')
+    expect(textarea().value.split('\n')).toHaveLength(6)
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => socket.receive(final(',')))
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(mic()).toHaveAttribute('data-state', 'idle')
+    const letter = 'To: team\nDear Maria,\n\nThanks for the notes!\n\nBest,'
+    expect(textarea()).toHaveValue(letter)
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: 'Send message' })))
+    expect(onSubmit).toHaveBeenCalledWith(letter)
+    // The message list keeps the line breaks too (white-space: pre-wrap in CSS).
+    expect(screen.getByRole('log').querySelector('.thread-message-user')?.textContent).toBe(letter)
+  })
+
+  it('scrolls the message box to the end as dictated text arrives', async () => {
+    const { textarea, mic } = renderThread()
+    const box = textarea()
+    let scrollTop = 0
+    Object.defineProperty(box, 'scrollHeight', { configurable: true, get: () => 40 * box.value.split('\n').length })
+    Object.defineProperty(box, 'scrollTop', {
+      configurable: true,
+      get: () => scrollTop,
+      set: (value: number) => (scrollTop = value),
+    })
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    act(() => socket.receive(final('One.\n\nTwo.\n\nThree.')))
+    expect(scrollTop).toBe(200)
   })
 
   it('shows a gateway failure in an alert and returns to a clickable error state', async () => {
@@ -169,7 +220,7 @@ describe('Thread', () => {
     act(() => socket.serverClose(1011, 'engine died'))
     expect(mic()).toHaveAttribute('data-state', 'error')
     expect(screen.getByRole('alert')).toHaveTextContent('closed unexpectedly (code 1011: engine died)')
-    expect(textarea()).toHaveValue('One. two')
+    expect(textarea()).toHaveValue('One. Two')
   })
 
   it('lets a recording be stopped even if the health check fails meanwhile', async () => {
@@ -268,5 +319,84 @@ describe('Thread with a gateway key (web build, auth on)', () => {
     await vi.waitFor(() => expect(lastSocket().url).toBe(URL))
     expect(lastSocket().protocols).toBeUndefined()
     expect(fetch.mock.calls.filter(([, init]) => init?.method === 'POST')).toEqual([])
+  })
+})
+
+describe('Thread: the "Spoken punctuation" setting', () => {
+  const toggle = () => screen.getByRole('switch', { name: 'Spoken punctuation' })
+
+  async function dictateOnce(mic: () => HTMLElement) {
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    return socket
+  }
+
+  async function stopRun(mic: () => HTMLElement, socket: ReturnType<typeof lastSocket>) {
+    fireEvent.click(mic())
+    await act(async () => undefined)
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(mic()).toHaveAttribute('data-state', 'idle')
+  }
+
+  it('renders an accessible switch, off by default, with a hint naming the commands', () => {
+    renderThread()
+    expect(toggle()).not.toBeChecked()
+    expect(toggle()).toHaveAccessibleDescription(/say .*comma.*new line/i)
+    expect(screen.getByLabelText('Spoken punctuation')).toBe(toggle())
+  })
+
+  it('persists the choice in localStorage and reads it back on the next load', async () => {
+    const user = userEvent.setup()
+    const first = renderThread()
+    await user.click(toggle())
+    expect(toggle()).toBeChecked()
+    expect(localStorage.getItem(DICTATION_STORAGE_ITEM)).toBe('on')
+    first.unmount()
+
+    renderThread()
+    expect(toggle()).toBeChecked()
+    await user.click(toggle())
+    expect(toggle()).not.toBeChecked()
+    expect(localStorage.getItem(DICTATION_STORAGE_ITEM)).toBe('off')
+  })
+
+  it('sends dictation: true in configure when on, and no dictation field when off', async () => {
+    const user = userEvent.setup()
+    const { mic } = renderThread()
+    const off = await dictateOnce(mic)
+    expect(off.textFrames[0]).toMatchObject({ action: 'configure' })
+    expect(off.textFrames[0]).not.toHaveProperty('dictation')
+    await stopRun(mic, off)
+
+    await user.click(toggle())
+    const on = await dictateOnce(mic)
+    expect(on.textFrames[0]).toMatchObject({ action: 'configure', dictation: true })
+    await stopRun(mic, on)
+  })
+
+  it('starts on when it was saved on', async () => {
+    localStorage.setItem(DICTATION_STORAGE_ITEM, 'on')
+    const { mic } = renderThread()
+    const socket = await dictateOnce(mic)
+    expect(socket.textFrames[0]).toMatchObject({ dictation: true })
+  })
+
+  it('a change during a dictation applies from the next one, and says so', async () => {
+    const user = userEvent.setup()
+    const { mic } = renderThread()
+    const first = await dictateOnce(mic)
+    expect(toggle()).toHaveAccessibleDescription(expect.not.stringContaining('next dictation'))
+    await user.click(toggle())
+    expect(toggle()).toHaveAccessibleDescription(/Applies from the next dictation/)
+    // The running session keeps the configure it started with.
+    expect(first.textFrames.filter((frame) => (frame as { action?: string }).action === 'configure')).toHaveLength(1)
+    expect(first.textFrames[0]).not.toHaveProperty('dictation')
+    await stopRun(mic, first)
+    expect(toggle()).toHaveAccessibleDescription(expect.not.stringContaining('next dictation'))
+
+    const second = await dictateOnce(mic)
+    expect(second.textFrames[0]).toMatchObject({ dictation: true })
   })
 })

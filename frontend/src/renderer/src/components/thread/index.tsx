@@ -2,7 +2,8 @@
  * The chat thread: message list, a "Message" textarea, a send button and the mic
  * button for live dictation.
  *
- * Dictation state comes from `useSpeechToText`; this component only maps it to
+ * Dictation state comes from `useSpeechToText` and the mic is `DictationButton`, both
+ * from `@voxrelay/react`; this component only maps the state to
  * `isRecording` / `sttError` / `input` and merges the transcript into the textarea
  * with the pure draft functions (text typed before and during dictation is kept).
  *
@@ -13,17 +14,21 @@
  * `data-status` is the hook's precise status. Errors appear in role="alert".
  * With `keyPrompt` (web build, auth on) the "Gateway key" form appears above the
  * composer while a key is needed.
+ *
+ * Under the composer, the "Spoken punctuation" switch (role="switch", persisted by
+ * `useDictationSetting`) makes the next dictation send `dictation: true`, so the
+ * gateway writes "comma", "new line"… as marks; the draft joins those finals without
+ * stray spaces and keeps their line breaks.
  */
 
 import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
-import { useSpeechToText } from '../../hooks/useSpeechToText'
-import type { TokenProvider } from '../../stt/auth'
-import type { CaptureMode, MediaEnvironment } from '../../stt/client'
+import { useDictationSetting } from '../../hooks/useDictationSetting'
+import { isFailure, type CaptureMode, type MediaEnvironment, type StreamOptions, type TokenProvider } from '@voxrelay/client'
+import { DictationButton, dictationButtonState, dictationLabel, useSpeechToText } from '@voxrelay/react'
 import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
-import type { StreamOptions } from '../../stt/protocol'
-import { isFailure, type SttStatus } from '../../stt/reducer'
 import { Button } from '../ui/button'
+import { DictationToggle } from './dictation-toggle'
 import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
 
 export interface ThreadMessage {
@@ -58,25 +63,6 @@ export interface ThreadProps {
   keyPrompt?: KeyPrompt
 }
 
-type MicState = 'idle' | 'connecting' | 'recording' | 'error'
-
-const micState = (status: SttStatus): MicState => {
-  if (status === 'recording') return 'recording'
-  if (status === 'connecting' || status === 'stopping') return 'connecting'
-  return isFailure(status) ? 'error' : 'idle'
-}
-
-const MIC_LABEL: Record<SttStatus, string> = {
-  idle: 'Start dictation',
-  connecting: 'Cancel dictation',
-  recording: 'Stop dictation',
-  stopping: 'Finishing dictation',
-  permission_denied: 'Start dictation',
-  no_microphone: 'Start dictation',
-  gateway_unreachable: 'Start dictation',
-  error: 'Start dictation',
-}
-
 let nextId = 0
 const newId = (): string => `m${Date.now().toString(36)}-${(nextId++).toString(36)}`
 
@@ -99,30 +85,41 @@ export function Thread({
   const [isLoading, setIsLoading] = useState(false)
   const [submitError, setSubmitError] = useState<string | null>(null)
   const listRef = useRef<HTMLOListElement>(null)
+  const inputRef = useRef<HTMLTextAreaElement>(null)
   const inputId = useId()
+  const [dictation, setDictation] = useDictationSetting()
+  // The setting the running dictation started with (the hook reads it at start).
+  const [runDictation, setRunDictation] = useState(dictation)
 
   const stt = useSpeechToText({
     url: sttUrl,
     mode: audioMode,
     stream: streamOptions,
+    dictation,
     environment: sttEnvironment,
     tokenProvider,
   })
-  const { status, final, interim, error: sttError, level } = stt
+  const { status, finals, interim, error: sttError, level } = stt
   const isRecording = status === 'recording'
   const dictating = stt.isActive
 
   // What the textarea shows: the draft while dictating, the plain input otherwise.
-  const shown = draft ? draftText(draft, final, interim) : input
+  const shown = draft ? draftText(draft, finals, interim) : input
 
   // When a dictation ends (normally or not), its text becomes the input. The interim
   // is included: after a normal stop it is empty; after a failure it is all there is.
   useEffect(() => {
     if (!dictating && draft) {
-      setInput(draftText(draft, final, interim))
+      setInput(draftText(draft, finals, interim))
       setDraft(null)
     }
-  }, [dictating, draft, final, interim])
+  }, [dictating, draft, finals, interim])
+
+  // Dictated lines land at the end: keep the end in view while the box scrolls.
+  useEffect(() => {
+    const box = inputRef.current
+    if (draft && box) box.scrollTop = box.scrollHeight
+  }, [draft, shown])
 
   useEffect(() => {
     if (isFailure(status) && sttError) onSttError?.(sttError)
@@ -134,18 +131,15 @@ export function Thread({
   }, [messages])
 
   const onInputChange = (value: string): void => {
-    if (draft) setDraft(editDraft(draft, final, interim, value))
+    if (draft) setDraft(editDraft(draft, finals, interim, value))
     else setInput(value)
   }
 
-  const toggleDictation = useCallback(() => {
-    if (status === 'recording' || status === 'connecting') {
-      void stt.stop()
-    } else if (status !== 'stopping') {
-      setDraft(startDraft(input))
-      void stt.start()
-    }
-  }, [status, stt, input])
+  // The mic button (DictationButton) starts and stops the hook; this notes where the text goes.
+  const onDictationStart = useCallback(() => {
+    setDraft(startDraft(input))
+    setRunDictation(dictation)
+  }, [input, dictation])
 
   const submit = async (): Promise<void> => {
     const text = shown.trim()
@@ -179,7 +173,7 @@ export function Thread({
     }
   }
 
-  const state = micState(status)
+  const state = dictationButtonState(status)
   const unavailable = sttAvailable !== true
   const micDisabled = status === 'stopping' || (!dictating && (unavailable || isLoading))
   const micTitle =
@@ -187,7 +181,7 @@ export function Thread({
       ? `Dictation is unavailable: ${sttUnavailableReason ?? 'the speech gateway is not ready'}`
       : !dictating && sttAvailable == null
         ? 'Checking the speech gateway…'
-        : MIC_LABEL[status]
+        : dictationLabel(status)
   const MicIcon = state === 'connecting' ? LoaderCircle : isRecording ? MicOff : Mic
 
   return (
@@ -223,6 +217,7 @@ export function Thread({
         </label>
         <textarea
           id={inputId}
+          ref={inputRef}
           aria-label="Message"
           className="thread-input"
           rows={3}
@@ -233,16 +228,12 @@ export function Thread({
           data-interim={interim || undefined}
         />
         <div className="thread-actions">
-          <Button
-            className={`mic mic-${state}`}
-            variant={state === 'recording' || state === 'error' ? 'danger' : 'ghost'}
-            aria-label={MIC_LABEL[status]}
-            aria-pressed={isRecording}
+          <DictationButton
+            stt={stt}
+            onStart={onDictationStart}
+            className={`btn btn-${state === 'recording' || state === 'error' ? 'danger' : 'ghost'} mic mic-${state}`}
             title={micTitle}
-            data-state={state}
-            data-status={status}
             disabled={micDisabled}
-            onClick={toggleDictation}
           >
             <MicIcon aria-hidden="true" className={state === 'connecting' ? 'spin' : undefined} size={20} />
             <span
@@ -251,7 +242,7 @@ export function Thread({
               data-level={level.toFixed(3)}
               style={{ transform: `scaleX(${Math.min(1, level * 4).toFixed(3)})` }}
             />
-          </Button>
+          </DictationButton>
           <Button
             type="submit"
             variant="primary"
@@ -267,6 +258,7 @@ export function Thread({
           </Button>
         </div>
       </form>
+      <DictationToggle enabled={dictation} onChange={setDictation} pending={dictating && dictation !== runDictation} />
       {!dictating && sttAvailable === false && (
         <p className="thread-hint" role="status">
           Dictation is unavailable: {sttUnavailableReason ?? 'the speech gateway is not ready'}.

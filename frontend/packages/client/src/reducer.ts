@@ -43,7 +43,7 @@ export type SttAction = SttClientEvent | { type: 'reset' }
 
 export interface SttState {
   status: SttStatus
-  /** Committed segments, in order, trimmed, never empty strings. */
+  /** Committed segments, in order, never empty; see `cleanTranscript` (a line break alone is a segment). */
   finals: readonly string[]
   interim: string
   error: string | null
@@ -93,11 +93,11 @@ export function sttReducer(state: SttState, action: SttAction): SttState {
 function onServerMessage(state: SttState, message: ServerMessage): SttState {
   switch (message.type) {
     case 'interim_transcript': {
-      const interim = message.transcript.trim()
+      const interim = cleanTranscript(message.transcript)
       return interim === state.interim ? state : { ...state, interim }
     }
     case 'final_transcript': {
-      const text = message.transcript.trim()
+      const text = cleanTranscript(message.transcript)
       return {
         ...state,
         finals: text ? [...state.finals, text] : state.finals,
@@ -111,26 +111,86 @@ function onServerMessage(state: SttState, message: ServerMessage): SttState {
 
 // Text assembly: used by the reducer's selectors and by the thread's draft.
 
-const NO_SPACE_BEFORE = /^[.,!?;:%)\]}'’”…]/
+/**
+ * Server text as the UI keeps it: spaces and tabs trimmed at both ends and around
+ * line breaks, but the line breaks themselves kept. With dictation on, a final can be
+ * just "\n" ("new line") or start with "\n\n" ("new paragraph"); `trim()` would lose them.
+ */
+export function cleanTranscript(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(/[ \t]*\n[ \t]*/g, '\n').replace(/^[ \t]+|[ \t]+$/g, '')
+}
+
+/** Marks that attach to the word before: no space in front of them. */
+const NO_SPACE_BEFORE = /^[\s.,!?;:%)\]}'’”…]/
+/** Characters that attach to the word after: no space behind them. */
+const OPENS = /[([{“‘¿¡]$/
+/**
+ * The text ends a sentence (possibly closed by quotes or brackets) or a line, perhaps
+ * followed by spaces and an opening quote or bracket: what comes next starts a sentence.
+ */
+const SENTENCE_END = /(?:[.?!]["”’')\]]*|\n)[ \t]*["“‘([{]*$/
 const ENDS_WITH_SPACE = /\s$/
 
+const countQuotes = (text: string): number => text.split('"').length - 1
+
 /**
- * Join pieces of text with one space between words.
+ * Whether `"` at the end of `text` (or about to follow it) is inside an open quotation:
+ * straight quotes alternate open, close, open…
+ */
+const insideQuote = (text: string): boolean => countQuotes(text) % 2 === 1
+
+/**
+ * `piece` with its first letter upper-cased. Letters after leading line breaks,
+ * quotes or brackets count as first; a piece that starts with anything else (a digit,
+ * a mark) is left alone. Never lower-cases.
+ */
+function capitalizeFirst(piece: string): string {
+  const match = /^([\s"“‘'([{¿¡]*)(\p{Ll})/u.exec(piece)
+  if (!match) return piece
+  const [, lead, letter] = match
+  return lead + letter.toLocaleUpperCase() + piece.slice(lead.length + letter.length)
+}
+
+/**
+ * Join pieces of text (typed text, finals, the interim) as a person would write them.
  *
- * Empty pieces are skipped; no space is added after whitespace (so a newline the
- * person typed stays a newline) or before closing punctuation.
+ * - Empty pieces are skipped; spaces and tabs at the start of later pieces are dropped.
+ * - One space goes between words, except: after whitespace (a space or line break the
+ *   text already has), before closing punctuation `, . ? ! : ; % ) ] } ' ’ ” …` or a line
+ *   break, after an opening bracket or quote (`( [ { “ ‘`), and around straight quotes
+ *   as they open and close (`say "hi" now`: a `"` closes when an odd number came before).
+ * - A later piece that comes after a sentence end (`.`, `?`, `!`) or a line break gets
+ *   its first letter upper-cased if it is lower-case (dictation commands such as
+ *   "period" or "new line" arrive as separate finals).
+ *
+ * The first piece is never changed, so text the person typed stays as typed. Each
+ * piece only depends on the text before it, so adding a piece only appends.
  */
 export function joinText(...parts: readonly string[]): string {
   let out = ''
   for (const raw of parts) {
     if (!raw) continue
-    const piece = out ? raw.replace(/^[ \t]+/, '') : raw
+    if (!out) {
+      out = raw
+      continue
+    }
+    let piece = raw.replace(/^[ \t]+/, '')
     if (!piece) continue
-    if (!out || ENDS_WITH_SPACE.test(out) || NO_SPACE_BEFORE.test(piece)) out += piece
-    else out += ` ${piece}`
+    const lead = /^\s*/.exec(piece)![0]
+    if (SENTENCE_END.test(out + lead)) piece = capitalizeFirst(piece)
+    out += needsSpace(out, piece) ? ` ${piece}` : piece
   }
   return out
 }
 
-/** Every final so far, space-joined. */
+function needsSpace(before: string, piece: string): boolean {
+  if (ENDS_WITH_SPACE.test(before) || NO_SPACE_BEFORE.test(piece) || OPENS.test(before)) return false
+  // A straight quote that opened the quotation sticks to the word after it…
+  if (before.endsWith('"') && insideQuote(before)) return false
+  // …and one that closes it sticks to the word before.
+  if (piece.startsWith('"') && insideQuote(before)) return false
+  return true
+}
+
+/** Every final so far, joined. */
 export const selectFinal = (state: SttState): string => joinText(...state.finals)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { configureMessage, describeServerError, encodeClientMessage, parseServerMessage } from './protocol'
+import { configureMessage, describeServerError, encodeClientMessage, parseServerMessage, withDictation } from './protocol'
 
 describe('client messages', () => {
   it('puts the options beside audio_format, with the defaults', () => {
@@ -15,6 +15,21 @@ describe('client messages', () => {
 
   it('sends just the encoding for containers', () => {
     expect(configureMessage({ encoding: 'webm' }).audio_format).toEqual({ encoding: 'webm' })
+  })
+
+  it('withDictation adds dictation: true when on and leaves the field out when off', () => {
+    const pcm = { encoding: 'linear16', sample_rate: 16000, channels: 1 } as const
+    const on = JSON.parse(encodeClientMessage(configureMessage(pcm, withDictation({ language: 'en' }, true))))
+    expect(on).toMatchObject({ action: 'configure', language: 'en', dictation: true })
+    // Off: no field at all (a gateway without the option refuses unknown fields, even false).
+    const off = JSON.parse(encodeClientMessage(configureMessage(pcm, withDictation({ language: 'en', dictation: true }, false))))
+    expect(off).toMatchObject({ language: 'en' })
+    expect(off).not.toHaveProperty('dictation')
+    expect(withDictation(undefined, false)).toEqual({})
+    expect(withDictation(undefined, true)).toEqual({ dictation: true })
+    // Not given: the options as they are.
+    const options = { keyterms: ['voxrelay'] }
+    expect(withDictation(options, undefined)).toBe(options)
   })
 
   it('encodes stop and finalize', () => {

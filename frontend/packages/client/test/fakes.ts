@@ -4,7 +4,7 @@
  * what the code under test did, so tests can assert on the original objects.
  */
 
-import type { MediaEnvironment } from '../stt/client'
+import type { MediaEnvironment } from '../src/client'
 
 export class FakeTrack {
   readyState: 'live' | 'ended' = 'live'

@@ -9,10 +9,19 @@
  */
 
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
-import type { TokenProvider } from '../stt/auth'
-import { SttClient, type CaptureMode, type MediaEnvironment } from '../stt/client'
-import type { StreamOptions } from '../stt/protocol'
-import { initialSttState, isActive, joinText, sttReducer, type SttStatus } from '../stt/reducer'
+import {
+  initialSttState,
+  isActive,
+  joinText,
+  SttClient,
+  sttReducer,
+  withDictation,
+  type CaptureMode,
+  type MediaEnvironment,
+  type StreamOptions,
+  type SttStatus,
+  type TokenProvider,
+} from '@voxrelay/client'
 
 export interface UseSpeechToTextOptions {
   /** The gateway's `ws(s)://…/stt-stream` URL. */
@@ -21,6 +30,11 @@ export interface UseSpeechToTextOptions {
   mode?: CaptureMode
   /** Recognition options for `configure`. */
   stream?: StreamOptions
+  /**
+   * Spoken punctuation ("comma", "new line"… become marks): true sends `dictation: true`
+   * in `configure`; false leaves the field out. Read at `start`, like every option.
+   */
+  dictation?: boolean
   /** Timeouts, for tests and slow gateways. */
   connectTimeoutMs?: number
   stopTimeoutMs?: number
@@ -34,8 +48,10 @@ export interface SpeechToText {
   status: SttStatus
   /** Provisional text of the current segment ('' when none). */
   interim: string
-  /** Every final of this dictation, in order, space-joined. */
+  /** Every final of this dictation, in order, joined with `joinText`. */
   final: string
+  /** The finals one by one, for joining after other text (see `draftText`). */
+  finals: readonly string[]
   /** A sentence for people, or null. */
   error: string | null
   /** Input level 0..1 of the last audio frame (PCM mode), for a meter. */
@@ -74,8 +90,15 @@ export function useSpeechToText(options: UseSpeechToTextOptions): SpeechToText {
   }, [])
 
   const start = useCallback(async () => {
-    const { url, mode, stream, connectTimeoutMs, stopTimeoutMs, tokenProvider } = optionsRef.current
-    await clientRef.current?.start({ url, mode, stream, connectTimeoutMs, stopTimeoutMs, tokenProvider })
+    const { url, mode, stream, dictation, connectTimeoutMs, stopTimeoutMs, tokenProvider } = optionsRef.current
+    await clientRef.current?.start({
+      url,
+      mode,
+      stream: withDictation(stream, dictation),
+      connectTimeoutMs,
+      stopTimeoutMs,
+      tokenProvider,
+    })
   }, [])
 
   const stop = useCallback(async () => {
@@ -90,6 +113,7 @@ export function useSpeechToText(options: UseSpeechToTextOptions): SpeechToText {
     status: state.status,
     interim: state.interim,
     final,
+    finals: state.finals,
     error: state.error,
     level,
     isActive: isActive(state.status),

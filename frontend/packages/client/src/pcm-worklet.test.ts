@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { PROCESSOR_NAME as CLIENT_PROCESSOR_NAME } from './client'
 import { Pcm16Framer, PROCESSOR_NAME } from './pcm-worklet.js'
 
 const samples = (frame: ArrayBuffer): number[] => Array.from(new Int16Array(frame))
@@ -6,6 +7,8 @@ const samples = (frame: ArrayBuffer): number[] => Array.from(new Int16Array(fram
 describe('Pcm16Framer', () => {
   it('names the processor', () => {
     expect(PROCESSOR_NAME).toBe('voxrelay-pcm16')
+    // The worklet is loaded on its own (it cannot import): the client keeps its own copy of the name.
+    expect(CLIENT_PROCESSOR_NAME).toBe(PROCESSOR_NAME)
   })
 
   it('converts float samples to clamped little-endian int16', () => {

@@ -1,6 +1,6 @@
 import { act, renderHook } from '@testing-library/react'
 import { describe, expect, it } from 'vitest'
-import { fakeMedia, FakeAudioContext, lastSocket, type FakeMedia } from '../test/fakes'
+import { fakeMedia, FakeAudioContext, lastSocket, type FakeMedia } from '../../client/test/fakes'
 import { useSpeechToText, type UseSpeechToTextOptions } from './useSpeechToText'
 
 const URL = 'ws://gateway.test/stt-stream'
@@ -60,6 +60,38 @@ describe('useSpeechToText', () => {
     expect(socket.url).toBe('ws://other.test/stt-stream')
     act(() => socket.open())
     expect(socket.textFrames[0]).toMatchObject({ audio_format: { encoding: 'webm' } })
+  })
+
+  it('sends dictation: true in configure when the dictation option is on, and nothing when off', async () => {
+    const media = fakeMedia()
+    const { result, rerender } = renderStt(media, { dictation: true, stream: { language: 'en' } })
+    await act(() => result.current.start())
+    const first = lastSocket()
+    act(() => first.open())
+    expect(first.textFrames[0]).toMatchObject({ action: 'configure', language: 'en', dictation: true })
+    await act(() => result.current.stop())
+    act(() => first.receive({ type: 'stopped' }))
+
+    // Turned off: read at the next start, and the field is left out entirely.
+    rerender({ url: URL, environment: () => media.env, dictation: false, stream: { language: 'en' } })
+    await act(() => result.current.start())
+    const second = lastSocket()
+    expect(second).not.toBe(first)
+    act(() => second.open())
+    expect(second.textFrames[0]).toMatchObject({ action: 'configure', language: 'en' })
+    expect(second.textFrames[0]).not.toHaveProperty('dictation')
+  })
+
+  it('exposes the finals one by one, line-break finals included', async () => {
+    const { result } = renderStt()
+    await act(() => result.current.start())
+    const socket = lastSocket()
+    act(() => socket.open())
+    for (const transcript of ['Dear Maria', ',', '\n\n', 'thanks!']) {
+      act(() => socket.receive({ type: 'final_transcript', transcript, start: 0, end: 1, speech_final: true }))
+    }
+    expect(result.current.finals).toEqual(['Dear Maria', ',', '\n\n', 'thanks!'])
+    expect(result.current.final).toBe('Dear Maria,\n\nThanks!')
   })
 
   it('reports permission denied with a clear message', async () => {

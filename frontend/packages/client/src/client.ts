@@ -15,8 +15,6 @@
  * closes the AudioContext and closes the socket.
  */
 
-import workletUrl from './pcm-worklet.js?url&no-inline'
-import { PROCESSOR_NAME } from './pcm-worklet.js'
 import {
   CloseCode,
   configureMessage,
@@ -66,6 +64,19 @@ export interface MediaEnvironment {
   workletUrl: string
 }
 
+/** The name `pcm-worklet.js` registers its processor under (its unit test checks they agree). */
+export const PROCESSOR_NAME = 'voxrelay-pcm16'
+
+/**
+ * Where the capture worklet is: the file next to this module. `new URL('…', import.meta.url)`
+ * is standard ESM that Vite, webpack 5, esbuild/Rollup-based tools and plain browsers all
+ * resolve, so the package needs no bundler plugin; the bundlers copy the file as an asset
+ * (it must stay a file, not a data:/blob: URL, for a CSP of `script-src 'self'`).
+ */
+export function defaultWorkletUrl(): string {
+  return new URL('./pcm-worklet.js', import.meta.url).href
+}
+
 /** The real browser's APIs, looked up when called. */
 export function browserEnvironment(): MediaEnvironment {
   const g = globalThis as typeof globalThis & { webkitAudioContext?: typeof AudioContext }
@@ -75,7 +86,7 @@ export function browserEnvironment(): MediaEnvironment {
     AudioContext: g.AudioContext ?? g.webkitAudioContext,
     AudioWorkletNode: g.AudioWorkletNode,
     MediaRecorder: g.MediaRecorder,
-    workletUrl,
+    workletUrl: defaultWorkletUrl(),
   }
 }
 

@@ -2,8 +2,9 @@
 /**
  * AudioWorklet module: mono float32 blocks in, linear16 frames out.
  *
- * Loaded with `audioWorklet.addModule(url)` from a separate asset (imported with
- * `?url&no-inline`, so a strict CSP's `script-src 'self'` allows it). The
+ * Loaded with `audioWorklet.addModule(url)` from a separate file next to the client's
+ * module (`new URL('./pcm-worklet.js', import.meta.url)`, so a strict CSP's
+ * `script-src 'self'` allows it). It imports nothing. The
  * AudioContext runs at the target rate (16 kHz), so the browser has already
  * resampled; this module converts to little-endian int16 and batches the 128-frame
  * render quanta into frames of `frameSamples` (800 = 50 ms at 16 kHz).

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import type { ServerMessage } from './protocol'
-import { initialSttState, isActive, isFailure, joinText, selectFinal, sttReducer, type SttAction, type SttState } from './reducer'
+import {
+  cleanTranscript,
+  initialSttState,
+  isActive,
+  isFailure,
+  joinText,
+  selectFinal,
+  sttReducer,
+  type SttAction,
+  type SttState,
+} from './reducer'
 
 const run = (actions: SttAction[], from: SttState = initialSttState): SttState => actions.reduce(sttReducer, from)
 const server = (message: ServerMessage): SttAction => ({ type: 'server', message })
@@ -42,6 +52,22 @@ describe('sttReducer', () => {
     const state = run([interim('uh'), final('   ')])
     expect(state.finals).toEqual([])
     expect(state.interim).toBe('')
+  })
+
+  it('keeps finals that are only a line break or a mark (spoken punctuation)', () => {
+    const state = run([final('Dear Maria'), final(','), final('\n\n'), final(' thanks for the notes'), final('!')])
+    expect(state.finals).toEqual(['Dear Maria', ',', '\n\n', 'thanks for the notes', '!'])
+    expect(selectFinal(state)).toBe('Dear Maria,\n\nThanks for the notes!')
+  })
+
+  it('keeps the line breaks a final starts or ends with', () => {
+    const state = run([final('Dear Maria,\n'), final('\nThanks for the notes!')])
+    expect(state.finals).toEqual(['Dear Maria,\n', '\nThanks for the notes!'])
+    expect(selectFinal(state)).toBe('Dear Maria,\n\nThanks for the notes!')
+  })
+
+  it('keeps a line break in the interim', () => {
+    expect(run([interim(' Dear Maria,\n ')]).interim).toBe('Dear Maria,\n')
   })
 
   it('ignores the other server messages', () => {
@@ -118,7 +144,16 @@ describe('joinText', () => {
     [['Hello', ''], 'Hello'],
     [['Hello ', 'world'], 'Hello world'],
     [['Hello', '  world'], 'Hello world'],
-    [['Hello\n', 'world'], 'Hello\nworld'],
+    [['Hello\n', 'world'], 'Hello\nWorld'],
+    [['Hello', '\n', 'world'], 'Hello\nWorld'],
+    [['Hello', '\n\nWorld'], 'Hello\n\nWorld'],
+    [['Hello.', 'world'], 'Hello. World'],
+    [['Hello?', '"', 'yes', '"'], 'Hello? "Yes"'],
+    [['say', '"', 'hi', '"', 'now'], 'say "hi" now'],
+    [['Hello', ';'], 'Hello;'],
+    [['Hello', ':'], 'Hello:'],
+    [['(', 'aside', ')'], '(aside)'],
+    [['Hello', 'world', '?'], 'Hello world?'],
     [['Hello', ', world'], 'Hello, world'],
     [['Hello', '.'], 'Hello.'],
     [['Dear Sam,', 'thanks', 'for', 'lunch'], 'Dear Sam, thanks for lunch'],
@@ -126,5 +161,21 @@ describe('joinText', () => {
     [[], ''],
   ])('%j -> %j', (parts, expected) => {
     expect(joinText(...parts)).toBe(expected)
+  })
+})
+
+describe('cleanTranscript', () => {
+  it.each([
+    [' Hello world. ', 'Hello world.'],
+    ['\tHello\t', 'Hello'],
+    ['   ', ''],
+    ['\n', '\n'],
+    ['\n\n', '\n\n'],
+    [' \n\n Thanks', '\n\nThanks'],
+    ['Dear Maria, \n\n Thanks', 'Dear Maria,\n\nThanks'],
+    ['one\r\ntwo', 'one\ntwo'],
+    ['a  b', 'a  b'],
+  ])('%j -> %j', (text, expected) => {
+    expect(cleanTranscript(text)).toBe(expected)
   })
 })

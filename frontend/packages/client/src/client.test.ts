@@ -391,7 +391,8 @@ describe('helpers', () => {
     expect(env.mediaDevices?.getUserMedia).toBe(getUserMedia)
     expect(env.AudioContext).toBe(FakeAudioContext)
     expect(env.WebSocket).toBe(globalThis.WebSocket)
-    expect(env.workletUrl).toMatch(/pcm-worklet\.js/)
+    // The file next to the module (`new URL('./pcm-worklet.js', import.meta.url)`).
+    expect(env.workletUrl).toMatch(/\/client\/src\/pcm-worklet\.js$/)
   })
 })
 

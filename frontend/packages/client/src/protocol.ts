@@ -6,7 +6,8 @@
  * Server -> client: JSON text frames, parsed by `parseServerMessage`.
  *
  * Rule every UI relies on: shown text = text before dictation + every final
- * (in order, space-joined) + the current interim.
+ * (in order, joined as written text by `joinText`: no space before marks or line
+ * breaks) + the current interim.
  */
 
 // Client -> server.
@@ -30,6 +31,14 @@ export interface StreamOptions {
   punctuate?: boolean
   smart_format?: boolean
   keyterms?: string[]
+  /**
+   * Spoken punctuation: the gateway writes dictation commands as marks ("comma" -> ",",
+   * "period" -> ".", "question mark" -> "?", "new line" -> "\n", "new paragraph" -> "\n\n",
+   * "open quote"/"close quote" -> `"`…). A final may then be only a mark or a line break, or
+   * start with one. Gateways refuse unknown configure fields, so send it only when on
+   * (see `withDictation`).
+   */
+  dictation?: boolean
 }
 
 export interface Configure extends StreamOptions {
@@ -55,6 +64,17 @@ export const DEFAULT_STREAM_OPTIONS: Readonly<StreamOptions> = Object.freeze({
 /** The `configure` frame for a capture format, with the default options under `options`. */
 export function configureMessage(audioFormat: AudioFormat, options: StreamOptions = {}): Configure {
   return { action: 'configure', audio_format: audioFormat, ...DEFAULT_STREAM_OPTIONS, ...options }
+}
+
+/**
+ * `options` with spoken punctuation on (`dictation: true`) or left out entirely (off):
+ * a gateway without the option refuses a configure that names it, even as false.
+ * `enabled` undefined keeps whatever `options` says.
+ */
+export function withDictation(options: StreamOptions | undefined, enabled: boolean | undefined): StreamOptions | undefined {
+  if (enabled === undefined) return options
+  const { dictation: _ignored, ...rest } = options ?? {}
+  return enabled ? { ...rest, dictation: true } : rest
 }
 
 /** JSON text frame for a client message. */
