@@ -253,3 +253,10 @@ def test_dictation_is_supported_with_punctuation_and_refused_without() -> None:
     with pytest.raises(ListenRequestError, match="dictation=true requires punctuate=true") as caught:
         parse_params([("dictation", "true")])
     assert caught.value.status == 400
+
+
+def test_dictation_without_an_endpointing_parameter_waits_longer() -> None:
+    dictating = [("dictation", "true"), ("punctuate", "true")]
+    assert parse_params(dictating).options.endpointing == 800
+    assert parse_params([*dictating, ("endpointing", "300")]).options.endpointing == 300
+    assert parse_params([("punctuate", "true")]).options.endpointing < 800

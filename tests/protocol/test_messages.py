@@ -115,3 +115,14 @@ def test_decoding_skips_unknown_types_and_fields_and_refuses_non_messages() -> N
     for text in ("[1]", "not json", '{"no_type": 1}', '{"type": "ready"}'):
         with pytest.raises(m.ProtocolError):
             m.decode_server_text(text)
+
+
+def test_dictation_without_an_endpointing_waits_longer_and_an_explicit_one_is_kept() -> None:
+    def options(**fields: object) -> m.StreamOptions:
+        configure = m.parse_client_text(json.dumps({"action": "configure", **fields}))
+        assert isinstance(configure, m.Configure)
+        return configure.options
+
+    assert options(dictation=True).endpointing == 800
+    assert options(dictation=True, endpointing=300).endpointing == 300
+    assert options().endpointing == options(dictation=False).endpointing == 300

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from voxrelay.protocol.dictation import DICTATION_ENDPOINTING_MS
 from voxrelay.protocol.messages import StreamOptions
 
 __all__ = [
@@ -260,6 +261,8 @@ def parse_params(items: Iterable[tuple[str, str]], *, min_endpointing_ms: int = 
     if endpointing is not False:
         endpointing = min(endpointing, 10000)
 
+    if "endpointing" not in single and "dictation" in single and bool_param("dictation", single["dictation"]):
+        endpointing = max(endpointing, DICTATION_ENDPOINTING_MS)  # as /stt-stream: see protocol.dictation
     options: dict[str, Any] = {
         "model": single.get("model"),
         "language": language,

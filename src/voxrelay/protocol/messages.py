@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voxrelay.protocol.dictation import DICTATION_ENDPOINTING_MS
+
 __all__ = [
     "AudioFormat",
     "ClientMessage",
@@ -97,6 +99,14 @@ class StreamOptions(BaseModel):
     smart_format: bool = False
     keyterms: tuple[str, ...] = Field((), max_length=100)
     dictation: bool = False  # spoken "comma", "period", "new line"... become punctuation (protocol.dictation)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dictation_waits_longer_by_default(cls, data: Any) -> Any:
+        # A client that names no endpointing gets the dictation default (protocol.dictation explains why).
+        if isinstance(data, dict) and data.get("dictation") is True and "endpointing" not in data:
+            return {**data, "endpointing": DICTATION_ENDPOINTING_MS}
+        return data
 
     @field_validator("endpointing", mode="before")
     @classmethod

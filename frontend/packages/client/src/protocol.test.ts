@@ -17,6 +17,14 @@ describe('client messages', () => {
     expect(configureMessage({ encoding: 'webm' }).audio_format).toEqual({ encoding: 'webm' })
   })
 
+  it('leaves endpointing to the gateway with dictation on, unless the caller sets it', () => {
+    const pcm = { encoding: 'linear16' as const, sample_rate: 16000, channels: 1 as const }
+    expect(configureMessage(pcm).endpointing).toBe(300)
+    expect(configureMessage(pcm, { dictation: true })).not.toHaveProperty('endpointing')
+    expect(configureMessage(pcm, { dictation: true }).interim_results).toBe(true)
+    expect(configureMessage(pcm, { dictation: true, endpointing: 500 }).endpointing).toBe(500)
+  })
+
   it('withDictation adds dictation: true when on and leaves the field out when off', () => {
     const pcm = { encoding: 'linear16', sample_rate: 16000, channels: 1 } as const
     const on = JSON.parse(encodeClientMessage(configureMessage(pcm, withDictation({ language: 'en' }, true))))

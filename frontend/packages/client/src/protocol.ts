@@ -61,9 +61,15 @@ export const DEFAULT_STREAM_OPTIONS: Readonly<StreamOptions> = Object.freeze({
   endpointing: 300,
 })
 
-/** The `configure` frame for a capture format, with the default options under `options`. */
+/**
+ * The `configure` frame for a capture format, with the default options under `options`.
+ * With `dictation` on, the default endpointing is left to the gateway, which waits longer
+ * (800 ms) so that a pause before "comma" does not end the utterance.
+ */
 export function configureMessage(audioFormat: AudioFormat, options: StreamOptions = {}): Configure {
-  return { action: 'configure', audio_format: audioFormat, ...DEFAULT_STREAM_OPTIONS, ...options }
+  const { endpointing: _gatewaysChoice, ...dictationDefaults } = DEFAULT_STREAM_OPTIONS
+  const defaults = options.dictation ? dictationDefaults : DEFAULT_STREAM_OPTIONS
+  return { action: 'configure', audio_format: audioFormat, ...defaults, ...options }
 }
 
 /**
