@@ -151,18 +151,18 @@ export function editDraft(
   const consumed = finals.length
   const { interimStart: i0, interimEnd: i1 } = view
 
-  // The edited span: shown[p, shown.length - s) became value[p, value.length - s). The caret
-  // ends an insertion, so the text after it is unchanged: that settles ambiguous spans (typing
-  // a letter next to the same letter).
-  let p: number
-  let s: number
-  if (caret === undefined) {
-    p = commonPrefix(shown, value)
-    s = Math.min(commonSuffix(shown, value), shown.length - p, value.length - p)
-  } else {
-    s = Math.min(commonSuffix(shown, value), value.length - clamp(caret, 0, value.length))
-    p = Math.min(commonPrefix(shown, value), shown.length - s, value.length - s)
+  // The edited span: shown[p, shown.length - s) became value[p, value.length - s), the smallest
+  // such change. When repeated characters let it slide (typing a space next to a space), the
+  // caret, which ends an insertion, says where it was.
+  const prefix = commonPrefix(shown, value)
+  const suffix = commonSuffix(shown, value)
+  const total = prefix + Math.min(suffix, Math.min(shown.length, value.length) - prefix)
+  let p = prefix
+  if (caret !== undefined) {
+    const anchored = caret - value.length + total
+    if (anchored >= total - suffix && anchored <= prefix) p = anchored
   }
+  const s = total - p
   const editEnd = shown.length - s
   const delta = value.length - shown.length
   // Without a caret, the person's caret is taken to be after the dictated text (and the interim).

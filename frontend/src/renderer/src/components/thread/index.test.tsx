@@ -137,6 +137,40 @@ describe('Thread', () => {
     expect(textarea()).toHaveValue('Hi. How are you? (typed) Fine.')
   })
 
+  it('dictates at the caret, replacing the selection, and the caret follows the words', async () => {
+    const user = userEvent.setup()
+    const { textarea } = renderThread()
+    await user.type(textarea(), 'Buy red apples')
+    textarea().setSelectionRange(4, 7) // "red"
+    // The shortcut starts dictation; focus stays in the box.
+    fireEvent.keyDown(textarea(), { key: ' ', code: 'Space', ctrlKey: true, shiftKey: true })
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    expect(textarea()).toHaveFocus()
+    expect(screen.getByRole('status')).toHaveTextContent('Dictation started.')
+    expect(screen.getByRole('meter', { name: 'Microphone level' })).toBeVisible()
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'gree' }))
+    expect(textarea()).toHaveValue('Buy gree apples')
+    act(() => socket.receive(final('green')))
+    expect(textarea()).toHaveValue('Buy green apples')
+    expect(textarea().selectionStart).toBe('Buy green'.length)
+    // The person moves the caret to the end; the next words go there.
+    textarea().setSelectionRange(16, 16)
+    fireEvent.keyUp(textarea(), { key: 'End' })
+    act(() => socket.receive(final('and pears.')))
+    expect(textarea()).toHaveValue('Buy green apples and pears.')
+    act(() => socket.receive({ type: 'warning', code: 'draining', message: 'the server is shutting down' }))
+    expect(screen.getByRole('status')).toHaveTextContent('The dictation server is shutting down')
+    fireEvent.keyDown(textarea(), { key: ' ', code: 'Space', ctrlKey: true, shiftKey: true })
+    await act(async () => undefined)
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(textarea()).toHaveValue('Buy green apples and pears.')
+    expect(textarea()).toHaveFocus()
+    expect(screen.getByRole('status')).toHaveTextContent('Dictation stopped.')
+    expect(screen.queryByRole('meter')).toBeNull()
+  })
+
   it('shows dictated line breaks as real line breaks, through stop and into the sent message', async () => {
     const onSubmit = vi.fn()
     const { textarea, mic } = renderThread({ onSubmit })
