@@ -171,6 +171,36 @@ describe('Thread', () => {
     expect(screen.queryByRole('meter')).toBeNull()
   })
 
+  it('keeps a selection the person makes during a dictation on the same text as words arrive', async () => {
+    const user = userEvent.setup()
+    const { textarea } = renderThread()
+    await user.type(textarea(), 'Alpha omega')
+    textarea().setSelectionRange(5, 5)
+    fireEvent.keyDown(textarea(), { key: ' ', code: 'Space', ctrlKey: true, shiftKey: true })
+    await act(async () => undefined)
+    const socket = lastSocket()
+    act(() => socket.open())
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'be' }))
+    expect(textarea()).toHaveValue('Alpha be omega')
+    // The person selects "omega" (after the insertion point) and "Alpha" in turn.
+    textarea().setSelectionRange(9, 14)
+    fireEvent.mouseUp(textarea())
+    act(() => socket.receive({ type: 'interim_transcript', transcript: 'beta' }))
+    expect(textarea()).toHaveValue('Alpha beta omega')
+    expect([textarea().selectionStart, textarea().selectionEnd]).toEqual([11, 16])
+    textarea().setSelectionRange(0, 5)
+    fireEvent.mouseUp(textarea())
+    act(() => socket.receive(final('beta gamma')))
+    expect(textarea()).toHaveValue('Alpha beta gamma omega')
+    expect([textarea().selectionStart, textarea().selectionEnd]).toEqual([0, 5])
+    // A plain click puts the caret back in charge: the next words go there.
+    textarea().setSelectionRange(22, 22)
+    fireEvent.mouseUp(textarea())
+    act(() => socket.receive(final('delta')))
+    expect(textarea()).toHaveValue('Alpha beta gamma omega delta')
+    expect(textarea().selectionStart).toBe(28)
+  })
+
   it('shows dictated line breaks as real line breaks, through stop and into the sent message', async () => {
     const onSubmit = vi.fn()
     const { textarea, mic } = renderThread({ onSubmit })

@@ -52,7 +52,7 @@ import {
   dictationShortcut,
   useSpeechToText,
 } from '@voxrelay/react'
-import { draftView, editDraft, moveCaret, startDraft, type Draft } from '../../stt/draft'
+import { draftView, editDraft, moveCaret, startDraft, type Draft, type DraftView } from '../../stt/draft'
 import { Button } from '../ui/button'
 import { DictationToggle } from './dictation-toggle'
 import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
@@ -90,6 +90,19 @@ export interface ThreadProps {
 }
 
 const SHORTCUT = dictationShortcut()
+
+/**
+ * Where `position` in the last view is in the new one, for the same draft (only the dictated
+ * words between the insertion point and the text after it changed): before the insertion point
+ * it stays, in the text after it it moves with that text, inside the dictated words it goes to
+ * the insertion point.
+ */
+function carryOver(position: number, last: DraftView, next: DraftView, draft: Draft): number {
+  if (position <= last.selectionStart) return position
+  const fromEnd = last.text.length - position
+  if (fromEnd <= draft.after.length) return next.text.length - fromEnd
+  return next.selectionStart
+}
 
 let nextId = 0
 const newId = (): string => `m${Date.now().toString(36)}-${(nextId++).toString(36)}`
@@ -148,19 +161,36 @@ export function Thread({
     }
   }, [dictating, draft, finals, interim])
 
-  // The caret follows the dictated text (React resets it to the end when it sets the value).
+  // A selection the person made in the box during a dictation (to copy, say), and the text it was in.
+  const personSelection = useRef<{ start: number; end: number; text: string } | null>(null)
+  // The draft and view of the last render, to carry that selection over new words.
+  const previous = useRef<{ draft: Draft; view: DraftView } | null>(null)
+
+  // The caret follows the dictated text (React resets it to the end when it sets the value);
+  // a selection the person made meanwhile stays on the same text instead.
   const selectionStart = view?.selectionStart
   const selectionEnd = view?.selectionEnd
   useLayoutEffect(() => {
     const box = inputRef.current
+    const last = previous.current
+    previous.current = draft && view ? { draft, view } : null
     if (!box) return
     let range: [number, number] | null = null
-    if (selectionStart !== undefined && selectionEnd !== undefined) range = [selectionStart, selectionEnd]
-    else if (caretAfterDictation.current !== null) range = [caretAfterDictation.current, caretAfterDictation.current]
+    const kept = personSelection.current
+    if (draft && view && kept && last && last.draft === draft && kept.text === last.view.text && document.activeElement === box) {
+      range = [carryOver(kept.start, last.view, view, draft), carryOver(kept.end, last.view, view, draft)]
+      personSelection.current = { start: range[0], end: range[1], text: view.text }
+    } else if (selectionStart !== undefined && selectionEnd !== undefined) {
+      range = [selectionStart, selectionEnd]
+    } else if (caretAfterDictation.current !== null) {
+      range = [caretAfterDictation.current, caretAfterDictation.current]
+    }
     caretAfterDictation.current = null
     if (range && (box.selectionStart !== range[0] || box.selectionEnd !== range[1])) {
       box.setSelectionRange(range[0], range[1])
     }
+    // Only when the text or the insertion point changed: other renders (the level, ~10 a second)
+    // must not undo a caret or selection the person is making with the mouse or keys.
   }, [shown, selectionStart, selectionEnd])
 
   // Dictating at the end: keep the end in view while the box scrolls.
@@ -184,11 +214,19 @@ export function Thread({
   }
 
   // A click or arrow key during a dictation (no edit): the next words go to the new caret.
-  // A selection made meanwhile is left alone (to copy, say); only a plain caret moves them.
+  // A selection made meanwhile is left alone (to copy, say) and kept across new words; only
+  // a plain caret moves them.
   const onCaretMaybeMoved = (): void => {
     const box = inputRef.current
-    if (!draft || !box || box.value !== shown || box.selectionStart !== box.selectionEnd) return
-    const next = moveCaret(draft, finals, interim, box.selectionStart)
+    if (!draft || !view || !box || box.value !== shown) return
+    const { selectionStart: start, selectionEnd: end } = box
+    if (start !== end) {
+      const own = start === view.selectionStart && end === view.selectionEnd
+      personSelection.current = own ? null : { start, end, text: shown }
+      return
+    }
+    personSelection.current = null
+    const next = moveCaret(draft, finals, interim, start)
     if (next !== draft) setDraft(next)
   }
 
