@@ -52,7 +52,7 @@ window.__authChecked = false;
 """
 
 # Records every data-state the mic button goes through and the highest input level
-# the level meter showed, from page load on.
+# the level meter (the "Microphone level" meter next to the mic) showed, from page load on.
 WATCH_MIC = """
 window.__vox = { states: [], maxLevel: 0 };
 (() => {
@@ -66,7 +66,7 @@ window.__vox = { states: [], maxLevel: 0 };
     };
     push();
     new MutationObserver(push).observe(mic, { attributes: true, attributeFilter: ['data-state'] });
-    const meter = mic.querySelector('[data-level]');
+    const meter = document.querySelector('[role="meter"][data-level]') || mic.querySelector('[data-level]');
     if (meter) {
       new MutationObserver(() => {
         const level = parseFloat(meter.getAttribute('data-level') || '0');

@@ -127,6 +127,29 @@ describe('SttClient (PCM)', () => {
     expect(client.status).toBe('idle')
   })
 
+  it('a draining warning ends the run like stop: mic released, no more audio, no error for frames in flight', async () => {
+    const { client, socket, media, statuses, errors, events } = await recording()
+    const node = FakeWorkletNode.instances[0]
+    socket.receive({ type: 'warning', code: 'draining', message: 'the server is shutting down' })
+    expect(events).toContainEqual({
+      type: 'server',
+      message: { type: 'warning', code: 'draining', message: 'the server is shutting down' },
+    })
+    expect(statuses()).toEqual(['connecting', 'recording', 'stopping'])
+    expect(media.streams[0].tracks[0].stopCalls).toBe(1)
+    expect(node.disconnected).toBe(true)
+    const sentBefore = socket.sent.length
+    // A frame the server refused because it arrived after its cut.
+    socket.receive({ type: 'error', code: 'bad_request', message: 'audio after stop is ignored' })
+    expect(errors()).toEqual([])
+    await client.stop()
+    expect(socket.sent.length).toBe(sentBefore)
+    socket.receive({ type: 'final_transcript', transcript: 'last words', start: 0, end: 1, speech_final: true })
+    socket.receive({ type: 'stopped' })
+    expect(statuses().at(-1)).toBe('idle')
+    expect(socket.textFrames.some((m) => m.action === 'stop')).toBe(false)
+  })
+
   it('stop: a normal close after stop without `stopped` also ends idle', async () => {
     const { client, socket, statuses } = await recording()
     await client.stop()

@@ -130,6 +130,8 @@ class Run {
   opened = false
   configured = false
   stopSent = false
+  /** The server ended the session itself (a `draining` warning): no more audio, no `stop`. */
+  serverStopping = false
   pending: (ArrayBuffer | Blob)[] = []
   serverError: ErrorMessage | null = null
   /** Capture failed while the socket was still connecting; reported once the socket settles. */
@@ -259,7 +261,7 @@ export class SttClient {
     this.move('stopping')
     this.emit({ type: 'status', status: 'stopping' })
     await this.drainCapture(run)
-    if (this.run !== run) return
+    if (this.run !== run || run.serverStopping) return
     const socket = run.socket
     if (!socket || socket.readyState !== socket.OPEN) {
       this.finish(run)
@@ -335,13 +337,40 @@ export class SttClient {
       this.finish(run)
       return
     }
+    if (message.type === 'warning' && message.code === 'draining') {
+      this.emit({ type: 'server', message })
+      this.serverStopping(run)
+      return
+    }
     if (message.type === 'error') {
+      // Frames that were on the way when the server ended the session are refused (`audio
+      // after stop`); that is expected, not the person's concern.
+      if (run.serverStopping && message.code === 'bad_request') return
       // Fatal errors are followed by a close; the close ends the run with this message.
       run.serverError = message
       this.emit({ type: 'error', status: 'error', message: describeServerError(message), fatal: false })
       return
     }
     this.emit({ type: 'server', message })
+  }
+
+  /**
+   * The server is draining: it ends the session as if `stop` had been sent and delivers the
+   * last finals, then `stopped`. Release the microphone and send no more audio (nor `stop`).
+   */
+  private serverStopping(run: Run): void {
+    run.serverStopping = true
+    run.stopSent = true
+    run.pending = []
+    this.releaseCapture(run)
+    this.emit({ type: 'level', level: 0 })
+    if (this.phase === 'recording') {
+      this.move('stopping')
+      this.emit({ type: 'status', status: 'stopping' })
+      this.after(run, run.options.stopTimeoutMs, () =>
+        this.fail(run, 'error', 'The gateway did not finish the transcript in time; the last words may be missing.'),
+      )
+    }
   }
 
   private onSocketClose(run: Run, event: CloseEvent): void {

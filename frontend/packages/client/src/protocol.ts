@@ -223,6 +223,19 @@ export function describeServerError(error: Pick<ErrorMessage, 'code' | 'message'
   return detail ? `${prefix}: ${detail}` : `${prefix}.`
 }
 
+const WARNING_TEXT: Record<string, string> = {
+  draining: 'The dictation server is shutting down: this dictation ends after its last words.',
+  reconnecting: 'The speech service connection dropped; reconnecting, your audio is kept.',
+}
+
+/**
+ * A sentence for people from a server `warning` frame: a known code gets a plain sentence
+ * (the server's detail is for logs), any other its message (or the code).
+ */
+export function describeServerWarning(warning: Pick<Warning, 'code' | 'message'>): string {
+  return WARNING_TEXT[warning.code] ?? (warning.message.trim() || `Gateway warning (${warning.code}).`)
+}
+
 /** WebSocket close codes the server uses. */
 export const CloseCode = {
   NORMAL: 1000,

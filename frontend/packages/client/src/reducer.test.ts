@@ -20,7 +20,7 @@ const final = (transcript: string): SttAction =>
 
 describe('sttReducer', () => {
   it('starts idle and empty', () => {
-    expect(initialSttState).toEqual({ status: 'idle', finals: [], interim: '', error: null })
+    expect(initialSttState).toEqual({ status: 'idle', finals: [], interim: '', error: null, warning: null })
   })
 
   it('follows the status events of a run', () => {
@@ -77,7 +77,6 @@ describe('sttReducer', () => {
         server({ type: 'ready', session_id: 's', engine: 'local' }),
         server({ type: 'speech_started', timestamp: 1 }),
         server({ type: 'utterance_end', last_word_end: 2 }),
-        server({ type: 'warning', code: 'draining', message: 'bye soon' }),
         { type: 'level', level: 0.5 },
       ],
       before,
@@ -85,11 +84,39 @@ describe('sttReducer', () => {
     expect(after).toBe(before)
   })
 
+  it('keeps the last server warning, in words for people, until the next run', () => {
+    const state = run([
+      { type: 'status', status: 'connecting' },
+      { type: 'status', status: 'recording' },
+      server({ type: 'warning', code: 'reconnecting', message: 'lost the upstream; attempt 1 of 3' }),
+      final('a'),
+      server({ type: 'warning', code: 'draining', message: 'the server is shutting down' }),
+      { type: 'status', status: 'idle' },
+    ])
+    expect(state.status).toBe('idle')
+    expect(state.finals).toEqual(['a'])
+    expect(state.warning).toEqual({
+      code: 'draining',
+      message: 'the server is shutting down',
+      text: 'The dictation server is shutting down: this dictation ends after its last words.',
+    })
+    const next = sttReducer(state, { type: 'status', status: 'connecting' })
+    expect(next.warning).toBeNull()
+    expect(sttReducer(state, { type: 'reset' }).warning).toBeNull()
+  })
+
+  it('shows an unknown warning by its message, or its code', () => {
+    expect(run([server({ type: 'warning', code: 'slow', message: 'The engine is slow.' })]).warning?.text).toBe(
+      'The engine is slow.',
+    )
+    expect(run([server({ type: 'warning', code: 'slow', message: ' ' })]).warning?.text).toBe('Gateway warning (slow).')
+  })
+
   it('clears the transcript and error when a new run starts', () => {
     const ended = run([final('old words'), { type: 'error', status: 'error', message: 'boom', fatal: true }])
     expect(ended.status).toBe('error')
     const next = sttReducer(ended, { type: 'status', status: 'connecting' })
-    expect(next).toEqual({ status: 'connecting', finals: [], interim: '', error: null })
+    expect(next).toEqual({ status: 'connecting', finals: [], interim: '', error: null, warning: null })
   })
 
   it('shows a non-fatal error without leaving recording', () => {
@@ -125,7 +152,7 @@ describe('sttReducer', () => {
       final('x'),
       interim('y'),
     ])
-    expect(sttReducer(recording, { type: 'reset' })).toEqual({ status: 'recording', finals: [], interim: '', error: null })
+    expect(sttReducer(recording, { type: 'reset' })).toEqual({ status: 'recording', finals: [], interim: '', error: null, warning: null })
     const failed = run([{ type: 'error', status: 'error', message: 'e', fatal: true }])
     expect(sttReducer(failed, { type: 'reset' }).status).toBe('idle')
   })

@@ -5,7 +5,7 @@
  * `sttReducer`. Nothing here touches the DOM, sockets or timers.
  */
 
-import type { ServerMessage } from './protocol'
+import { describeServerWarning, type ServerMessage } from './protocol'
 
 /** Where a dictation stands. Failures are their own states, like react-media-recorder's. */
 export type SttStatus =
@@ -47,6 +47,20 @@ export interface SttState {
   finals: readonly string[]
   interim: string
   error: string | null
+  /**
+   * The last server `warning` of this run (`draining`, upstream `reconnecting`…): the session
+   * goes on, but the person should know. `text` is a sentence for people. Cleared when a new
+   * run starts and by `reset`.
+   */
+  warning: SttWarning | null
+}
+
+export interface SttWarning {
+  code: string
+  /** The server's own message. */
+  message: string
+  /** A sentence for people (`describeServerWarning`). */
+  text: string
 }
 
 export const initialSttState: SttState = Object.freeze({
@@ -54,13 +68,16 @@ export const initialSttState: SttState = Object.freeze({
   finals: Object.freeze([]) as readonly string[],
   interim: '',
   error: null,
+  warning: null,
 })
 
 /**
  * The next state.
  *
  * A `connecting` status that starts a new run (from idle or a failure) clears the
- * transcript and the error: each dictation begins empty. `level` events are
+ * transcript, the error and the warning: each dictation begins empty. A server
+ * `warning` is kept (the latest one) until then, so it can still be read after the
+ * run it ended. `level` events are
  * ignored here (the hook keeps the level apart, so it does not churn this state).
  */
 export function sttReducer(state: SttState, action: SttAction): SttState {
@@ -68,7 +85,7 @@ export function sttReducer(state: SttState, action: SttAction): SttState {
     case 'status': {
       if (action.status === state.status) return state
       if (action.status === 'connecting' && !isActive(state.status)) {
-        return { status: 'connecting', finals: [], interim: '', error: null }
+        return { status: 'connecting', finals: [], interim: '', error: null, warning: null }
       }
       return { ...state, status: action.status }
     }
@@ -84,6 +101,7 @@ export function sttReducer(state: SttState, action: SttAction): SttState {
         finals: [],
         interim: '',
         error: null,
+        warning: null,
       }
     case 'level':
       return state
@@ -104,6 +122,11 @@ function onServerMessage(state: SttState, message: ServerMessage): SttState {
         interim: '',
       }
     }
+    case 'warning':
+      return {
+        ...state,
+        warning: { code: message.code, message: message.message, text: describeServerWarning(message) },
+      }
     default:
       return state
   }

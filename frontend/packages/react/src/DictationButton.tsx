@@ -9,10 +9,16 @@
  * (the hook's precise status) are there for styling and tests. The default content
  * is the name as text plus an input-level bar (`data-level`, 0..1); pass children
  * (or a function of the state) to draw your own.
+ *
+ * With `shortcut`, Ctrl+Shift+Space (Cmd+Shift+Space on Apple platforms) anywhere in the
+ * page presses it: the key is listened to on the window, focus stays where it is (in the
+ * message box, say), and the button carries `aria-keyshortcuts` and the shortcut in its
+ * title. The button's name stays the plain action.
  */
 
-import type { ButtonHTMLAttributes, ReactNode } from 'react'
+import { useEffect, useRef, type ButtonHTMLAttributes, type ReactNode } from 'react'
 import { isFailure, type SttStatus } from '@voxrelay/client'
+import { dictationShortcut, isDictationShortcut } from './shortcut'
 import type { SpeechToText } from './useSpeechToText'
 
 /** The button's coarse state: `connecting` also covers `stopping`; every failure is `error`. */
@@ -46,6 +52,8 @@ export interface DictationButtonProps
   onStart?: () => void
   /** Called just before a dictation is stopped or cancelled. */
   onStop?: () => void
+  /** Ctrl+Shift+Space (Cmd+Shift+Space on Apple platforms) anywhere in the page presses the button. */
+  shortcut?: boolean
   children?: ReactNode | ((state: { state: DictationButtonState; status: SttStatus; level: number; label: string }) => ReactNode)
 }
 
@@ -53,14 +61,18 @@ export function DictationButton({
   stt,
   onStart,
   onStop,
+  shortcut = false,
   children,
   disabled,
+  title,
   ...rest
 }: DictationButtonProps): ReactNode {
   const { status, level } = stt
   const state = dictationButtonState(status)
   const label = dictationLabel(status)
+  const keys = shortcut ? dictationShortcut() : null
   const toggle = (): void => {
+    if (disabled && status !== 'recording' && status !== 'connecting') return
     if (status === 'recording' || status === 'connecting') {
       onStop?.()
       void stt.stop()
@@ -69,6 +81,21 @@ export function DictationButton({
       void stt.start()
     }
   }
+  // The window listener calls the latest toggle (it closes over this render's status).
+  const toggleRef = useRef(toggle)
+  useEffect(() => {
+    toggleRef.current = toggle
+  })
+  useEffect(() => {
+    if (!shortcut) return
+    const onKeyDown = (event: KeyboardEvent): void => {
+      if (!isDictationShortcut(event)) return
+      event.preventDefault()
+      if (!event.repeat) toggleRef.current()
+    }
+    window.addEventListener('keydown', onKeyDown, true)
+    return () => window.removeEventListener('keydown', onKeyDown, true)
+  }, [shortcut])
   const content =
     typeof children === 'function' ? (
       children({ state, status, level, label })
@@ -97,7 +124,8 @@ export function DictationButton({
       aria-label={label}
       aria-pressed={status === 'recording'}
       aria-busy={state === 'connecting' || undefined}
-      title={label}
+      title={keys ? `${title ?? label} (${keys.label})` : (title ?? label)}
+      aria-keyshortcuts={keys?.aria}
       data-state={state}
       data-status={status}
       {...rest}

@@ -1,5 +1,6 @@
 /**
- * `@voxrelay/react`: the `useSpeechToText` hook and an accessible `DictationButton`,
+ * `@voxrelay/react`: the `useSpeechToText` hook, an accessible `DictationButton` (with an
+ * optional keyboard shortcut), `DictationLevelMeter` and `DictationStatus` (live announcements),
  * on top of `@voxrelay/client` (whose types it re-exports for convenience).
  */
 
@@ -11,4 +12,7 @@ export {
   type DictationButtonProps,
   type DictationButtonState,
 } from './DictationButton'
-export type { CaptureMode, MediaEnvironment, StreamOptions, SttStatus, TokenProvider } from '@voxrelay/client'
+export { DictationStatus, type DictationStatusProps } from './DictationStatus'
+export { DictationLevelMeter, meterValue, type DictationLevelMeterProps } from './DictationLevelMeter'
+export { dictationShortcut, isApplePlatform, isDictationShortcut, type DictationShortcut } from './shortcut'
+export type { CaptureMode, MediaEnvironment, StreamOptions, SttStatus, SttWarning, TokenProvider } from '@voxrelay/client'

@@ -19,6 +19,7 @@ describe('useSpeechToText', () => {
       interim: '',
       final: '',
       error: null,
+      warning: null,
       level: 0,
       isActive: false,
       isRecording: false,
@@ -49,6 +50,25 @@ describe('useSpeechToText', () => {
 
     act(() => result.current.reset())
     expect(result.current.final).toBe('')
+  })
+
+  it('exposes a server warning while the session goes on, until the next start', async () => {
+    const { result } = renderStt()
+    await act(() => result.current.start())
+    const socket = lastSocket()
+    act(() => socket.open())
+    act(() => socket.receive({ type: 'warning', code: 'reconnecting', message: 'upstream lost; attempt 1 of 3' }))
+    expect(result.current.status).toBe('recording')
+    expect(result.current.warning).toMatchObject({ code: 'reconnecting', message: 'upstream lost; attempt 1 of 3' })
+    // Draining: the server ends the session after its finals; the hook finishes like a stop.
+    act(() => socket.receive({ type: 'warning', code: 'draining', message: 'the server is shutting down' }))
+    expect(result.current.status).toBe('stopping')
+    expect(result.current.warning?.text).toMatch(/shutting down/)
+    act(() => socket.receive({ type: 'stopped' }))
+    expect(result.current.status).toBe('idle')
+    expect(result.current.warning?.code).toBe('draining')
+    await act(() => result.current.start())
+    expect(result.current.warning).toBeNull()
   })
 
   it('reads the latest options at start (mode and url)', async () => {

@@ -20,6 +20,7 @@ import {
   type MediaEnvironment,
   type StreamOptions,
   type SttStatus,
+  type SttWarning,
   type TokenProvider,
 } from '@voxrelay/client'
 
@@ -54,6 +55,11 @@ export interface SpeechToText {
   finals: readonly string[]
   /** A sentence for people, or null. */
   error: string | null
+  /**
+   * The last server `warning` of the run (`draining`, upstream `reconnecting`…; `text` is a
+   * sentence for people), or null. The session goes on; it is kept until the next start.
+   */
+  warning: SttWarning | null
   /** Input level 0..1 of the last audio frame (PCM mode), for a meter. */
   level: number
   /** `connecting`, `recording` or `stopping`. */
@@ -115,6 +121,7 @@ export function useSpeechToText(options: UseSpeechToTextOptions): SpeechToText {
     final,
     finals: state.finals,
     error: state.error,
+    warning: state.warning,
     level,
     isActive: isActive(state.status),
     isRecording: state.status === 'recording',

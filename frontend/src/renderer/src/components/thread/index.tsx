@@ -5,7 +5,16 @@
  * Dictation state comes from `useSpeechToText` and the mic is `DictationButton`, both
  * from `@voxrelay/react`; this component only maps the state to
  * `isRecording` / `sttError` / `input` and merges the transcript into the textarea
- * with the pure draft functions (text typed before and during dictation is kept).
+ * with the pure draft functions, like OS dictation: the text goes in at the caret
+ * (replacing a selection), the caret follows it, clicking or arrowing elsewhere during
+ * a dictation moves where the next words go, and text typed before and during
+ * dictation is kept.
+ *
+ * Ctrl+Shift+Space (Cmd+Shift+Space on macOS) starts and stops dictation from anywhere
+ * in the page, focus staying in the message box. While recording, a "Microphone level"
+ * meter (role="meter") shows the input level; a polite status line (role="status")
+ * announces "Dictation started." / "Dictation stopped." and shows server warnings
+ * (e.g. the gateway is draining); errors are in role="alert".
  *
  * Mic button contract (for people and tests): aria-label "Start dictation" when
  * idle (or after an error), "Stop dictation" while recording, "Cancel dictation"
@@ -22,11 +31,28 @@
  */
 
 import { LoaderCircle, Mic, MicOff, SendHorizontal } from 'lucide-react'
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
+import {
+  useCallback,
+  useEffect,
+  useId,
+  useLayoutEffect,
+  useRef,
+  useState,
+  type FormEvent,
+  type KeyboardEvent,
+} from 'react'
 import { useDictationSetting } from '../../hooks/useDictationSetting'
 import { isFailure, type CaptureMode, type MediaEnvironment, type StreamOptions, type TokenProvider } from '@voxrelay/client'
-import { DictationButton, dictationButtonState, dictationLabel, useSpeechToText } from '@voxrelay/react'
-import { draftText, editDraft, startDraft, type Draft } from '../../stt/draft'
+import {
+  DictationButton,
+  DictationLevelMeter,
+  DictationStatus,
+  dictationButtonState,
+  dictationLabel,
+  dictationShortcut,
+  useSpeechToText,
+} from '@voxrelay/react'
+import { draftView, editDraft, moveCaret, startDraft, type Draft, type DraftView } from '../../stt/draft'
 import { Button } from '../ui/button'
 import { DictationToggle } from './dictation-toggle'
 import { GatewayKeyForm, type KeyPrompt } from './gateway-key-form'
@@ -61,6 +87,21 @@ export interface ThreadProps {
   tokenProvider?: TokenProvider
   /** Web build: where the "Gateway key" form gets its state and sends the key. */
   keyPrompt?: KeyPrompt
+}
+
+const SHORTCUT = dictationShortcut()
+
+/**
+ * Where `position` in the last view is in the new one, for the same draft (only the dictated
+ * words between the insertion point and the text after it changed): before the insertion point
+ * it stays, in the text after it it moves with that text, inside the dictated words it goes to
+ * the insertion point.
+ */
+function carryOver(position: number, last: DraftView, next: DraftView, draft: Draft): number {
+  if (position <= last.selectionStart) return position
+  const fromEnd = last.text.length - position
+  if (fromEnd <= draft.after.length) return next.text.length - fromEnd
+  return next.selectionStart
 }
 
 let nextId = 0
@@ -104,21 +145,58 @@ export function Thread({
   const dictating = stt.isActive
 
   // What the textarea shows: the draft while dictating, the plain input otherwise.
-  const shown = draft ? draftText(draft, finals, interim) : input
+  const view = draft ? draftView(draft, finals, interim) : null
+  const shown = view ? view.text : input
+  // Where the caret goes once a dictation's text becomes the input (after its last words).
+  const caretAfterDictation = useRef<number | null>(null)
 
   // When a dictation ends (normally or not), its text becomes the input. The interim
   // is included: after a normal stop it is empty; after a failure it is all there is.
   useEffect(() => {
     if (!dictating && draft) {
-      setInput(draftText(draft, finals, interim))
+      const last = draftView(draft, finals, interim)
+      caretAfterDictation.current = last.interimEnd
+      setInput(last.text)
       setDraft(null)
     }
   }, [dictating, draft, finals, interim])
 
-  // Dictated lines land at the end: keep the end in view while the box scrolls.
+  // A selection the person made in the box during a dictation (to copy, say), and the text it was in.
+  const personSelection = useRef<{ start: number; end: number; text: string } | null>(null)
+  // The draft and view of the last render, to carry that selection over new words.
+  const previous = useRef<{ draft: Draft; view: DraftView } | null>(null)
+
+  // The caret follows the dictated text (React resets it to the end when it sets the value);
+  // a selection the person made meanwhile stays on the same text instead.
+  const selectionStart = view?.selectionStart
+  const selectionEnd = view?.selectionEnd
+  useLayoutEffect(() => {
+    const box = inputRef.current
+    const last = previous.current
+    previous.current = draft && view ? { draft, view } : null
+    if (!box) return
+    let range: [number, number] | null = null
+    const kept = personSelection.current
+    if (draft && view && kept && last && last.draft === draft && kept.text === last.view.text && document.activeElement === box) {
+      range = [carryOver(kept.start, last.view, view, draft), carryOver(kept.end, last.view, view, draft)]
+      personSelection.current = { start: range[0], end: range[1], text: view.text }
+    } else if (selectionStart !== undefined && selectionEnd !== undefined) {
+      range = [selectionStart, selectionEnd]
+    } else if (caretAfterDictation.current !== null) {
+      range = [caretAfterDictation.current, caretAfterDictation.current]
+    }
+    caretAfterDictation.current = null
+    if (range && (box.selectionStart !== range[0] || box.selectionEnd !== range[1])) {
+      box.setSelectionRange(range[0], range[1])
+    }
+    // Only when the text or the insertion point changed: other renders (the level, ~10 a second)
+    // must not undo a caret or selection the person is making with the mouse or keys.
+  }, [shown, selectionStart, selectionEnd])
+
+  // Dictating at the end: keep the end in view while the box scrolls.
   useEffect(() => {
     const box = inputRef.current
-    if (draft && box) box.scrollTop = box.scrollHeight
+    if (draft && !draft.after && box) box.scrollTop = box.scrollHeight
   }, [draft, shown])
 
   useEffect(() => {
@@ -130,14 +208,33 @@ export function Thread({
     if (list) list.scrollTop = list.scrollHeight
   }, [messages])
 
-  const onInputChange = (value: string): void => {
-    if (draft) setDraft(editDraft(draft, finals, interim, value))
+  const onInputChange = (value: string, caret: number): void => {
+    if (draft) setDraft(editDraft(draft, finals, interim, value, caret))
     else setInput(value)
   }
 
-  // The mic button (DictationButton) starts and stops the hook; this notes where the text goes.
+  // A click or arrow key during a dictation (no edit): the next words go to the new caret.
+  // A selection made meanwhile is left alone (to copy, say) and kept across new words; only
+  // a plain caret moves them.
+  const onCaretMaybeMoved = (): void => {
+    const box = inputRef.current
+    if (!draft || !view || !box || box.value !== shown) return
+    const { selectionStart: start, selectionEnd: end } = box
+    if (start !== end) {
+      const own = start === view.selectionStart && end === view.selectionEnd
+      personSelection.current = own ? null : { start, end, text: shown }
+      return
+    }
+    personSelection.current = null
+    const next = moveCaret(draft, finals, interim, start)
+    if (next !== draft) setDraft(next)
+  }
+
+  // The mic button (DictationButton, or its shortcut) starts and stops the hook; this notes
+  // where the text goes: the message box's caret or selection.
   const onDictationStart = useCallback(() => {
-    setDraft(startDraft(input))
+    const box = inputRef.current
+    setDraft(box ? startDraft(input, box.selectionStart, box.selectionEnd) : startDraft(input))
     setRunDictation(dictation)
   }, [input, dictation])
 
@@ -188,7 +285,7 @@ export function Thread({
     <section className="thread" aria-label="Thread">
       <ol className="thread-messages" ref={listRef} role="log" aria-live="polite" aria-label="Messages">
         {messages.length === 0 ? (
-          <li className="thread-empty">No messages yet. Type, or press the microphone and speak.</li>
+          <li className="thread-empty">No messages yet. Type, or press the microphone ({SHORTCUT.label}) and speak.</li>
         ) : (
           messages.map((message) => (
             <li key={message.id} className={`thread-message thread-message-${message.role}`}>
@@ -223,8 +320,10 @@ export function Thread({
           rows={3}
           placeholder={isRecording ? 'Listening…' : 'Type a message, or dictate with the microphone'}
           value={shown}
-          onChange={(event) => onInputChange(event.target.value)}
+          onChange={(event) => onInputChange(event.target.value, event.target.selectionEnd)}
           onKeyDown={onKeyDown}
+          onKeyUp={onCaretMaybeMoved}
+          onMouseUp={onCaretMaybeMoved}
           data-interim={interim || undefined}
         />
         <div className="thread-actions">
@@ -234,15 +333,11 @@ export function Thread({
             className={`btn btn-${state === 'recording' || state === 'error' ? 'danger' : 'ghost'} mic mic-${state}`}
             title={micTitle}
             disabled={micDisabled}
+            shortcut={!micDisabled}
           >
             <MicIcon aria-hidden="true" className={state === 'connecting' ? 'spin' : undefined} size={20} />
-            <span
-              className="mic-level"
-              aria-hidden="true"
-              data-level={level.toFixed(3)}
-              style={{ transform: `scaleX(${Math.min(1, level * 4).toFixed(3)})` }}
-            />
           </DictationButton>
+          <DictationLevelMeter level={level} className="mic-meter" barClassName="mic-meter-bar" hidden={!isRecording} />
           <Button
             type="submit"
             variant="primary"
@@ -258,6 +353,7 @@ export function Thread({
           </Button>
         </div>
       </form>
+      <DictationStatus stt={stt} showError={false} className="thread-hint thread-status" />
       <DictationToggle enabled={dictation} onChange={setDictation} pending={dictating && dictation !== runDictation} />
       {!dictating && sttAvailable === false && (
         <p className="thread-hint" role="status">
