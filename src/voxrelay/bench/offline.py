@@ -37,11 +37,20 @@ def _linear16_round_trip(pcm: np.ndarray) -> np.ndarray:
 
 
 async def stream_finals(
-    engine: LocalEngine, pcm: np.ndarray, *, endpointing_ms: int = 300, word_timings: bool = False
+    engine: LocalEngine,
+    pcm: np.ndarray,
+    *,
+    endpointing_ms: int = 300,
+    word_timings: bool = False,
+    keyterms: tuple[str, ...] = (),
 ) -> list[FinalResult]:
-    """Every final a stream gives for `pcm` fed in 50 ms frames and then closed (a stop)."""
+    """Every final a stream gives for `pcm` fed in 50 ms frames and then closed (a stop); `keyterms` as configured."""
     config = StreamConfig(
-        endpointing_ms=endpointing_ms, interim_results=False, vad_events=False, word_timings=word_timings
+        endpointing_ms=endpointing_ms,
+        interim_results=False,
+        vad_events=False,
+        word_timings=word_timings,
+        keyterms=keyterms,
     )
     stream = await engine.open(config)
     audio = _linear16_round_trip(pcm)
