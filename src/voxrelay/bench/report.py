@@ -138,6 +138,8 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             f"{_fmt(u['upload_wer'], 100, 1, ' %')} against the clips' references.",
             "",
         ]
+    if data.get("keyterms"):
+        lines += _keyterm_lines(data["keyterms"]["summary"])
     proxy = data.get("proxy")
     if proxy:
         cores = proxy.get("cores")
@@ -182,6 +184,45 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
     report = out / "bench.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _keyterm_lines(k: dict[str, Any]) -> list[str]:
+    """The keyterm part: recall and WER per set without → with keyterms, the corpus with a glossary, the cost."""
+    lines = [
+        "## Keyterms (local engine, real-time streams through /stt-stream, without → with keyterms)",
+        "",
+        "A keyterm counts when it appears in the finals (resp. in any interim) as whole words, case-insensitively.",
+        "",
+        "| set | clips | keyterms | recall in finals | recall in interims | WER of finals |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, g in k["groups"].items():
+        n = g["keyterms"]
+        lines.append(
+            f"| {name} | {g['clips']} | {n} | {g['final_without']}/{n} → {g['final_with']}/{n} | "
+            f"{g['interim_without']}/{n} → {g['interim_with']}/{n} | "
+            f"{_fmt(g['wer_without'], 100, 1, ' %')} → {_fmt(g['wer_with'], 100, 1, ' %')} |"
+        )
+    c = k["corpus"]
+    lines += [
+        "",
+        f"Corpus ({c['clips']} clips) without keyterms and with the set's {c['glossary_terms']} keyterms as one "
+        f"glossary: WER {_fmt(c.get('wer_without'), 100, 2, ' %')} → {_fmt(c.get('wer_with'), 100, 2, ' %')}.",
+        "",
+        "| streams | keyterms | final after stop p50 / p95 ms (n) | final decode mean ms (n) | "
+        "interim decode mean ms (n) |",
+        "|---|---|---|---|---|",
+    ]
+    for part, cost in k["cost"].items():
+        for key in ("without", "with"):
+            x = cost[key]
+            lines.append(
+                f"| {part} | {key} | {_fmt(x['final_after_stop_p50_s'], 1000)} / "
+                f"{_fmt(x['final_after_stop_p95_s'], 1000)} ({x['final_after_stop_n']}) | "
+                f"{_fmt(x['decode_final_mean_s'], 1000)} ({x['decode_final_n']}) | "
+                f"{_fmt(x['decode_interim_mean_s'], 1000)} ({x['decode_interim_n']}) |"
+            )
+    return [*lines, ""]
 
 
 def _plots(out: Path, data: dict[str, Any]) -> list[Path]:
