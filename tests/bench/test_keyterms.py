@@ -22,6 +22,7 @@ from voxrelay.bench.keyterms import (
     load_keyterm_set,
     match_text,
     recall_counts,
+    runaway,
     term_found,
 )
 from voxrelay.bench.report import write_report
@@ -66,6 +67,13 @@ def test_a_keyterm_is_not_found_in_a_near_miss(term: str, text: str) -> None:
 def test_match_text_folds_case_and_reads_hyphens_and_space_runs_as_one_space() -> None:
     assert match_text("  Fine-Tuned\u2013AntiBERTa \t on_GPU ") == "fine tuned antiberta on gpu"
     assert match_text("Dvo\u0072\u030cák") == match_text("Dvořák")  # decomposed and composed ř alike
+
+
+def test_a_transcript_runs_away_past_twice_the_reference_plus_five_words() -> None:
+    assert not runaway("please call stella " * 3 + "please call", "Please call Stella.")  # 11 words = 2 * 3 + 5
+    assert runaway("please call stella " * 4, "Please call Stella.")  # 12
+    assert not runaway("", "anything at all")
+    assert runaway("My phone number is 555. 448, E-T-T-T-T-T-T-T-T-T-T-T-T-T-T-T", "My phone number is five")
 
 
 def test_recall_counts_each_keyterm_once_across_transcripts_even_split_between_two() -> None:
@@ -125,7 +133,8 @@ def test_the_summary_counts_recall_and_wer_per_voice_and_the_cost_per_condition(
     summary = results.summary()
     groups = summary["groups"]
     assert groups["flite:rms"] == {"clips": 1, "keyterms": 1, "final_without": 0, "interim_without": 0,
-                                   "wer_without": 0.5, "final_with": 1, "interim_with": 1, "wer_with": 0.0}
+                                   "wer_without": 0.5, "final_with": 1, "interim_with": 1, "wer_with": 0.0,
+                                   "runaway_interims_without": [0, 1], "runaway_interims_with": [0, 1]}
     assert (groups["corpus"]["final_without"], groups["corpus"]["final_with"]) == (1, 2)
     assert (groups["all"]["clips"], groups["all"]["keyterms"]) == (2, 3)
     assert (groups["all"]["interim_without"], groups["all"]["interim_with"]) == (0, 1)
@@ -138,7 +147,7 @@ def test_the_summary_counts_recall_and_wer_per_voice_and_the_cost_per_condition(
 
     report = write_report(tmp_path, {"mode": "full", "command": "voxrelay bench", "keyterms": results.to_dict()})
     text = report.read_text()
-    assert "| flite:rms | 1 | 1 | 0/1 → 1/1 | 0/1 → 1/1 | 50.0 % → 0.0 % |" in text, text
+    assert "| flite:rms | 1 | 1 | 0/1 → 1/1 | 0/1 → 1/1 | 50.0 % → 0.0 % | 0/1 → 0/1 |" in text, text
 
 
 def test_bench_keyterms_quick_streams_two_clips_without_and_with_keyterms(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "match_text",
     "recall_counts",
     "run_keyterms",
+    "runaway",
     "term_found",
 ]
 
@@ -66,6 +67,14 @@ def term_found(term: str, text: str) -> bool:
     if not needle:
         return False
     return re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", match_text(text)) is not None
+
+
+def runaway(text: str, reference: str) -> bool:
+    """A transcript that ran away (a decode looping to its token cap): over twice the reference's words, plus 5.
+
+    Words as `match_text` splits them, so that "E-T-T-T-..." counts as the many words it is.
+    """
+    return len(match_text(text).split()) > 2 * len(match_text(reference).split()) + 5
 
 
 def recall_counts(texts: Iterable[str], terms: Sequence[str]) -> int:
@@ -156,20 +165,27 @@ class KeytermResults:
                 row[f"wer_{key}"] = (
                     wer([info[r.clip]["text"] for r in runs], [" ".join(r.finals) for r in runs]) if runs else None
                 )
+                row[f"runaway_interims_{key}"] = _runaways(runs, {n: info[n]["text"] for n in names})
             groups[group] = row
         refs = {c["name"]: c["reference"] for c in self.corpus}
         corpus: dict[str, Any] = {"clips": len(refs), "glossary_terms": len(self.glossary)}
         for on in (False, True):
             runs = [r for r in self.corpus_runs if r.keyterms is on]
             if runs:
-                corpus["wer_with" if on else "wer_without"] = wer(
-                    [refs[r.clip] for r in runs], [" ".join(r.finals) for r in runs]
-                )
+                key = "with" if on else "without"
+                corpus[f"wer_{key}"] = wer([refs[r.clip] for r in runs], [" ".join(r.finals) for r in runs])
+                corpus[f"runaway_interims_{key}"] = _runaways(runs, refs)
+                corpus[f"runaway_finals_{key}"] = sum(runaway(f, refs[r.clip]) for r in runs for f in r.finals)
         return {"groups": groups, "corpus": corpus, "cost": {"keyterm_set": _cost(self.runs),
                                                               "corpus": _cost(self.corpus_runs)}}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "summary": self.summary()}
+
+
+def _runaways(runs: Sequence[Run], references: dict[str, str]) -> list[int]:
+    """[runaway interims, interims] over `runs` (see `runaway`)."""
+    return [sum(runaway(i, references[r.clip]) for r in runs for i in r.interims), sum(len(r.interims) for r in runs)]
 
 
 def _cost(runs: Sequence[Run]) -> dict[str, Any]:

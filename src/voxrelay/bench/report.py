@@ -186,6 +186,10 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
     return report
 
 
+def _ratio(pair: list[int] | None) -> str:
+    return "n/a" if not pair else f"{pair[0]}/{pair[1]}"
+
+
 def _keyterm_lines(k: dict[str, Any]) -> list[str]:
     """The keyterm part: recall and WER per set without → with keyterms, the corpus with a glossary, the cost."""
     lines = [
@@ -193,21 +197,25 @@ def _keyterm_lines(k: dict[str, Any]) -> list[str]:
         "",
         "A keyterm counts when it appears in the finals (resp. in any interim) as whole words, case-insensitively.",
         "",
-        "| set | clips | keyterms | recall in finals | recall in interims | WER of finals |",
-        "|---|---|---|---|---|---|",
+        "| set | clips | keyterms | recall in finals | recall in interims | WER of finals | runaway interims |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, g in k["groups"].items():
         n = g["keyterms"]
         lines.append(
             f"| {name} | {g['clips']} | {n} | {g['final_without']}/{n} → {g['final_with']}/{n} | "
             f"{g['interim_without']}/{n} → {g['interim_with']}/{n} | "
-            f"{_fmt(g['wer_without'], 100, 1, ' %')} → {_fmt(g['wer_with'], 100, 1, ' %')} |"
+            f"{_fmt(g['wer_without'], 100, 1, ' %')} → {_fmt(g['wer_with'], 100, 1, ' %')} | "
+            f"{_ratio(g.get('runaway_interims_without'))} → {_ratio(g.get('runaway_interims_with'))} |"
         )
     c = k["corpus"]
     lines += [
         "",
         f"Corpus ({c['clips']} clips) without keyterms and with the set's {c['glossary_terms']} keyterms as one "
-        f"glossary: WER {_fmt(c.get('wer_without'), 100, 2, ' %')} → {_fmt(c.get('wer_with'), 100, 2, ' %')}.",
+        f"glossary: WER {_fmt(c.get('wer_without'), 100, 2, ' %')} → {_fmt(c.get('wer_with'), 100, 2, ' %')}; "
+        f"runaway interims {_ratio(c.get('runaway_interims_without'))} → {_ratio(c.get('runaway_interims_with'))}, "
+        f"runaway finals {c.get('runaway_finals_without', 'n/a')} → {c.get('runaway_finals_with', 'n/a')} "
+        "(a runaway: over twice the reference's words plus 5, a decode looping to its token cap).",
         "",
         "| streams | keyterms | final after stop p50 / p95 ms (n) | final decode mean ms (n) | "
         "interim decode mean ms (n) |",
