@@ -79,7 +79,9 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             "",
             f"{fas['n'] + s['final_before_stop']} clips, stopped 50 ms after the last loud frame; final after stop "
             f"is timed on the {fas['n']} where words were still pending at the stop ({s['final_before_stop']} had "
-            "their last final before it). Latencies in ms.",
+            "their last final before it). Latencies in ms."
+            + (f" Every /stt-stream session had {s['keyterms']} keyterms (`--local-glossary`)." if s.get("keyterms")
+               else ""),
             "",
             "| measure | p50 | p95 | goal | verdict |",
             "|---|---|---|---|---|",
