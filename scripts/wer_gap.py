@@ -1,10 +1,12 @@
 """Streaming WER of the local engine against whole-file faster-whisper, clip by clip.
 
-    PYTHONPATH=src .venv/bin/python scripts/wer_gap.py [--set final_beam_size=2] [--out run.json]
+    PYTHONPATH=src .venv/bin/python scripts/wer_gap.py [--set final_beam_size=2] [--out run.json] [--glossary]
 
 Streams the benchmark's corpus (subsets real + synth) through `voxrelay.bench.offline`
 (no server, as fast as the CPU allows; the finals are the ones the benchmark gets) and
 prints each clip's error counts for both, the pooled WERs and the final decode times.
+--glossary configures every stream with all the keyterms of tests/fixtures/keyterms (issue 13:
+what an unrelated glossary does to WER and decode time).
 Whole-file transcripts do not depend on voxrelay's code, so they are cached.
 """
 
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="LocalEngine option, e.g. final_beam_size=2")
     parser.add_argument("--out", help="write clips, transcripts and timings as JSON here")
     parser.add_argument("--all", action="store_true", help="print every clip, not only those with errors")
+    parser.add_argument("--glossary", action="store_true", help="every stream gets the keyterm set's keyterms")
     args = parser.parse_args()
     options = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
 
@@ -56,7 +59,13 @@ def main() -> None:
     whole = cached["transcripts"]
 
     began = time.perf_counter()
-    res = run_offline(clips, LocalSettings(**options))
+    terms: tuple[str, ...] = ()
+    if args.glossary:
+        from voxrelay.bench.keyterms import find_keyterm_set, glossary, load_keyterm_set
+
+        terms = glossary(load_keyterm_set(find_keyterm_set()))
+        print(f"glossary: {len(terms)} keyterms")
+    res = run_offline(clips, LocalSettings(**options), keyterms=terms)
     elapsed = time.perf_counter() - began
 
     total_s = total_w = words = 0

@@ -55,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--skip-upload", action="store_true", help="skip live sessions with a concurrent file upload")
     bench.add_argument("--upload-sessions", type=int, help="live sessions during the upload part (default 3)")
     bench.add_argument("--upload-seconds", type=float, help="length of the uploaded recording (default 300)")
+    bench.add_argument(
+        "--keyterms", action="store_true",
+        help="measure keyterm recall, WER and cost on the keyterm set, and on the corpus with the set's keyterms",
+    )
+    bench.add_argument("--keyterm-set", help="folder with refs.tsv and WAV clips (default tests/fixtures/keyterms)")
+    bench.add_argument(
+        "--local-glossary", action="store_true",
+        help="the local part sends the keyterm set's keyterms (all of them) with every /stt-stream session",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -85,6 +94,9 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         skip_upload=args.skip_upload,
         upload_sessions=args.upload_sessions,
         upload_seconds=args.upload_seconds,
+        keyterms=args.keyterms,
+        keyterm_set=Path(args.keyterm_set) if args.keyterm_set else None,
+        local_glossary=args.local_glossary,
         argv=[a for a in argv if a != "bench"],
     )
     print(report.read_text())

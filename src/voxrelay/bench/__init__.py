@@ -2,6 +2,7 @@
 
     voxrelay bench                 # full run (about 15 minutes on 2 cores)
     voxrelay bench --quick         # a smoke run of every measurement (seconds)
+    voxrelay bench --skip-local --skip-upload --skip-proxy --keyterms   # keyterm recall and cost (issue 13)
 
 Writes bench.json, bench.md and PNG plots to --out (default bench-results/).
 """
@@ -49,20 +50,37 @@ def run_bench(
     skip_upload: bool = False,
     upload_sessions: int | None = None,
     upload_seconds: float | None = None,
+    keyterms: bool = False,
+    keyterm_set: Path | None = None,
+    local_glossary: bool = False,
     progress: bool = True,
     argv: Sequence[str] = (),
 ) -> Path:
     from voxrelay.bench.common import find_corpus, load_clips
     from voxrelay.bench.report import write_report
 
+    """`keyterms`: measure keyterm recall on `keyterm_set` (refs.tsv + WAVs; None = tests/fixtures/keyterms);
+    `local_glossary`: the local part sends that set's keyterms (all of them) with every session."""
     data: dict[str, Any] = {"mode": "quick" if quick else "full", "command": "voxrelay bench " + shlex.join(argv)}
     tick = _progress(progress)
+    kclips = None
+    if keyterms or local_glossary:
+        from voxrelay.bench.keyterms import find_keyterm_set, load_keyterm_set
+
+        kclips = load_keyterm_set(keyterm_set or find_keyterm_set(), limit=2 if quick else None)
     if not skip_local:
         from voxrelay.bench.local import run_local
 
         chosen = load_clips(corpus or find_corpus(), limit=clips or (2 if quick else None))
         levels = levels if levels is not None else ([2] if quick else [1, 2, 4, 8, 12, 14, 16])
-        data["local"] = run_local(chosen, levels=levels, per_session=1 if quick else 3, progress=tick).to_dict()
+        terms: tuple[str, ...] = ()
+        if local_glossary and kclips is not None:
+            from voxrelay.bench.keyterms import glossary
+
+            terms = glossary(kclips)
+        data["local"] = run_local(
+            chosen, levels=levels, per_session=1 if quick else 3, progress=tick, keyterms=terms
+        ).to_dict()
     if not skip_upload:
         from voxrelay.bench.upload import run_upload
 
@@ -72,6 +90,11 @@ def run_bench(
         data["upload"] = run_upload(
             pool, sessions=sessions, rounds=2 if quick else 6, upload_s=seconds, progress=tick
         ).to_dict()
+    if keyterms and kclips is not None:
+        from voxrelay.bench.keyterms import run_keyterms
+
+        pool = load_clips(corpus or find_corpus(), limit=clips or (2 if quick else None))
+        data["keyterms"] = run_keyterms(kclips, pool, progress=tick).to_dict()
     if not skip_proxy:
         from voxrelay.bench.proxy import run_proxy
 

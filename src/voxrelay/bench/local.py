@@ -46,6 +46,7 @@ class LocalResults:
     streaming_wer: float | None = None
     whole_file_wer: float | None = None
     endpointing_ms: int = 300
+    keyterms: list[str] = field(default_factory=list)  # sent with every /stt-stream session (not /v1/realtime)
     capacity: list[dict[str, Any]] = field(default_factory=list)
     capacity_sessions: int | None = None
 
@@ -64,6 +65,7 @@ class LocalResults:
             "streaming_wer": self.streaming_wer,
             "whole_file_wer": self.whole_file_wer,
             "endpointing_ms": self.endpointing_ms,
+            "keyterms": len(self.keyterms),
             "capacity_sessions": self.capacity_sessions,
             "capacity": self.capacity,
         }
@@ -72,10 +74,11 @@ class LocalResults:
         return {**asdict(self), "summary": self.summary()}
 
 
-async def _stream(url: str, pcm: np.ndarray, endpointing: int) -> StreamResult:
-    return await stream_audio(
-        url, to_linear16(pcm), configure={"audio_format": LINEAR16, "endpointing": endpointing}, chunk_bytes=1600
-    )
+async def _stream(url: str, pcm: np.ndarray, endpointing: int, keyterms: Sequence[str] = ()) -> StreamResult:
+    configure: dict[str, Any] = {"audio_format": LINEAR16, "endpointing": endpointing}
+    if keyterms:
+        configure["keyterms"] = list(keyterms)
+    return await stream_audio(url, to_linear16(pcm), configure=configure, chunk_bytes=1600)
 
 
 def _final_after_stop(result: StreamResult) -> tuple[float | None, float | None]:
@@ -92,7 +95,7 @@ def _final_after_stop(result: StreamResult) -> tuple[float | None, float | None]
 async def measure_latency(url: str, clips: Sequence[Clip], results: LocalResults, tick: Callable[[], None]) -> None:
     """Stop right after the last word: how long until its final arrives."""
     for clip in clips:
-        result = await _stream(url, clip.trimmed(), results.endpointing_ms)
+        result = await _stream(url, clip.trimmed(), results.endpointing_ms, results.keyterms)
         final, stopped = _final_after_stop(result)
         if final is not None:
             results.final_after_stop_s.append(final)
@@ -108,7 +111,7 @@ async def measure_endpointing(url: str, clips: Sequence[Clip], results: LocalRes
     silence = np.zeros(int(1.5 * RATE), dtype=np.float32)
     for clip in clips:
         pcm = np.concatenate([clip.trimmed(), silence])
-        result = await _stream(url, pcm, results.endpointing_ms)
+        result = await _stream(url, pcm, results.endpointing_ms, results.keyterms)
         timed = list(zip(result.messages, result.times, strict=True))
         speech_finals = [t for m, t in timed if m["type"] == "final_transcript" and m["speech_final"]]
         before_stop = [t for t in speech_finals if result.stop_sent_at is None or t <= result.stop_sent_at]
@@ -202,6 +205,7 @@ async def measure_capacity(
     per_session: int,
     tick: Callable[[], None],
     metrics_url: str | None = None,
+    keyterms: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """N concurrent real-time sessions; each streams `per_session` clips and stops after each.
 
@@ -210,7 +214,9 @@ async def measure_capacity(
     rows = []
     for level in levels:
         lag_before = await _scrape_lag(metrics_url)
-        outcomes = await asyncio.gather(*(_capacity_session(url, clips, per_session, i) for i in range(level)))
+        outcomes = await asyncio.gather(
+            *(_capacity_session(url, clips, per_session, i, keyterms) for i in range(level))
+        )
         latencies = [final for finals, _ in outcomes for final in finals]
         # A session that needs over a second after stop is working through a backlog:
         # the engine has fallen behind real time.
@@ -230,12 +236,14 @@ async def measure_capacity(
     return rows
 
 
-async def _capacity_session(url: str, clips: Sequence[Clip], per_session: int, index: int) -> tuple[list[float], float]:
+async def _capacity_session(
+    url: str, clips: Sequence[Clip], per_session: int, index: int, keyterms: Sequence[str] = ()
+) -> tuple[list[float], float]:
     """One of N concurrent sessions: its finals-after-stop and its worst stop-to-stopped time."""
     finals, worst = [], 0.0
     for k in range(per_session):
         clip = clips[(index * per_session + k) % len(clips)]
-        result = await _stream(url, clip.trimmed(), 300)
+        result = await _stream(url, clip.trimmed(), 300, keyterms)
         final, stopped = _final_after_stop(result)
         if final is not None:
             finals.append(final)
@@ -264,10 +272,12 @@ def run_local(
     per_session: int,
     progress: Callable[[str, int], Callable[[], None]],
     gateway_args: Sequence[str] = (),
+    keyterms: Sequence[str] = (),
 ) -> LocalResults:
+    """`keyterms`: sent in every /stt-stream session's configure (a glossary's cost; /v1/realtime goes without)."""
     from voxrelay.bench.wer import wer
 
-    results = LocalResults()
+    results = LocalResults(keyterms=list(keyterms))
     with Gateway("--engine", "local", "--max-sessions", str(max([*levels, 1]) + 2), *gateway_args) as gateway:
         url = gateway.url()
         asyncio.run(measure_latency(url, clips, results, progress("final after stop", len(clips))))
@@ -282,7 +292,7 @@ def run_local(
             results.capacity = asyncio.run(
                 measure_capacity(
                     url, clips, levels, per_session, progress("capacity", len(levels)),
-                    metrics_url=f"http://127.0.0.1:{gateway.port}/metrics",
+                    metrics_url=f"http://127.0.0.1:{gateway.port}/metrics", keyterms=keyterms,
                 )
             )
     results.whole_file_transcripts = whole_file_transcripts(clips)

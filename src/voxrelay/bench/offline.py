@@ -37,11 +37,20 @@ def _linear16_round_trip(pcm: np.ndarray) -> np.ndarray:
 
 
 async def stream_finals(
-    engine: LocalEngine, pcm: np.ndarray, *, endpointing_ms: int = 300, word_timings: bool = False
+    engine: LocalEngine,
+    pcm: np.ndarray,
+    *,
+    endpointing_ms: int = 300,
+    word_timings: bool = False,
+    keyterms: tuple[str, ...] = (),
 ) -> list[FinalResult]:
-    """Every final a stream gives for `pcm` fed in 50 ms frames and then closed (a stop)."""
+    """Every final a stream gives for `pcm` fed in 50 ms frames and then closed (a stop); `keyterms` as configured."""
     config = StreamConfig(
-        endpointing_ms=endpointing_ms, interim_results=False, vad_events=False, word_timings=word_timings
+        endpointing_ms=endpointing_ms,
+        interim_results=False,
+        vad_events=False,
+        word_timings=word_timings,
+        keyterms=keyterms,
     )
     stream = await engine.open(config)
     audio = _linear16_round_trip(pcm)
@@ -69,11 +78,14 @@ class OfflineResults:
     final_decode_s: list[float] = field(default_factory=list)  # run time of every final decode job
 
 
-def run_offline(clips: Sequence[Clip], settings: LocalSettings | None = None) -> OfflineResults:
+def run_offline(
+    clips: Sequence[Clip], settings: LocalSettings | None = None, keyterms: tuple[str, ...] = ()
+) -> OfflineResults:
     """Stream every clip as the benchmark's endpointing pass does; collect finals and final decode times.
 
     Args:
         settings: the local engine's options; None = `LocalSettings()` (defaults and environment).
+        keyterms: configured on every stream (a glossary's effect on WER and decode time).
     """
     results = OfflineResults()
 
@@ -88,7 +100,7 @@ def run_offline(clips: Sequence[Clip], settings: LocalSettings | None = None) ->
         await engine.start()
         try:
             for clip in clips:
-                finals = await stream_finals(engine, bench_stream(clip))
+                finals = await stream_finals(engine, bench_stream(clip), keyterms=keyterms)
                 results.clips.append(clip.name)
                 results.references.append(clip.reference)
                 results.finals.append([f.transcript for f in finals])

@@ -79,7 +79,9 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             "",
             f"{fas['n'] + s['final_before_stop']} clips, stopped 50 ms after the last loud frame; final after stop "
             f"is timed on the {fas['n']} where words were still pending at the stop ({s['final_before_stop']} had "
-            "their last final before it). Latencies in ms.",
+            "their last final before it). Latencies in ms."
+            + (f" Every /stt-stream session had {s['keyterms']} keyterms (`--local-glossary`)." if s.get("keyterms")
+               else ""),
             "",
             "| measure | p50 | p95 | goal | verdict |",
             "|---|---|---|---|---|",
@@ -138,6 +140,8 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             f"{_fmt(u['upload_wer'], 100, 1, ' %')} against the clips' references.",
             "",
         ]
+    if data.get("keyterms"):
+        lines += _keyterm_lines(data["keyterms"]["summary"])
     proxy = data.get("proxy")
     if proxy:
         cores = proxy.get("cores")
@@ -182,6 +186,53 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
     report = out / "bench.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _ratio(pair: list[int] | None) -> str:
+    return "n/a" if not pair else f"{pair[0]}/{pair[1]}"
+
+
+def _keyterm_lines(k: dict[str, Any]) -> list[str]:
+    """The keyterm part: recall and WER per set without → with keyterms, the corpus with a glossary, the cost."""
+    lines = [
+        "## Keyterms (local engine, real-time streams through /stt-stream, without → with keyterms)",
+        "",
+        "A keyterm counts when it appears in the finals (resp. in any interim) as whole words, case-insensitively.",
+        "",
+        "| set | clips | keyterms | recall in finals | recall in interims | WER of finals | runaway interims |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, g in k["groups"].items():
+        n = g["keyterms"]
+        lines.append(
+            f"| {name} | {g['clips']} | {n} | {g['final_without']}/{n} → {g['final_with']}/{n} | "
+            f"{g['interim_without']}/{n} → {g['interim_with']}/{n} | "
+            f"{_fmt(g['wer_without'], 100, 1, ' %')} → {_fmt(g['wer_with'], 100, 1, ' %')} | "
+            f"{_ratio(g.get('runaway_interims_without'))} → {_ratio(g.get('runaway_interims_with'))} |"
+        )
+    c = k["corpus"]
+    lines += [
+        "",
+        f"Corpus ({c['clips']} clips) without keyterms and with the set's {c['glossary_terms']} keyterms as one "
+        f"glossary: WER {_fmt(c.get('wer_without'), 100, 2, ' %')} → {_fmt(c.get('wer_with'), 100, 2, ' %')}; "
+        f"runaway interims {_ratio(c.get('runaway_interims_without'))} → {_ratio(c.get('runaway_interims_with'))}, "
+        f"runaway finals {c.get('runaway_finals_without', 'n/a')} → {c.get('runaway_finals_with', 'n/a')} "
+        "(a runaway: over twice the reference's words plus 5, a decode looping to its token cap).",
+        "",
+        "| streams | keyterms | final after stop p50 / p95 ms (n) | final decode mean ms (n) | "
+        "interim decode mean ms (n) |",
+        "|---|---|---|---|---|",
+    ]
+    for part, cost in k["cost"].items():
+        for key in ("without", "with"):
+            x = cost[key]
+            lines.append(
+                f"| {part} | {key} | {_fmt(x['final_after_stop_p50_s'], 1000)} / "
+                f"{_fmt(x['final_after_stop_p95_s'], 1000)} ({x['final_after_stop_n']}) | "
+                f"{_fmt(x['decode_final_mean_s'], 1000)} ({x['decode_final_n']}) | "
+                f"{_fmt(x['decode_interim_mean_s'], 1000)} ({x['decode_interim_n']}) |"
+            )
+    return [*lines, ""]
 
 
 def _plots(out: Path, data: dict[str, Any]) -> list[Path]:
