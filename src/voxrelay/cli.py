@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
+from datetime import date
 
 from voxrelay import __version__
 
@@ -56,7 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--upload-sessions", type=int, help="live sessions during the upload part (default 3)")
     bench.add_argument("--upload-seconds", type=float, help="length of the uploaded recording (default 300)")
 
+    db = commands.add_parser("db", help="the usage database (docs/usage.md)")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: apply the schema migrations")
+    usage = commands.add_parser("usage", help="print every key's usage as a table (reads the usage database)")
+    usage.add_argument("--from", dest="start", type=_day, help="first UTC day, YYYY-MM-DD (default: the 1st)")
+    usage.add_argument("--to", dest="end", type=_day, help="last UTC day, included (default: today)")
+    usage.add_argument("--group-by", dest="group_by", choices=["day"], help="a line per key and day")
+    quota = commands.add_parser("quota", help="list, set or remove keys' own monthly audio quotas")
+    quota.add_argument("key", nargs="?", help="a key's fingerprint (key-1a2b3c4d) or `anonymous`")
+    quota.add_argument("seconds", nargs="?", type=float, help="audio seconds per month, 0 = unlimited")
+    quota.add_argument("--remove", action="store_true", help="the default quota applies to KEY again")
+
     args = parser.parse_args(argv)
+    if args.command in ("db", "usage", "quota"):
+        return _usage(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "bench":
@@ -148,6 +162,41 @@ def _serve(args: argparse.Namespace) -> int:
 
     tune_for_serving()  # long-lived sessions: fewer, cheaper collections (gc_tuning.py)
     DrainingServer(config, app.state.gateway.drainer).run()
+    return 0
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from voxrelay.engines import check_environment
+    from voxrelay.settings import Settings
+    from voxrelay.usage import commands
+    from voxrelay.usage.api import FINGERPRINT
+    from voxrelay.usage.database import SchemaTooNew
+
+    problems = check_environment()
+    if problems:
+        return _refuse(problems)
+    settings = Settings()
+    try:
+        if args.command == "db":
+            print(commands.run_db_upgrade(settings))
+        elif args.command == "usage":
+            print(commands.run_usage(settings, args.start, args.end, args.group_by == "day"))
+        else:
+            if args.key is not None and not FINGERPRINT.match(args.key):
+                return _refuse([f"{args.key!r} is not a key fingerprint (key-1a2b3c4d) or `anonymous`"])
+            if args.key is not None and args.seconds is None and not args.remove:
+                return _refuse(["give the seconds per month (0 = unlimited), or --remove"])
+            if args.seconds is not None and args.seconds < 0:
+                return _refuse(["seconds must be 0 (unlimited) or more"])
+            print(commands.run_quota(settings, args.key, args.seconds, remove=args.remove))
+    except SchemaTooNew as exc:
+        return _refuse([str(exc)])
+    except OSError as exc:
+        return _refuse([f"the usage database cannot be reached: {exc}"])
     return 0
 
 

@@ -259,6 +259,9 @@ def _refusal_error(refusal: Refusal) -> OpenAIError:
         return OpenAIError(401, refusal.reason, code="invalid_api_key")
     if refusal.status == 403:
         return OpenAIError(403, refusal.reason, type="permission_error", code="forbidden")
+    if refusal.kind == "quota":
+        return OpenAIError(429, refusal.reason, type="insufficient_quota", code="quota_exceeded",
+                           retry_after=refusal.retry_after)
     if refusal.status == 429:
         return OpenAIError(429, refusal.reason, type="requests", code="rate_limit_exceeded",
                            retry_after=refusal.retry_after)

@@ -43,6 +43,7 @@ ErrorCode = Literal[
     "engine_unavailable",
     "engine_error",
     "limit_exceeded",
+    "quota_exceeded",
     "internal",
 ]
 

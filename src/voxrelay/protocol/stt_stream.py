@@ -68,6 +68,7 @@ _CLOSE_CODES = {
     "engine_unavailable": 1011,
     "engine_error": 1011,
     "limit_exceeded": 1008,
+    "quota_exceeded": 1008,
     "internal": 1011,
 }
 
@@ -88,6 +89,7 @@ class Session(SessionCore[SendMessage]):
         self.finals_sent = 0  # a count, not the text: a long session must not grow with its transcript
         self._engine_open = False
         self._told_audio_after_stop = False
+        self._quota_message: str | None = None  # set when the quota ends the session after its finals
 
     # Public methods for receiving data.
 
@@ -168,6 +170,10 @@ class Session(SessionCore[SendMessage]):
         if self._state is SessionState.CLOSED:
             return
         self._move(Trigger.ENGINE_FLUSHED)
+        if self._quota_message is not None:
+            self._send(m.ErrorMessage("quota_exceeded", self._quota_message))
+            self._emit(CloseSocket(close_code_for("quota_exceeded"), self._quota_message[:120]))
+            return
         self._send(m.Stopped())
         self._emit(CloseSocket(1000, "stopped"))
 
@@ -192,6 +198,16 @@ class Session(SessionCore[SendMessage]):
             self._emit(CloseSocket(1012, "the server is restarting"))
         elif self._state is SessionState.STREAMING:
             self._on_stop()
+
+    def end_over_quota(self, message: str) -> None:
+        """The key reached its quota: stop like a client's stop, so the finals arrive; then the error
+        `quota_exceeded` and close 1008 instead of `stopped`."""
+        if self._state is SessionState.CONFIGURING:
+            self._fatal("quota_exceeded", message)
+        elif self._state is not SessionState.CLOSED:
+            self._quota_message = message
+            if self._state is SessionState.STREAMING:
+                self._on_stop()
 
     # Public methods for sending data.
 
@@ -301,6 +317,12 @@ class SttStreamCodec:
         """The server ends the session like a client's `stop`, so the finals still arrive."""
         self.session.stop()
 
+    def quota_warning(self, message: str) -> None:
+        self.session.warn("quota", message)
+
+    def quota_exceeded(self, message: str) -> None:
+        self.session.end_over_quota(message)
+
     def client_gone(self) -> None:
         self.session.client_gone()
 
@@ -327,6 +349,7 @@ _CODES: dict[str, m.ErrorCode] = {
     "engine_unavailable": "engine_unavailable",
     "engine_error": "engine_error",
     "limit_exceeded": "limit_exceeded",
+    "quota_exceeded": "quota_exceeded",
 }
 
 
