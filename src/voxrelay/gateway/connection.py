@@ -16,9 +16,8 @@ runner does the same for every endpoint:
   closed, and no two tasks ever write to the socket;
 - the deadline (maximum duration), the idle timeout, drain and force-close;
 - the metrics (`SessionMetrics`), labelled by endpoint;
-- usage metering (`usage.Meter`): the audio seconds received, added up in memory after each
-  frame reaches the engine, and the key's quota: a warning at 90 %, and at 100 % the session
-  ends like a stop (its finals first) with the error `quota_exceeded`.
+- usage (`usage.SessionUsage`): audio seconds added up in memory as frames reach the engine; at
+  90 % of the key's quota a warning, at 100 % a stop (finals first), then error `quota_exceeded`.
 """
 
 from __future__ import annotations
@@ -273,12 +272,13 @@ class Connection:
     def _meter(self) -> None:
         """Add the audio received to the key's use (in memory); act when the quota's 90 % or 100 % is reached."""
         notice = self._usage.update(self._audio_seconds()) if self._usage is not None else None
-        if notice is None:
-            return
-        if notice.kind == "warning":
+        if notice is not None and notice.kind == "warning":
             self.codec.quota_warning(notice.message)
-        else:
+        elif notice is not None:
             self.log.info("session %s: %s", self.session_id, notice.message)
+            # Audio read but not yet fed is past the quota: it is dropped, the rest (finals, close) goes on.
+            self._queue = deque(action for action in self._queue if not isinstance(action, FeedAudio))
+            self._room.set()
             self.codec.quota_exceeded(notice.message)
         self._flush()
 
