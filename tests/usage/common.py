@@ -83,3 +83,25 @@ def audio_seconds(body: dict[str, Any], key_fingerprint: str) -> float:
 
 def sample(server: ServerThread, name: str, **labels: str) -> float:
     return server.gateway.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def stored_rows(url: str) -> list[dict[str, Any]]:
+    """Every usage row of the database at `url`, read by a connection of the test's own."""
+    from voxrelay.usage.database import create_engine
+    from voxrelay.usage.store import UsageStore
+
+    engine = create_engine(url)
+    try:
+        return await UsageStore(engine).sessions()
+    finally:
+        await engine.dispose()
+
+
+async def until_rows(url: str, condition: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Poll the database until `condition(rows)` holds; the rows that satisfied it."""
+    async with asyncio.timeout(timeout):
+        while True:
+            rows = await stored_rows(url)
+            if condition(rows):
+                return rows
+            await asyncio.sleep(0.1)  # polling another process's writes: there is no event to wait on

@@ -263,7 +263,8 @@ class Meter:
             if operation not in self._failing:
                 self._failing.add(operation)
                 log.error("usage database %s failed (%s: %s); sessions go on, records wait in memory "
-                          "(%d ended, %d live)", operation, type(exc).__name__, str(exc)[:200],
+                          "(%d ended, %d live)", operation, type(exc).__name__,
+                          str(exc)[:200] or f"no answer in {self.timeout_s:g} s",
                           len(self._pending), len(self._live))
             return False, None
         if operation in self._failing:
