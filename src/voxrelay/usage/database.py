@@ -8,6 +8,7 @@ migrations is refused (`SchemaTooNew`) rather than written with the wrong idea o
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from voxrelay.settings import Settings
 
 __all__ = ["SchemaTooNew", "create_engine", "database_url", "describe", "upgrade"]
 
+log = logging.getLogger("voxrelay.usage")
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -36,7 +39,11 @@ def database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     folder = settings.data_dir or Path(platformdirs.user_data_dir("voxrelay", appauthor=False))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a read-only root: the meter logs and counts each failed write; sessions go on
+        log.error("cannot create the usage data folder %s (%s): set VOXRELAY_DATA_DIR or VOXRELAY_DATABASE_URL",
+                  folder, exc)
     return f"sqlite+aiosqlite:///{folder / 'usage.db'}"
 
 
