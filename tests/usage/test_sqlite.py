@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 
-from tests.fakes import EchoEngine
-from tests.support import ENDPOINTS, STT, Endpoint, ServerThread, until
+from tests.fakes import EchoEngine, FileCountingEngine
+from tests.support import ENDPOINTS, STT, Endpoint, ServerThread, encode_file, until
+from tests.support import silence as quiet
 from tests.usage.common import (
     ADMIN,
     KEY,
@@ -183,3 +185,29 @@ def test_voxrelay_usage_prints_every_key_as_a_table(
     assert table[OTHER_ID] == ["1", "0.5", "unlimited"]
     assert main(["usage", "--group-by", "day"]) == 0
     assert date.today().isoformat() in capsys.readouterr().out
+
+
+async def test_file_transcriptions_are_recorded_and_count_toward_the_quota(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    server = ServerThread(usage_settings(sqlite_url(path), quota_audio_s=3.0), FileCountingEngine()).start()
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            openai = await client.post(server.http("/v1/audio/transcriptions"), headers={"Authorization": f"Bearer {KEY}"},
+                                       data={"model": "whisper-1"},
+                                       files={"file": ("a.wav", encode_file(quiet(2.0), "wav"))})
+            assert openai.status_code == 200, openai.text
+            deepgram = await client.post(server.http("/v1/listen"), content=encode_file(quiet(1.5), "wav"),
+                                         headers={"Authorization": f"Token {KEY}", "Content-Type": "audio/wav"})
+            assert deepgram.status_code == 200, deepgram.text
+            # 3.5 s of the key's 3 s: the next request is refused.
+            refused = await client.post(server.http("/v1/listen"), content=encode_file(quiet(0.5), "wav"),
+                                        headers={"Authorization": f"Token {KEY}", "Content-Type": "audio/wav"})
+            assert refused.status_code == 429
+        await until(lambda: len(rows(path)) == 2)  # written at the next flush
+        records = rows(path)
+        assert [(r["endpoint"], r["outcome"], r["key"]) for r in records] == [
+            ("v1-audio-transcriptions", "normal", KEY_ID), ("v1-listen-prerecorded", "normal", KEY_ID)]
+        assert [r["audio_seconds"] for r in records] == [pytest.approx(2.0, abs=0.05), pytest.approx(1.5, abs=0.05)]
+        assert b"Bytes" not in path.read_bytes()  # the fake's transcripts say "Bytes A-B."
+    finally:
+        server.stop()

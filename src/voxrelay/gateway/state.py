@@ -87,6 +87,11 @@ class Gateway:
         self.file_jobs -= 1
         self.gatekeeper.release(admission)
 
+    def meter_file(self, admission: Admission, endpoint: str, audio_s: float, outcome: str = "normal") -> None:
+        """An upload's audio went through the engine: its usage record. A file admitted under the quota counts
+        whole, so it may pass it; the next admission of the key is refused."""
+        self.usage.record_file(admission.owner, endpoint, self.engine.name, self.engine.model_name, audio_s, outcome)
+
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""
         reasons = []
