@@ -24,6 +24,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def usage_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test module's gateways share a usage database of the module's own, not one with every other module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VOXRELAY_DATA_DIR", str(tmp_path_factory.mktemp("usage-data")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def local_engine_server() -> Iterator[ServerThread]:
     """One real gateway with the local engine for the whole test session (the model loads once)."""

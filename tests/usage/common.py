@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.support import Endpoint, ServerThread
+from tests.support import Endpoint, ServerThread, until
 from voxrelay.security.auth import key_id
 from voxrelay.settings import Settings
 
@@ -63,11 +63,13 @@ async def send_all(ws: Any, frames: list[bytes | str]) -> None:
 
 async def stream(server: ServerThread, endpoint: Endpoint, seconds: float, key: str = KEY,
                  stop: bool = True) -> tuple[list[dict[str, Any]], Any]:
-    """One session: `seconds` of audio, then the endpoint's stop; returns the messages and the socket."""
+    """One session: `seconds` of audio, then the endpoint's stop; returns the messages and the socket once the
+    server has closed its side too (its usage record is then final, in memory)."""
     async with websockets.connect(endpoint.url(server), additional_headers=endpoint.headers(key)) as ws:
         await endpoint.start(ws)
         await send_all(ws, [*silence(endpoint, seconds), *([endpoint.stop] if stop else [])])
         messages = await read_all(ws, endpoint)
+    await until(lambda: not server.gateway.sessions)
     return messages, ws
 
 

@@ -83,6 +83,7 @@ async def test_a_session_reaching_the_quota_gets_its_finals_then_quota_exceeded(
         await endpoint.start(ws)
         await send_all(ws, silence(endpoint, 3 * QUOTA_S))  # never stops on its own
         messages = await read_to_close(ws, endpoint)
+    await until(lambda: not server.gateway.sessions)  # the server's side closed too: the record is final
     assert ws.close_code == 1008, ws.close_reason
     errors = [i for i, message in enumerate(messages) if quota_error(endpoint, message)]
     assert len(errors) == 1 and errors[0] == len(messages) - 1, messages[-3:]

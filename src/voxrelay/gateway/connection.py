@@ -157,10 +157,10 @@ class Connection:
                 await cancel_and_wait(tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
-            gateway.sessions.discard(sid)
-            if self._usage is not None:
+            if self._usage is not None:  # before the slot is freed: a session not counted live is metered whole
                 outcome = usage_outcome(self._outcome, drained=self._drained, error_code=self._error_code)
                 self._usage.end(self._audio_seconds(), outcome)
+            gateway.sessions.discard(sid)
             self.stats.closed(self._outcome, self._counter.audio_seconds() if self._counter else None)
             self.log.info("session %s closed (%d audio bytes)", sid, self.codec.audio_bytes)
 
