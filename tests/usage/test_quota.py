@@ -95,6 +95,7 @@ async def test_a_session_reaching_the_quota_gets_its_finals_then_quota_exceeded(
         warnings = [i for i, m in enumerate(messages) if m["type"] == "warning" and m["code"] == "quota"]
         assert len(warnings) == 1 and warnings[0] < errors[0]
         assert "90%" in messages[warnings[0]]["message"]
+        assert [m for m in messages if m["type"] == "error"] == [messages[-1]]  # no "audio after stop" error
     assert sample(server, "voxrelay_errors_total", endpoint=endpoint.label, code="quota_exceeded") == 1
     body = (await get_usage(server, key=KEY)).json()
     assert body["keys"][0]["audio_seconds"] == pytest.approx(heard / endpoint.bytes_per_s, abs=0.01)

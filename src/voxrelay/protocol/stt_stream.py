@@ -206,6 +206,7 @@ class Session(SessionCore[SendMessage]):
             self._fatal("quota_exceeded", message)
         elif self._state is not SessionState.CLOSED:
             self._quota_message = message
+            self._told_audio_after_stop = True  # the quota's error says why; no `bad_request` for the audio after it
             if self._state is SessionState.STREAMING:
                 self._on_stop()
 
