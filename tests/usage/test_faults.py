@@ -13,6 +13,7 @@ import logging
 import socket
 import sqlite3
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,10 @@ from tests.usage.common import KEY, KEY_ID, sample, stream, until_rows, usage_se
 from tests.usage.postgres import PostgresCluster
 from tests.usage.process import GatewayProcess
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
+from voxrelay.usage.database import create_engine, upgrade
+from voxrelay.usage.meter import Meter
+from voxrelay.usage.schema import utc_now
+from voxrelay.usage.store import SessionRecord, UsageStore
 
 
 def sqlite_url(path: Path) -> str:
@@ -151,5 +156,40 @@ async def test_a_gateway_killed_mid_session_loses_at_most_a_flush_and_doubles_no
         assert rows[1]["audio_seconds"] == pytest.approx(1.0, abs=0.01) and rows[1]["outcome"] == "normal"
         assert {r["key"] for r in rows} == {"anonymous"}
 
+        # A gateway's sweep closes rows a killed gateway left open, once they are ABANDONED_AFTER old.
+        engine = create_engine(any_url)
+        try:
+            store = UsageStore(engine)
+            assert await store.close_abandoned(before=killed["updated_at"]) == 0  # written at that instant: live
+            assert await store.close_abandoned(before=killed["updated_at"] + timedelta(milliseconds=1)) == 1
+            closed, finished = await store.sessions()
+        finally:
+            await engine.dispose()
+        assert closed == {**killed, "ended_at": killed["updated_at"], "outcome": "abandoned"}
+        assert finished == rows[1]
+
 
 logging.getLogger("asyncpg").setLevel(logging.WARNING)
+
+
+async def test_a_gateway_closes_rows_left_open_by_a_killed_one_at_start_up(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "usage.db")
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        store = UsageStore(engine)
+        began = utc_now()
+        left = SessionRecord("killed-1", KEY_ID, "stt-stream", "echo", "m", "dead-gateway", began, 12.5)
+        await store.write([left])
+        # A gateway starting 11 minutes later (its clock moved): the row has not been written for 10 minutes.
+        meter = Meter(usage_settings(url), engine, clock=lambda: utc_now() + timedelta(minutes=11))
+        await meter.flush()
+        [row] = await store.sessions()
+        assert row["outcome"] == "abandoned" and row["ended_at"] == row["updated_at"]
+        assert row["audio_seconds"] == 12.5
+        # A live session (written a moment ago) is left alone by a gateway whose clock is now.
+        await store.write([SessionRecord("live-1", KEY_ID, "stt-stream", "echo", "m", "other", began, 1.0)])
+        await Meter(usage_settings(url), engine).flush()
+        assert [r["outcome"] for r in await store.sessions()] == ["abandoned", None]
+    finally:
+        await engine.dispose()

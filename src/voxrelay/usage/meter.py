@@ -27,7 +27,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,6 +44,9 @@ log = logging.getLogger("voxrelay.usage")
 
 ANONYMOUS = "anonymous"  # the key of sessions admitted with auth off
 WARN_AT = 0.9  # the in-session warning, as a share of the quota
+# A live session's row is rewritten every flush (≤ 5 s): one untouched this long was left by a killed gateway.
+ABANDONED_AFTER = timedelta(minutes=10)
+_SWEEP_EVERY = timedelta(minutes=5)
 
 QuotaState = Literal["ok", "warning", "exceeded"]
 T = TypeVar("T")
@@ -111,6 +114,7 @@ class Meter:
         self._mine: dict[tuple[datetime, str], float] = {}  # this process's audio seconds per (month, key)
         self._figures = _Figures()
         self._migrated = False
+        self._swept: datetime | None = None  # the last close of abandoned rows
         self._failing: set[DbOperation] = set()  # operations failing now: logged once per outage
         self._lock = asyncio.Lock()  # one flush at a time (the timer's, a report's, the last one)
         self._task: asyncio.Task[None] | None = None
@@ -222,6 +226,7 @@ class Meter:
                 for record in written:
                     if self._pending.get(record.id) is record:
                         del self._pending[record.id]
+            await self._sweep()
             await self._read()
 
     def read_failed(self) -> None:
@@ -241,6 +246,17 @@ class Meter:
         while True:
             await asyncio.sleep(self.settings.usage_flush_s)
             await self.flush()
+
+    async def _sweep(self) -> None:
+        """At start-up and every few minutes: close the rows killed gateways left open."""
+        now = self.clock()
+        if self._swept is not None and now - self._swept < _SWEEP_EVERY:
+            return
+        done, closed = await self._attempt("write", self.store.close_abandoned(now - ABANDONED_AFTER))
+        if done:
+            self._swept = now
+            if closed:
+                log.warning("usage: %d session(s) left open by a stopped gateway closed as abandoned", closed)
 
     async def _read(self) -> None:
         month = month_start(self.clock())

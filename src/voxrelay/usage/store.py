@@ -76,6 +76,19 @@ class UsageStore:
         async with self.engine.begin() as connection:
             await connection.execute(statement, [record.row(now) for record in records])
 
+    async def close_abandoned(self, before: datetime) -> int:
+        """Rows of sessions whose gateway stopped writing before `before` (killed) get `ended_at` = their last
+        write and the outcome `abandoned`; returns how many. A gateway that was only cut off from the database
+        reopens its rows with its next write (an upsert sets both fields)."""
+        c = usage_sessions.c
+        statement = (
+            usage_sessions.update()
+            .where(c.ended_at.is_(None), c.updated_at < before)
+            .values(ended_at=c.updated_at, outcome="abandoned")
+        )
+        async with self.engine.begin() as connection:
+            return (await connection.execute(statement)).rowcount
+
     async def month_totals(self, since: datetime, *, except_gateway: str | None = None) -> dict[str, float]:
         """Audio seconds per key of the sessions started since `since`, leaving out one gateway's own."""
         query = select(usage_sessions.c.key, func.sum(usage_sessions.c.audio_seconds)).where(
