@@ -27,6 +27,7 @@ from tests.usage.common import (
     OTHER_ID,
     audio_seconds,
     get_usage,
+    read_all,
     send_all,
     silence,
     stream,
@@ -211,3 +212,18 @@ async def test_file_transcriptions_are_recorded_and_count_toward_the_quota(tmp_p
         assert b"Bytes" not in path.read_bytes()  # the fake's transcripts say "Bytes A-B."
     finally:
         server.stop()
+
+
+async def test_a_drained_session_is_recorded_as_drained(server: ServerThread, tmp_path: Path) -> None:
+    async with websockets.connect(STT.url(server), additional_headers=STT.headers(KEY)) as ws:
+        await STT.start(ws)
+        await send_all(ws, silence(STT, 0.8))
+        await until(lambda: server.gateway.usage.used(KEY_ID) >= 0.79)  # every frame reached the engine
+        async with httpx.AsyncClient() as client:
+            drain = asyncio.create_task(client.post(server.http("/admin/drain?wait=true"), timeout=30))
+            messages = await read_all(ws, STT)
+            assert (await drain).status_code == 200
+    assert messages[-1]["type"] == "stopped" and ws.close_code == 1000
+    await until(lambda: bool(rows(tmp_path / "usage.db")) and rows(tmp_path / "usage.db")[0]["outcome"] is not None)
+    [record] = rows(tmp_path / "usage.db")
+    assert record["outcome"] == "drained" and record["audio_seconds"] == pytest.approx(0.8, abs=0.01)
