@@ -170,6 +170,8 @@ def _day(text: str) -> date:
 
 
 def _usage(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from voxrelay.engines import check_environment
     from voxrelay.settings import Settings
     from voxrelay.usage import commands
@@ -195,8 +197,8 @@ def _usage(args: argparse.Namespace) -> int:
             print(commands.run_quota(settings, args.key, args.seconds, remove=args.remove))
     except SchemaTooNew as exc:
         return _refuse([str(exc)])
-    except OSError as exc:
-        return _refuse([f"the usage database cannot be reached: {exc}"])
+    except (OSError, SQLAlchemyError) as exc:
+        return _refuse([f"the usage database cannot be reached: {str(exc).splitlines()[0]}"])
     return 0
 
 

@@ -7,6 +7,7 @@ Real servers on loopback with the raw-audio echo engine; real SQLite files in th
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import Iterator
 from datetime import date
@@ -227,3 +228,17 @@ async def test_a_drained_session_is_recorded_as_drained(server: ServerThread, tm
     await until(lambda: bool(rows(tmp_path / "usage.db")) and rows(tmp_path / "usage.db")[0]["outcome"] is not None)
     [record] = rows(tmp_path / "usage.db")
     assert record["outcome"] == "drained" and record["audio_seconds"] == pytest.approx(0.8, abs=0.01)
+
+
+def test_the_cli_says_when_the_database_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    monkeypatch.setenv("VOXRELAY_DATABASE_URL", f"postgresql+asyncpg://postgres@127.0.0.1:{port}/nowhere")
+    assert main(["usage"]) == 2
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("voxrelay: the usage database cannot be reached") == 2, err
+    assert "Traceback" not in err
