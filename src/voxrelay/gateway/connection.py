@@ -135,9 +135,7 @@ class Connection:
         try:
             await accept()
             self._flush()  # what a codec says first, unasked (OpenAI Realtime's session.created)
-            engine = gateway.engine
-            self._usage = SessionUsage(gateway.usage, sid, self.admission.owner, self.stats.endpoint, engine.name,
-                                       engine.model_name)
+            self._usage = SessionUsage(gateway.usage, sid, self.admission.owner, self.stats.endpoint, gateway.engine)
             gateway.drainer.connections.add(self)
             self.log.info("session %s opened", sid)
             deadline = self._loop.call_later(gateway.settings.max_session_s, self._on_deadline)

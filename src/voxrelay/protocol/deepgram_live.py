@@ -131,7 +131,6 @@ class ListenSession(SessionCore[SendText]):
         self._sha = hashlib.sha256()
         self._timeline = _Timeline()
         self._audio_format: AudioFormat | None = None
-        self._quota_message: str | None = None  # set when the quota ends the stream after its final Results
 
     # Public methods for receiving data.
 
@@ -232,11 +231,8 @@ class ListenSession(SessionCore[SendText]):
         if self._state is SessionState.CLOSED:
             return
         self._move(Trigger.ENGINE_FLUSHED)
-        if self._quota_message is not None:
-            self._send(ErrorMessage(_variant("quota_exceeded"), self._quota_message), "error", "quota_exceeded")
-            self._emit(CloseSocket(1008, _truncate(f"voxrelay quota_exceeded: {self._quota_message}")))
-            return
-        self._finish(audio_seconds)
+        if not self._quota_ended():  # the quota's Error and close 1008 come in place of Metadata and 1000
+            self._finish(audio_seconds)
 
     def fail(self, code: str, message: str, close_code: int | None = None) -> None:
         """A fatal problem found by the I/O (engine failed to open, undecodable audio, a limit)."""
@@ -261,18 +257,6 @@ class ListenSession(SessionCore[SendText]):
         """The server is draining. Deepgram's protocol has no warning message, so the stream is
         closed the way a client's CloseStream closes it: final Results, Metadata, close 1000."""
         if self._state is not SessionState.CLOSED:
-            self._on_close_stream()
-
-    def quota_warning(self, message: str) -> None:
-        """Deepgram's protocol has no warning message: nothing is said before the quota's close."""
-
-    def quota_exceeded(self, message: str) -> None:
-        """The key reached its quota: the stream is closed as a CloseStream closes it (final Results
-        first), then an Error `QuotaExceeded` and close 1008 instead of Metadata and 1000."""
-        if self._state is SessionState.CONFIGURING:
-            self._fatal("quota_exceeded", message)
-        elif self._state is not SessionState.CLOSED:
-            self._quota_message = message
             self._on_close_stream()
 
     def idle_timeout(self, message: str = "") -> None:

@@ -64,10 +64,7 @@ __all__ = ["MIN_COMMIT_MS", "RealtimeSession", "endpointing_ms"]
 MIN_COMMIT_MS = 100  # OpenAI: "Expected at least 100ms of audio"
 _MANUAL_ENDPOINTING_MS = 500  # without VAD the engine still segments; item boundaries are the client's commits
 _EAGERNESS_MS = {"high": 300, "medium": 500, "auto": 500, "low": 1000}  # semantic_vad -> silence to end a turn
-_FATAL_CLOSE = {
-    "engine_error": 1011, "engine_unavailable": 1011, "internal": 1011, "unsupported_audio": 1008,
-    "quota_exceeded": 1008,
-}
+_FATAL_CLOSE = {"engine_error": 1011, "engine_unavailable": 1011, "internal": 1011, "unsupported_audio": 1008}
 
 
 def endpointing_ms(config: RealtimeConfig, min_endpointing_ms: int) -> int:
@@ -123,7 +120,6 @@ class RealtimeSession(SessionCore[SendText]):
         self._buffered = 0  # bytes appended since the last commit, clear or end of turn
         self._fed = 0  # bytes given to the engine in all
         self._cursor_s = 0.0  # where the next turn starts on the engine's timeline
-        self._quota_message: str | None = None  # set when the quota ends the session after its turns complete
         self._send({"type": "session.created", "session": self.config.echo(session_id)})
 
     # Public methods for receiving data.
@@ -200,10 +196,8 @@ class RealtimeSession(SessionCore[SendText]):
             item, self._item = self._item, None
             self._commit_item(item)
             self._complete(item)
-        if self._quota_message is not None:
-            self._fatal("quota_exceeded", self._quota_message)
-            return
-        self._emit(CloseSocket(1000, ""))
+        if not self._quota_ended():
+            self._emit(CloseSocket(1000, ""))
 
     def fail(self, code: str, message: str) -> None:
         if self._state is not SessionState.CLOSED:
@@ -231,20 +225,6 @@ class RealtimeSession(SessionCore[SendText]):
         elif self._state is SessionState.STREAMING:
             self._move(Trigger.STOP)
             self._emit(CloseEngine())
-
-    def quota_warning(self, message: str) -> None:
-        """OpenAI's protocol has no warning event: nothing is said before the quota's close."""
-
-    def quota_exceeded(self, message: str) -> None:
-        """The key reached its quota: the open turn is finished by the engine's flush (its `completed`
-        sent), then an `error` event `quota_exceeded` and close 1008."""
-        if self._state is SessionState.CONFIGURING:
-            self._fatal("quota_exceeded", message)
-        elif self._state is not SessionState.CLOSED:
-            self._quota_message = message
-            if self._state is SessionState.STREAMING:
-                self._move(Trigger.STOP)
-                self._emit(CloseEngine())
 
     # What the runner reads.
 
@@ -402,8 +382,8 @@ class RealtimeSession(SessionCore[SendText]):
 
     def _fatal(self, code: str, message: str, close_code: int | None = None) -> None:
         self._move(Trigger.FATAL)
-        client_side = ("limit_exceeded", "unsupported_audio", "quota_exceeded")
-        kind = "invalid_request_error" if code in client_side else "server_error"
+        client_side = code in ("limit_exceeded", "unsupported_audio", "quota_exceeded")
+        kind = "invalid_request_error" if client_side else "server_error"
         event = error_event(self._event_id(), EventError(code, message), kind)
         self._emit(SendText(json.dumps(event), "error", code))
         self._emit(CloseSocket(close_code or _FATAL_CLOSE.get(code, 1011), _truncate(f"voxrelay {code}: {message}")))

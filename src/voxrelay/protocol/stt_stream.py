@@ -89,7 +89,6 @@ class Session(SessionCore[SendMessage]):
         self.finals_sent = 0  # a count, not the text: a long session must not grow with its transcript
         self._engine_open = False
         self._told_audio_after_stop = False
-        self._quota_message: str | None = None  # set when the quota ends the session after its finals
 
     # Public methods for receiving data.
 
@@ -170,9 +169,7 @@ class Session(SessionCore[SendMessage]):
         if self._state is SessionState.CLOSED:
             return
         self._move(Trigger.ENGINE_FLUSHED)
-        if self._quota_message is not None:
-            self._send(m.ErrorMessage("quota_exceeded", self._quota_message))
-            self._emit(CloseSocket(close_code_for("quota_exceeded"), self._quota_message[:120]))
+        if self._quota_ended():  # `quota_exceeded` and 1008 in place of `stopped` and 1000
             return
         self._send(m.Stopped())
         self._emit(CloseSocket(1000, "stopped"))
@@ -199,16 +196,10 @@ class Session(SessionCore[SendMessage]):
         elif self._state is SessionState.STREAMING:
             self._on_stop()
 
-    def end_over_quota(self, message: str) -> None:
-        """The key reached its quota: stop like a client's stop, so the finals arrive; then the error
-        `quota_exceeded` and close 1008 instead of `stopped`."""
-        if self._state is SessionState.CONFIGURING:
-            self._fatal("quota_exceeded", message)
-        elif self._state is not SessionState.CLOSED:
-            self._quota_message = message
-            self._told_audio_after_stop = True  # the quota's error says why; no `bad_request` for the audio after it
-            if self._state is SessionState.STREAMING:
-                self._on_stop()
+    def _quota_stop(self) -> None:
+        """Like a client's stop, so the finals arrive."""
+        self._told_audio_after_stop = True  # the quota's error says why; no `bad_request` for the audio after it
+        self._on_stop()
 
     # Public methods for sending data.
 
@@ -322,7 +313,7 @@ class SttStreamCodec:
         self.session.warn("quota", message)
 
     def quota_exceeded(self, message: str) -> None:
-        self.session.end_over_quota(message)
+        self.session.quota_exceeded(message)
 
     def client_gone(self) -> None:
         self.session.client_gone()

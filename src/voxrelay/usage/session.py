@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from voxrelay.engines.base import Engine
 from voxrelay.usage.meter import LiveSession, Meter
 
 __all__ = ["QuotaNotice", "SessionUsage", "usage_outcome"]
@@ -21,10 +22,9 @@ class QuotaNotice:
 class SessionUsage:
     """A session's row in the meter: `update` after audio reached the engine, `end` once, at the close."""
 
-    def __init__(self, meter: Meter, session_id: str, key: str | None, endpoint: str, engine: str,
-                 model: str) -> None:
+    def __init__(self, meter: Meter, session_id: str, key: str | None, endpoint: str, engine: Engine) -> None:
         self.meter = meter
-        self.live: LiveSession = meter.open(session_id, key, endpoint, engine, model)
+        self.live: LiveSession = meter.open(session_id, key, endpoint, engine.name, engine.model_name)
         self.quota_hit = False
 
     @property
