@@ -140,8 +140,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from voxrelay.gateway.app import create_app
     from voxrelay.ops.logs import configure_logging
+    from voxrelay.usage.commands import run_db_upgrade
+    from voxrelay.usage.database import SchemaTooNew
 
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        run_db_upgrade(settings)  # a database of a newer voxrelay stops the start here, in one line
+    except SchemaTooNew as exc:
+        return _refuse([str(exc)])
+    except Exception as exc:  # away or refusing: the gateway starts anyway and retries in the background
+        print(f"voxrelay: the usage database cannot be reached yet ({type(exc).__name__}); starting anyway",
+              file=sys.stderr)
     app = create_app(settings, engine)
     from voxrelay.ops.drain import DrainingServer
     from voxrelay.security.limits import ws_max_size

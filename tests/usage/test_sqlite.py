@@ -7,8 +7,11 @@ Real servers on loopback with the raw-audio echo engine; real SQLite files in th
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -34,6 +37,7 @@ from tests.usage.common import (
     stream,
     usage_settings,
 )
+from tests.usage.process import SRC
 from voxrelay.cli import main
 from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings
@@ -242,3 +246,27 @@ def test_the_cli_says_when_the_database_cannot_be_reached(
     err = capsys.readouterr().err
     assert err.count("voxrelay: the usage database cannot be reached") == 2, err
     assert "Traceback" not in err
+
+
+def test_voxrelay_serve_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    asyncio.run(_migrate(sqlite_url(path)))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    cli = Path(sys.executable).with_name("voxrelay")
+    env = {**os.environ, "VOXRELAY_DATABASE_URL": sqlite_url(path), "PYTHONPATH": str(SRC), "DEEPGRAM_API_KEY": "k"}
+    done = subprocess.run([str(cli), "serve", "--engine", "deepgram", "--port", "0"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "voxrelay: the usage database's schema (revision 9999) is newer than this voxrelay knows (revision 0001): "
+        "upgrade voxrelay, or point VOXRELAY_DATABASE_URL at another database"]
+    assert "Traceback" not in done.stderr
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()

@@ -26,6 +26,8 @@ from voxrelay.settings import Settings
 __all__ = ["SchemaTooNew", "create_engine", "database_url", "describe", "upgrade"]
 
 log = logging.getLogger("voxrelay.usage")
+# Alembic says "Context impl SQLiteImpl." and the like at every check; the migration itself is logged above.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -97,6 +99,7 @@ def _upgrade_on(connection: Connection) -> str | None:
                 f"(revision {head}): upgrade voxrelay, or point VOXRELAY_DATABASE_URL at another database"
             )
     if current != head:
+        log.info("usage database: migrating the schema from revision %s to %s", current, head)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return head
