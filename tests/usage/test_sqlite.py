@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -42,6 +42,10 @@ from voxrelay.cli import main
 from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings
 from voxrelay.usage.database import SchemaTooNew, create_engine, database_url, upgrade
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()  # the reports' days are UTC days
 
 
 def sqlite_url(path: Path) -> str:
@@ -161,13 +165,13 @@ async def test_a_key_sees_only_its_own_usage_and_an_admin_every_key(server: Serv
     own = (await get_usage(server, key=KEY)).json()
     assert [entry["key"] for entry in own["keys"]] == [KEY_ID]
     assert own["keys"][0]["sessions"] == 1 and own["keys"][0]["audio_seconds"] == pytest.approx(1.0, abs=0.5)
-    assert own["from"] == date.today().replace(day=1).isoformat() and own["to"] == date.today().isoformat()
+    assert own["from"] == utc_today().replace(day=1).isoformat() and own["to"] == utc_today().isoformat()
     for admin in (ADMIN, None):  # the admin key, or a loopback peer without credentials
         every = (await get_usage(server, key=admin)).json()
         assert audio_seconds(every, KEY_ID) == pytest.approx(1.0, abs=0.5)
         assert audio_seconds(every, OTHER_ID) == pytest.approx(2.0, abs=0.5)
     assert (await get_usage(server, key="not-a-key")).status_code == 401
-    today = date.today().isoformat()
+    today = utc_today().isoformat()
     by_day = (await get_usage(server, f"?from={today}&to={today}&group_by=day", key=KEY)).json()
     assert by_day["keys"][0]["days"] == [{"day": today, "sessions": 1, "audio_seconds": pytest.approx(1.0, abs=0.5)}]
     assert (await get_usage(server, "?from=2026-13-01")).status_code == 400
@@ -190,7 +194,7 @@ def test_voxrelay_usage_prints_every_key_as_a_table(
     assert table[KEY_ID] == ["1", "1.5", "unlimited"]
     assert table[OTHER_ID] == ["1", "0.5", "unlimited"]
     assert main(["usage", "--group-by", "day"]) == 0
-    assert date.today().isoformat() in capsys.readouterr().out
+    assert utc_today().isoformat() in capsys.readouterr().out
 
 
 async def test_file_transcriptions_are_recorded_and_count_toward_the_quota(tmp_path: Path) -> None:
