@@ -64,10 +64,11 @@ def next_month_start(when: datetime) -> datetime:
 
 @dataclass(slots=True)
 class LiveSession:
-    """A session being metered: its row's fields and where its quota stands."""
+    """A session being metered: its row's fixed fields, its audio seconds so far, where its quota stands."""
 
-    record: SessionRecord
+    record: SessionRecord  # its audio_seconds is stale: `snapshot` has the figure
     month: datetime
+    audio_seconds: float = 0.0  # a plain float: added to after every frame
     warned: bool = False
     exceeded: bool = False
 
@@ -75,9 +76,8 @@ class LiveSession:
     def key(self) -> str:
         return self.record.key
 
-    @property
-    def audio_seconds(self) -> float:
-        return self.record.audio_seconds
+    def snapshot(self) -> SessionRecord:
+        return replace(self.record, audio_seconds=self.audio_seconds)
 
 
 @dataclass(slots=True)
@@ -113,6 +113,7 @@ class Meter:
         self._pending: OrderedDict[str, SessionRecord] = OrderedDict()  # ended, not yet written
         self._mine: dict[tuple[datetime, str], float] = {}  # this process's audio seconds per (month, key)
         self._figures = _Figures()
+        self._month = month_start(clock())
         self._migrated = False
         self._swept: datetime | None = None  # the last close of abandoned rows
         self._failing: set[DbOperation] = set()  # operations failing now: logged once per outage
@@ -132,9 +133,9 @@ class Meter:
 
     def add(self, session: LiveSession, audio_seconds: float) -> QuotaState:
         """The session has received `audio_seconds` in all; says when it first reaches 90 % or 100 % of its quota."""
-        delta = audio_seconds - session.record.audio_seconds
+        delta = audio_seconds - session.audio_seconds
         if delta > 0:
-            session.record = replace(session.record, audio_seconds=audio_seconds)
+            session.audio_seconds = audio_seconds
             slot = (session.month, session.key)
             self._mine[slot] = self._mine.get(slot, 0.0) + delta
         quota = self.quota(session.key)
@@ -153,7 +154,7 @@ class Meter:
         """The session ended: its final row waits for the next write."""
         if self._live.pop(session.record.id, None) is None:
             return
-        self._keep(replace(session.record, ended_at=self.clock(), outcome=outcome))
+        self._keep(replace(session.snapshot(), ended_at=self.clock(), outcome=outcome))
 
     def record_file(self, key: str | None, endpoint: str, engine: str, model: str, audio_seconds: float,
                     outcome: str) -> None:
@@ -170,7 +171,7 @@ class Meter:
 
     def used(self, key: str) -> float:
         """The key's audio seconds this month, as far as this process knows."""
-        month = month_start(self.clock())
+        month = self._month  # not read from the clock per frame: a new month is seen at the next flush
         others = self._figures.others.get(key, 0.0) if self._figures.month == month else 0.0
         return others + self._mine.get((month, key), 0.0)
 
@@ -216,12 +217,13 @@ class Meter:
     async def flush(self) -> None:
         """Write every live and ended session's row, then read other gateways' figures and the quotas."""
         async with self._lock:
+            self._month = month_start(self.clock())  # also while the database is away
             if not self._migrated:
                 migrated, _ = await self._attempt("migrate", upgrade(self.store.engine))
                 if not migrated:
                     return
                 self._migrated = True
-            written = [*self._pending.values(), *(session.record for session in self._live.values())]
+            written = [*self._pending.values(), *(session.snapshot() for session in self._live.values())]
             if written and (await self._attempt("write", self.store.write(written)))[0]:
                 for record in written:
                     if self._pending.get(record.id) is record:
@@ -259,7 +261,7 @@ class Meter:
                 log.warning("usage: %d session(s) left open by a stopped gateway closed as abandoned", closed)
 
     async def _read(self) -> None:
-        month = month_start(self.clock())
+        month = self._month
         totals = self.store.month_totals(month, except_gateway=self.gateway_id)
         read_others, others = await self._attempt("read", totals)
         read_overrides, overrides = await self._attempt("read", self.store.quotas())
