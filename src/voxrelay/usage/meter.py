@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -272,7 +273,13 @@ class Meter:
         """Await `work` within the timeout: (True, its result), or (False, None) after a failure, which is
         logged (once per outage) and counted."""
         try:
-            result = await asyncio.wait_for(work, self.timeout_s)
+            if sys.version_info >= (3, 11):
+                # asyncio.timeout: no helper task (3.11's wait_for makes one per call, which a soak's count of
+                # the loop's tasks would see come and go with every flush).
+                async with asyncio.timeout(self.timeout_s):
+                    result = await work
+            else:
+                result = await asyncio.wait_for(work, self.timeout_s)
         except SchemaTooNew:
             raise
         except Exception as exc:  # any driver's error: the database is away, slow or refusing
