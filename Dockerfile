@@ -28,13 +28,15 @@ LABEL org.opencontainers.image.title="voxrelay" \
       org.opencontainers.image.description="Streaming dictation gateway" \
       org.opencontainers.image.licenses="MIT"
 RUN useradd --system --uid 10001 --user-group --home-dir /home/voxrelay --create-home voxrelay \
- && mkdir /models && chown voxrelay:voxrelay /models
+ && mkdir /models /data && chown voxrelay:voxrelay /models /data
 COPY --from=build /opt/venv /opt/venv
 # VOXRELAY_LOCAL_MODEL=/models/<dir> serves a mounted CTranslate2 model instead of the baked-in tiny.en;
-# models named by hub id download into HF_HOME (mount a volume there to keep them).
+# models named by hub id download into HF_HOME (mount a volume there to keep them). Usage records go to a SQLite
+# file in VOXRELAY_DATA_DIR (mount a volume at /data to keep them), or to VOXRELAY_DATABASE_URL (docs/usage.md).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HOME=/models/hf \
+    VOXRELAY_DATA_DIR=/data \
     VOXRELAY_HOST=0.0.0.0 \
     VOXRELAY_PORT=8765 \
     VOXRELAY_LOG_FORMAT=json

@@ -10,13 +10,15 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 quiet() { "$@" > /tmp/voxrelay-setup.log 2>&1 || { cat /tmp/voxrelay-setup.log; return 1; }; }
 
-# 1. Debian packages: chromium for the browser tests, nginx for `nginx -t` of deploy/ (dev only).
-if [ "$dev" = 1 ] && { ! command -v chromium > /dev/null || ! [ -x /usr/sbin/nginx ]; }; then
-  echo "setup: installing Debian chromium and nginx (browser and deploy tests)"
+# 1. Debian packages: chromium for the browser tests, nginx for `nginx -t` of deploy/, postgresql for the
+#    usage tests' throwaway cluster (tests/usage/postgres.py starts its own; the service is not needed) (dev only).
+if [ "$dev" = 1 ] && { ! command -v chromium > /dev/null || ! [ -x /usr/sbin/nginx ] \
+    || ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; }; then
+  echo "setup: installing Debian chromium, nginx and postgresql (browser, deploy and usage tests)"
   sudo_cmd=""
   [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   quiet $sudo_cmd apt-get update
-  DEBIAN_FRONTEND=noninteractive quiet $sudo_cmd apt-get install -y --no-install-recommends chromium nginx
+  DEBIAN_FRONTEND=noninteractive quiet $sudo_cmd apt-get install -y --no-install-recommends chromium nginx postgresql
 fi
 
 # 2. Python: a venv with voxrelay and its engines (+ test tools for --dev).

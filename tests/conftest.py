@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +13,23 @@ from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.settings import Settings
 
 logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+# Every gateway the tests start (and the subprocesses they spawn) meters usage into a SQLite file in
+# this folder, never into the user's data folder. Tests of the usage database give their own.
+_DATA_DIR = tempfile.mkdtemp(prefix="voxrelay-test-data-")
+os.environ["VOXRELAY_DATA_DIR"] = _DATA_DIR
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def usage_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test module's gateways share a usage database of the module's own, not one with every other module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VOXRELAY_DATA_DIR", str(tmp_path_factory.mktemp("usage-data")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
+from datetime import date
 
 from voxrelay import __version__
 
@@ -65,7 +66,20 @@ def main(argv: list[str] | None = None) -> int:
         help="the local part sends the keyterm set's keyterms (all of them) with every /stt-stream session",
     )
 
+    db = commands.add_parser("db", help="the usage database (docs/usage.md)")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: apply the schema migrations")
+    usage = commands.add_parser("usage", help="print every key's usage as a table (reads the usage database)")
+    usage.add_argument("--from", dest="start", type=_day, help="first UTC day, YYYY-MM-DD (default: the 1st)")
+    usage.add_argument("--to", dest="end", type=_day, help="last UTC day, included (default: today)")
+    usage.add_argument("--group-by", dest="group_by", choices=["day"], help="a line per key and day")
+    quota = commands.add_parser("quota", help="list, set or remove keys' own monthly audio quotas")
+    quota.add_argument("key", nargs="?", help="a key's fingerprint (key-1a2b3c4d) or `anonymous`")
+    quota.add_argument("seconds", nargs="?", type=float, help="audio seconds per month, 0 = unlimited")
+    quota.add_argument("--remove", action="store_true", help="the default quota applies to KEY again")
+
     args = parser.parse_args(argv)
+    if args.command in ("db", "usage", "quota"):
+        return _usage(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "bench":
@@ -138,8 +152,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from voxrelay.gateway.app import create_app
     from voxrelay.ops.logs import configure_logging
+    from voxrelay.usage.commands import run_db_upgrade
+    from voxrelay.usage.database import SchemaTooNew
 
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        run_db_upgrade(settings)  # a database of a newer voxrelay stops the start here, in one line
+    except SchemaTooNew as exc:
+        return _refuse([str(exc)])
+    except Exception as exc:  # away or refusing: the gateway starts anyway and retries in the background
+        print(f"voxrelay: the usage database cannot be reached yet ({type(exc).__name__}); starting anyway",
+              file=sys.stderr)
     app = create_app(settings, engine)
     from voxrelay.ops.drain import DrainingServer
     from voxrelay.security.limits import ws_max_size
@@ -160,6 +183,43 @@ def _serve(args: argparse.Namespace) -> int:
 
     tune_for_serving()  # long-lived sessions: fewer, cheaper collections (gc_tuning.py)
     DrainingServer(config, app.state.gateway.drainer).run()
+    return 0
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from voxrelay.engines import check_environment
+    from voxrelay.settings import Settings
+    from voxrelay.usage import commands
+    from voxrelay.usage.api import FINGERPRINT
+    from voxrelay.usage.database import SchemaTooNew
+
+    problems = check_environment()
+    if problems:
+        return _refuse(problems)
+    settings = Settings()
+    try:
+        if args.command == "db":
+            print(commands.run_db_upgrade(settings))
+        elif args.command == "usage":
+            print(commands.run_usage(settings, args.start, args.end, args.group_by == "day"))
+        else:
+            if args.key is not None and not FINGERPRINT.match(args.key):
+                return _refuse([f"{args.key!r} is not a key fingerprint (key-1a2b3c4d) or `anonymous`"])
+            if args.key is not None and args.seconds is None and not args.remove:
+                return _refuse(["give the seconds per month (0 = unlimited), or --remove"])
+            if args.seconds is not None and args.seconds < 0:
+                return _refuse(["seconds must be 0 (unlimited) or more"])
+            print(commands.run_quota(settings, args.key, args.seconds, remove=args.remove))
+    except SchemaTooNew as exc:
+        return _refuse([str(exc)])
+    except (OSError, SQLAlchemyError) as exc:
+        return _refuse([f"the usage database cannot be reached: {str(exc).splitlines()[0]}"])
     return 0
 
 

@@ -58,5 +58,16 @@ class Settings(BaseSettings):
     # Graceful drain: how long live sessions get to deliver their finals.
     drain_timeout_s: float = Field(default=30.0, gt=0)
 
+    # Usage metering and quotas (docs/usage.md). The database: a SQLAlchemy URL (sqlite+aiosqlite://...,
+    # postgresql+asyncpg://...); empty = a SQLite file `usage.db` in `data_dir` (empty = the platform's
+    # user data folder). Audio seconds per key per calendar month (UTC), 0 = unlimited. Live sessions'
+    # figures are written every `usage_flush_s`; while the database is away at most `usage_buffer`
+    # session records wait in memory.
+    data_dir: Path | None = None
+    database_url: str = ""
+    quota_audio_s: float = Field(default=0.0, ge=0)
+    usage_flush_s: float = Field(default=2.0, gt=0, le=5)
+    usage_buffer: int = Field(default=10000, ge=10)
+
     # Web UI: the built renderer; None = the copy inside the package, if built.
     web_dir: Path | None = None

@@ -30,6 +30,7 @@ from voxrelay.ops.drain import create_admin_router
 from voxrelay.ops.metrics import CONTENT_TYPE, MetricsObserver
 from voxrelay.security.admission import create_auth_router
 from voxrelay.settings import Settings
+from voxrelay.usage.api import create_usage_router
 
 __all__ = ["Gateway", "create_app"]
 
@@ -58,12 +59,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 gateway.start_error = str(exc)
                 log.error("engine %s failed to start: %s", engine.name, exc)
 
+        # The usage database first: migrations, and the quotas known before the first handshake. A newer
+        # schema than this code knows stops the start (SchemaTooNew); an absent database is retried.
+        await gateway.usage.start()
         starter = asyncio.create_task(start_engine())
         gateway.metrics.loop_lag.start()
         try:
             yield
         finally:
             await gateway.metrics.loop_lag.stop()
+            await gateway.usage.stop()  # the sessions have closed (drained): their last figures are written
+            await gateway.usage.store.engine.dispose()
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(realtime.create_router(gateway))
     app.include_router(create_auth_router(gateway.gatekeeper))
     app.include_router(create_admin_router(gateway.drainer, settings.admin_key))
+    app.include_router(create_usage_router(gateway.usage, gateway.gatekeeper, settings.admin_key))
 
     web_dir = settings.web_dir or _PACKAGE_WEB
     if (web_dir / "index.html").is_file():

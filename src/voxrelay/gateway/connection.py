@@ -15,7 +15,9 @@ runner does the same for every endpoint:
   read before a stop or a drain is therefore fed to the engine before the engine is
   closed, and no two tasks ever write to the socket;
 - the deadline (maximum duration), the idle timeout, drain and force-close;
-- the metrics (`SessionMetrics`), labelled by endpoint.
+- the metrics (`SessionMetrics`), labelled by endpoint;
+- usage (`usage.SessionUsage`): audio seconds added up in memory as frames reach the engine; at
+  90 % of the key's quota a warning, at 100 % a stop (finals first), then error `quota_exceeded`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from voxrelay.protocol.codec import Codec
 from voxrelay.security.admission import Admission
 from voxrelay.security.limits import Breach, FrameLimits, SessionGuard, SessionLimiter
 from voxrelay.tasks import cancel_and_wait
+from voxrelay.usage.session import SessionUsage, usage_outcome
 
 __all__ = ["Connection"]
 
@@ -56,6 +59,9 @@ log = logging.getLogger("voxrelay")
 # The reader waits while this many actions are queued (e.g. audio while a slow engine opens), so a
 # client that sends faster than the engine takes audio is slowed by TCP, not buffered without bound.
 _QUEUE_HIGH_WATER = 256
+
+# Container bytes no decoder counted (a raw-audio engine) are metered at their nominal byte rate (limits.py).
+_CONTAINER_BYTES_PER_S = 16000
 
 
 class Connection:
@@ -93,6 +99,7 @@ class Connection:
         self.codec = codec
         self.stats = stats
         self.session_id = session_id
+        self.admission = admission
         self.log = logger
         self._loop = asyncio.get_running_loop()
         guard = SessionGuard(self._loop.time(), settings.rate_limit_factor, settings.rate_limit_burst_s, idle_timeout_s)
@@ -105,6 +112,9 @@ class Connection:
         self.pipeline: AudioPipeline | None = None
         self._counter: CountingStream | None = None
         self._outcome: Outcome = "disconnected"
+        self._usage: SessionUsage | None = None
+        self._drained = False
+        self._error_code: str | None = None  # the last error sent, for the usage record's outcome
         self._queue: deque[Action] = deque()
         self._wake = asyncio.Event()
         self._room = asyncio.Event()  # set while the queue is below the high-water mark
@@ -125,6 +135,7 @@ class Connection:
         try:
             await accept()
             self._flush()  # what a codec says first, unasked (OpenAI Realtime's session.created)
+            self._usage = SessionUsage(gateway.usage, sid, self.admission.owner, self.stats.endpoint, gateway.engine)
             gateway.drainer.connections.add(self)
             self.log.info("session %s opened", sid)
             deadline = self._loop.call_later(gateway.settings.max_session_s, self._on_deadline)
@@ -144,6 +155,9 @@ class Connection:
                 await cancel_and_wait(tasks)
             if self.pipeline is not None:
                 await self.pipeline.abort()
+            if self._usage is not None:  # before the slot is freed: a session not counted live is metered whole
+                outcome = usage_outcome(self._outcome, drained=self._drained, error_code=self._error_code)
+                self._usage.end(self._audio_seconds(), outcome)
             gateway.sessions.discard(sid)
             self.stats.closed(self._outcome, self._counter.audio_seconds() if self._counter else None)
             self.log.info("session %s closed (%d audio bytes)", sid, self.codec.audio_bytes)
@@ -166,6 +180,7 @@ class Connection:
         """The server is draining: the client is told now; the session ends gracefully once the
         frames it already sent are read (`InputCut`), and those frames reach the engine first
         because every action goes through the one queue, in order."""
+        self._drained = True
         self.codec.drain_notice()
         self._flush()
         self.drain_cut.begin(self._stop_for_drain)
@@ -246,6 +261,25 @@ class Connection:
         else:
             self.codec.limit_exceeded(breach.message, breach.close_code)
 
+    # Usage and quota.
+
+    def _audio_seconds(self) -> float:
+        seconds = self._counter.audio_seconds() if self._counter is not None else None
+        return seconds if seconds is not None else self.codec.audio_bytes / _CONTAINER_BYTES_PER_S
+
+    def _meter(self) -> None:
+        """Add the audio received to the key's use (in memory); act when the quota's 90 % or 100 % is reached."""
+        notice = self._usage.update(self._audio_seconds()) if self._usage is not None else None
+        if notice is not None and notice.kind == "warning":
+            self.codec.quota_warning(notice.message)
+        elif notice is not None:
+            self.log.info("session %s: %s", self.session_id, notice.message)
+            # Audio read but not yet fed is past the quota: it is dropped, the rest (finals, close) goes on.
+            self._queue = deque(action for action in self._queue if not isinstance(action, FeedAudio))
+            self._room.set()
+            self.codec.quota_exceeded(notice.message)
+        self._flush()
+
     async def _watch_idle(self) -> None:
         while not self.codec.closed:
             await asyncio.sleep(self.limiter.idle_wait(self._loop.time()))
@@ -296,6 +330,8 @@ class Connection:
     async def _run(self, action: Action) -> None:
         if isinstance(action, SendText):
             self.stats.sent(action.kind, action.code)
+            if action.kind == "error":
+                self._error_code = action.code
             if self.ws.application_state is WebSocketState.CONNECTED:
                 with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                     await self.ws.send_text(action.text)
@@ -303,6 +339,7 @@ class Connection:
             if self.pipeline is not None:
                 self.stats.audio_fed()
                 await self.pipeline.feed(action.data)
+                self._meter()
         elif isinstance(action, FinalizeEngine):
             if self.pipeline is not None:
                 if action.ends_turn:
@@ -330,6 +367,8 @@ class Connection:
         self._counter = CountingStream(stream, rate, action.audio_format.bytes_per_second)
         self.pipeline = AudioPipeline(self._counter, action.audio_format, engine, on_error=self._on_audio_error)
         self.limiter.declare(action.audio_format.bytes_per_second)
+        if self._usage is not None and action.options.model:
+            self._usage.set_model(action.options.model)
         self._spawn(self._pump_events(), "events")
         self.codec.engine_opened()
         self._flush()
@@ -346,6 +385,7 @@ class Connection:
                 await self.ws.close(action.code, _fit(action.reason))
         if action.error is not None:
             self.stats.error(action.error)
+            self._error_code = action.error
         self._closed.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:

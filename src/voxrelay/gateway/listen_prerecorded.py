@@ -101,6 +101,7 @@ async def serve(request: Request, gateway: Gateway) -> JSONResponse:
     finally:
         gateway.release_file(admission)
     metrics.file_job("ok", audio_s=audio_s, decode_s=time.perf_counter() - started, endpoint=_ENDPOINT)
+    gateway.meter_file(admission, "v1-listen-prerecorded", audio_s)
     return response
 
 

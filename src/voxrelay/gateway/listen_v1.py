@@ -79,6 +79,7 @@ _REFUSALS: dict[RefusalKind, tuple[int, str, str]] = {
     "file_cap": (429, "TOO_MANY_REQUESTS", "Too many files are being transcribed; try again later."),
     "key_cap": (429, "TOO_MANY_REQUESTS", "This key has too many open streams."),
     "engine": (503, "SERVICE_UNAVAILABLE", ""),
+    "quota": (429, "QUOTA_EXCEEDED", ""),
 }
 
 

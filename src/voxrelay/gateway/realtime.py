@@ -65,6 +65,8 @@ async def serve(websocket: WebSocket, gateway: Gateway) -> None:
     except Refusal as refusal:
         stats.refused(refusal.code)
         kind = "invalid_request_error" if refusal.status in (401, 403) else "server_error"
+        if refusal.kind == "quota":
+            kind = "insufficient_quota"
         await _deny(websocket, refusal.status, kind, refusal.code, refusal.reason, None, refusal.retry_after)
         return
     session = RealtimeSession(sid, gateway.engine.capabilities.min_endpointing_ms)

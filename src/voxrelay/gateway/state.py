@@ -8,9 +8,11 @@ from voxrelay.engines.base import Engine, StreamConfig
 from voxrelay.ops.drain import Drainer
 from voxrelay.ops.metrics import Metrics
 from voxrelay.protocol import messages as m
-from voxrelay.security.admission import Admission, CredentialForm, Gatekeeper, Handshake
+from voxrelay.security.admission import Admission, CredentialForm, Gatekeeper, Handshake, Refusal
 from voxrelay.security.limits import FrameLimits
 from voxrelay.settings import Settings
+from voxrelay.usage.database import create_engine, database_url
+from voxrelay.usage.meter import ANONYMOUS, Meter
 
 __all__ = ["Gateway"]
 
@@ -30,6 +32,7 @@ class Gateway:
         self.drainer = Drainer(settings.drain_timeout_s, lambda: len(self.sessions) + self.file_jobs)
         self.metrics = Metrics(engine.name, lambda: len(self.sessions))
         self.metrics.max_sessions.set(settings.max_sessions)
+        self.usage = Meter(settings, create_engine(database_url(settings)), self.metrics)
 
     @property
     def ready(self) -> bool:
@@ -56,10 +59,19 @@ class Gateway:
             connection.headers, connection.query_params.multi_items(),
             connection.client.host if connection.client else None,
         )
-        return self.gatekeeper.admit(
+        admission = self.gatekeeper.admit(
             handshake, form=form, live_sessions=len(self.sessions), draining=self.draining,
             engine_error=self.engine_error, file_jobs=file_jobs,
         )
+        # The quota is checked last, once the key is known: a key at its quota is refused on every endpoint.
+        wait = self.usage.retry_after(admission.owner)
+        if wait is not None:
+            self.gatekeeper.release(admission)
+            key = admission.owner or ANONYMOUS
+            raise Refusal(429, "quota_exceeded", f"{key} has used its monthly audio quota "
+                          f"({self.usage.quota(key):g} s); it renews on the 1st (UTC)",
+                          retry_after=wait, kind="quota")
+        return admission
 
     def admit_file(self, request: HTTPConnection, form: CredentialForm = "bearer") -> Admission:
         """Admit one file upload: the same checks as a handshake, its cap the file-job cap; counts the job.
@@ -74,6 +86,11 @@ class Gateway:
         """The upload admitted with `admission` is answered (or abandoned): free its job and its key's slot."""
         self.file_jobs -= 1
         self.gatekeeper.release(admission)
+
+    def meter_file(self, admission: Admission, endpoint: str, audio_s: float, outcome: str = "normal") -> None:
+        """An upload's audio went through the engine: its usage record. A file admitted under the quota counts
+        whole, so it may pass it; the next admission of the key is refused."""
+        self.usage.record_file(admission.owner, endpoint, self.engine.name, self.engine.model_name, audio_s, outcome)
 
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""

@@ -65,6 +65,7 @@ class _Upload:
         self.limit = gateway.settings.max_upload_bytes
         self._filename: str | None = None
         self._status: FileStatus = "disconnected"  # a stream's end, until it says otherwise
+        self._admission: Admission | None = None
 
     async def run(self) -> Response:
         try:
@@ -74,6 +75,7 @@ class _Upload:
             self.metrics.file_job("refused", code=str(error.status))
             log.info("upload refused (HTTP %d): %s", refusal.status, refusal.reason)
             return _error_response(error)
+        self._admission = admission
         streaming = False
         try:
             params, audio, duration = await self._read()
@@ -184,6 +186,7 @@ class _Upload:
                 segments.append(segment)
                 if await self.request.is_disconnected():  # nobody to answer: stop the engine's work
                     self.metrics.file_job("disconnected", audio_s=duration)
+                    self._meter(duration, "client_gone")
                     return Response(status_code=499)
         except Exception as exc:
             log.exception("file transcription failed")
@@ -192,8 +195,13 @@ class _Upload:
         finally:
             await _aclose(transcript.segments)
         self.metrics.file_job("ok", audio_s=duration, decode_s=time.perf_counter() - started)
+        self._meter(duration, "normal")
         body = render(params, segments, language=transcript.language, duration=duration)
         return Response(body, media_type=content_type(params.response_format))
+
+    def _meter(self, duration: float, outcome: str) -> None:
+        if self._admission is not None:
+            self.gateway.meter_file(self._admission, "v1-audio-transcriptions", duration, outcome)
 
     async def _stream(self, transcript: FileTranscript) -> AsyncIterator[str]:
         sse = SseText()
@@ -217,6 +225,7 @@ class _Upload:
         status = self._status
         decode_s = time.perf_counter() - started if status == "ok" else None
         self.metrics.file_job(status, code="500" if status == "error" else None, audio_s=duration, decode_s=decode_s)
+        self._meter(duration, {"ok": "normal", "disconnected": "client_gone"}.get(status, "engine_error"))
         self.gateway.release_file(admission)  # last: once the slot is free, the job is counted
 
 
@@ -259,6 +268,9 @@ def _refusal_error(refusal: Refusal) -> OpenAIError:
         return OpenAIError(401, refusal.reason, code="invalid_api_key")
     if refusal.status == 403:
         return OpenAIError(403, refusal.reason, type="permission_error", code="forbidden")
+    if refusal.kind == "quota":
+        return OpenAIError(429, refusal.reason, type="insufficient_quota", code="quota_exceeded",
+                           retry_after=refusal.retry_after)
     if refusal.status == 429:
         return OpenAIError(429, refusal.reason, type="requests", code="rate_limit_exceeded",
                            retry_after=refusal.retry_after)

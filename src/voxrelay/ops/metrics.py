@@ -152,6 +152,20 @@ class Metrics:
             "voxrelay_tokens_refused", "Client tokens or token requests refused, by reason.", ["reason"], registry=r,
         )
 
+        # Usage metering (voxrelay.usage): the database's failures and the records waiting for it.
+        self.usage_db_errors = Counter(
+            "voxrelay_usage_db_errors", "Failed or timed-out operations on the usage database (operation: migrate, "
+            "write, read); sessions go on and records wait in memory.", ["operation"], registry=r,
+        )
+        self.usage_pending = Gauge(
+            "voxrelay_usage_pending_records", "Ended sessions' usage records not yet written to the database.",
+            registry=r,
+        )
+        self.usage_dropped = Counter(
+            "voxrelay_usage_records_dropped", "Usage records dropped because the in-memory buffer was full "
+            "while the database was away (VOXRELAY_USAGE_BUFFER).", registry=r,
+        )
+
         # The event loop: how late it runs a timer (sampled every 50 ms by `loop_lag`, started in the app lifespan).
         self.event_loop_lag = Histogram(
             "voxrelay_event_loop_lag_seconds", "How much later than asked the event loop woke a 50 ms timer.",
@@ -198,6 +212,10 @@ class Metrics:
         """Call when a token is refused (`reason`: a short fixed word: expired, invalid, reused, unauthorized)."""
         self.tokens_refused.labels(reason).inc()
 
+    def usage_db_error(self, operation: str) -> None:
+        """An operation on the usage database failed or timed out (`operation`: migrate, write, read)."""
+        self.usage_db_errors.labels(operation).inc()
+
     # Public methods for the /metrics endpoint.
 
     def render(self) -> bytes:
@@ -216,6 +234,10 @@ class SessionMetrics:
         self._stop: float | None = None
         self._final_after_stop_seen = False
         self._done = False
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._endpoint
 
     def audio_fed(self) -> None:
         """An audio frame went to the engine (the first one starts the first-interim clock)."""

@@ -70,6 +70,13 @@ class Codec(Protocol):
         """End the session gracefully for a drain, every final still delivered (called once the
         frames the client already sent are read: `ops.drain.InputCut`)."""
 
+    def quota_warning(self, message: str) -> None:
+        """The key has used 90 % of its monthly quota: tell the client, if the protocol has a way to."""
+
+    def quota_exceeded(self, message: str) -> None:
+        """The key reached its quota: end the session like a stop, its finals still delivered, then an
+        error `quota_exceeded` and close 1008."""
+
     def client_gone(self) -> None:
         """The socket closed under us; nothing more is sent."""
 

@@ -92,7 +92,7 @@ ListenAction = Action
 # The session: one transition table, then the class.
 
 
-_ERROR_CLOSE = {"unsupported_audio": 1008, "bad_request": 1008, "limit_exceeded": 1008}
+_ERROR_CLOSE = {"unsupported_audio": 1008, "bad_request": 1008, "limit_exceeded": 1008, "quota_exceeded": 1008}
 
 
 @dataclass
@@ -231,7 +231,8 @@ class ListenSession(SessionCore[SendText]):
         if self._state is SessionState.CLOSED:
             return
         self._move(Trigger.ENGINE_FLUSHED)
-        self._finish(audio_seconds)
+        if not self._quota_ended():  # the quota's Error and close 1008 come in place of Metadata and 1000
+            self._finish(audio_seconds)
 
     def fail(self, code: str, message: str, close_code: int | None = None) -> None:
         """A fatal problem found by the I/O (engine failed to open, undecodable audio, a limit)."""
@@ -349,7 +350,8 @@ class ListenSession(SessionCore[SendText]):
 
 
 def _variant(code: str) -> str:
-    return {"unsupported_audio": "DataError", "bad_request": "RequestError"}.get(code, "EngineError")
+    variants = {"unsupported_audio": "DataError", "bad_request": "RequestError", "quota_exceeded": "QuotaExceeded"}
+    return variants.get(code, "EngineError")
 
 
 def _truncate(reason: str, limit: int = 123) -> str:

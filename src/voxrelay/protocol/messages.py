@@ -45,6 +45,7 @@ ErrorCode = Literal[
     "engine_unavailable",
     "engine_error",
     "limit_exceeded",
+    "quota_exceeded",
     "internal",
 ]
 

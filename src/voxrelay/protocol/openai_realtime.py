@@ -196,7 +196,8 @@ class RealtimeSession(SessionCore[SendText]):
             item, self._item = self._item, None
             self._commit_item(item)
             self._complete(item)
-        self._emit(CloseSocket(1000, ""))
+        if not self._quota_ended():
+            self._emit(CloseSocket(1000, ""))
 
     def fail(self, code: str, message: str) -> None:
         if self._state is not SessionState.CLOSED:
@@ -381,7 +382,8 @@ class RealtimeSession(SessionCore[SendText]):
 
     def _fatal(self, code: str, message: str, close_code: int | None = None) -> None:
         self._move(Trigger.FATAL)
-        kind = "invalid_request_error" if code in ("limit_exceeded", "unsupported_audio") else "server_error"
+        client_side = code in ("limit_exceeded", "unsupported_audio", "quota_exceeded")
+        kind = "invalid_request_error" if client_side else "server_error"
         event = error_event(self._event_id(), EventError(code, message), kind)
         self._emit(SendText(json.dumps(event), "error", code))
         self._emit(CloseSocket(close_code or _FATAL_CLOSE.get(code, 1011), _truncate(f"voxrelay {code}: {message}")))

@@ -68,6 +68,7 @@ _CLOSE_CODES = {
     "engine_unavailable": 1011,
     "engine_error": 1011,
     "limit_exceeded": 1008,
+    "quota_exceeded": 1008,
     "internal": 1011,
 }
 
@@ -168,6 +169,8 @@ class Session(SessionCore[SendMessage]):
         if self._state is SessionState.CLOSED:
             return
         self._move(Trigger.ENGINE_FLUSHED)
+        if self._quota_ended():  # `quota_exceeded` and 1008 in place of `stopped` and 1000
+            return
         self._send(m.Stopped())
         self._emit(CloseSocket(1000, "stopped"))
 
@@ -192,6 +195,11 @@ class Session(SessionCore[SendMessage]):
             self._emit(CloseSocket(1012, "the server is restarting"))
         elif self._state is SessionState.STREAMING:
             self._on_stop()
+
+    def _quota_stop(self) -> None:
+        """Like a client's stop, so the finals arrive."""
+        self._told_audio_after_stop = True  # the quota's error says why; no `bad_request` for the audio after it
+        self._on_stop()
 
     # Public methods for sending data.
 
@@ -301,6 +309,12 @@ class SttStreamCodec:
         """The server ends the session like a client's `stop`, so the finals still arrive."""
         self.session.stop()
 
+    def quota_warning(self, message: str) -> None:
+        self.session.warn("quota", message)
+
+    def quota_exceeded(self, message: str) -> None:
+        self.session.quota_exceeded(message)
+
     def client_gone(self) -> None:
         self.session.client_gone()
 
@@ -327,6 +341,7 @@ _CODES: dict[str, m.ErrorCode] = {
     "engine_unavailable": "engine_unavailable",
     "engine_error": "engine_error",
     "limit_exceeded": "limit_exceeded",
+    "quota_exceeded": "quota_exceeded",
 }
 
 

@@ -50,7 +50,7 @@ deepgram (`/v1/listen`): `Authorization: Token KEY` or `Bearer KEY`, or the subp
 """
 
 RefusalKind = Literal[
-    "credentials", "origin", "handshake_rate", "draining", "global_cap", "file_cap", "key_cap", "engine"
+    "credentials", "origin", "handshake_rate", "draining", "global_cap", "file_cap", "key_cap", "engine", "quota"
 ]
 
 
