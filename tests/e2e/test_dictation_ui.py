@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from .conftest import Gateway, padded_wav
-from .test_browser import MAX_WER, PAD_AFTER_S, PAD_BEFORE_S, TYPED, SocketLog, open_ui, speak_clip, wer
+from .test_browser import MAX_WER, PAD_AFTER_S, PAD_BEFORE_S, TYPED, open_ui, speak_clip, wer
 
 pytestmark = pytest.mark.e2e
 
