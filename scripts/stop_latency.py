@@ -1,7 +1,7 @@
 """Final after stop on long utterances, A/B interleaved in one process (issue 16).
 
     PYTHONPATH=src .venv/bin/python scripts/stop_latency.py --corpus DIR --reps 3 \
-        --config before:max_segment_s=15 --config after:max_segment_s=5 [--out run.json]
+        --config before:max_segment_s=15 --config after:max_segment_s=6 [--out run.json]
 
 One `LocalEngine` per configuration, all loaded at once; every clip is streamed at real-time pace
 (50 ms frames, interims on, endpointing 300 ms), cut 50 ms after its last word and stopped, once per
