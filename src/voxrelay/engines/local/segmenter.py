@@ -26,7 +26,7 @@ class SegmenterConfig:
     endpointing_ms: int = 300  # silence that ends an utterance
     pre_roll_ms: int = 300  # audio kept before the first speech window
     post_roll_ms: int = 200  # audio kept after the last speech window in a final
-    max_segment_s: float = 15.0  # a longer utterance is cut at its quietest point
+    max_segment_s: float = 6.0  # a longer utterance is cut at its quietest point (of its last 3 s)
     min_speech_ms: int = 64  # shorter blips are not speech (clicks, breaths)
 
 

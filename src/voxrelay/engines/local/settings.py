@@ -45,8 +45,9 @@ class LocalSettings(EngineSettings):
     decode_workers: int = Field(default=1, ge=1, le=16)
     # Seconds between interim decodes.
     interim_interval: float = Field(default=0.5, gt=0, le=10)
-    # An utterance longer than this is cut.
-    max_segment_s: float = Field(default=15.0, gt=0, le=30)
+    # An utterance longer than this is cut (at its quietest point of the last 3 s), its part decoded as a final
+    # while speech goes on, so a stop waits for at most this much audio (was 15 s; issue 16, docs/benchmarks.md).
+    max_segment_s: float = Field(default=6.0, gt=0, le=30)
     # Beam for finals; interims are always greedy.
     final_beam_size: int = Field(default=2, ge=1, le=10)
     # Give Whisper the previous finals' text as a prompt.
