@@ -18,6 +18,7 @@ import jiwer
 import numpy as np
 import pytest
 import uvicorn
+import websockets
 from openai._models import validate_type
 from openai.types.realtime import RealtimeServerEvent
 from whisper_normalizer.english import EnglishTextNormalizer
@@ -284,3 +285,29 @@ REALTIME = Endpoint(
 ENDPOINTS = [
     pytest.param(STT, id="stt-stream"), pytest.param(LISTEN, id="v1-listen"), pytest.param(REALTIME, id="v1-realtime")
 ]
+
+
+async def read_all(ws: Any, endpoint: Endpoint | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every message until the server closes, or until the answer to a stop is complete (then the client closes)."""
+    messages = []
+    try:
+        async with asyncio.timeout(timeout):
+            async for raw in ws:
+                messages.append(json.loads(raw))
+                if endpoint is not None:
+                    endpoint.check(messages[-1])
+                    if endpoint.ends(messages[-1]):
+                        await ws.close()
+                        break
+    except websockets.ConnectionClosed:
+        pass
+    return messages
+
+
+async def send_all(ws: Any, frames: list[bytes | str]) -> None:
+    """Send every frame, or as many as the server takes before it closes."""
+    try:
+        for frame in frames:
+            await ws.send(frame)
+    except websockets.ConnectionClosed:
+        pass  # refused mid-way: the caller reads why

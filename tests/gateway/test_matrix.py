@@ -8,7 +8,6 @@ alike (whose audio comes base64 in text frames); only the wire form differs, spe
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 import websockets
 
 from tests.fakes import EchoEngine
-from tests.support import ENDPOINTS, LISTEN, REALTIME, STT, Endpoint, ServerThread
+from tests.support import ENDPOINTS, LISTEN, REALTIME, STT, Endpoint, ServerThread, read_all, send_all
 from voxrelay.gateway.realtime import realtime_frame_limits
 from voxrelay.security.limits import FrameLimits, HandshakeLimiter
 from voxrelay.settings import Settings
@@ -82,31 +81,6 @@ async def refusal(url: str, **kwargs: Any) -> httpx.Response | Any:
         async with websockets.connect(url, **kwargs):
             pass
     return info.value.response
-
-
-async def read_all(ws: Any, endpoint: Endpoint | None = None) -> list[dict[str, Any]]:
-    """Every message until the server closes, or until the answer to a stop is complete (then the client closes)."""
-    messages = []
-    try:
-        async with asyncio.timeout(20):
-            async for raw in ws:
-                messages.append(json.loads(raw))
-                if endpoint is not None:
-                    endpoint.check(messages[-1])
-                    if endpoint.ends(messages[-1]):
-                        await ws.close()
-                        break
-    except websockets.ConnectionClosed:
-        pass
-    return messages
-
-
-async def send_all(ws: Any, frames: list[bytes | str]) -> None:
-    try:
-        for frame in frames:
-            await ws.send(frame)
-    except websockets.ConnectionClosed:
-        pass  # refused mid-way: the caller reads why
 
 
 def audio(endpoint: Endpoint, seconds: float, frame: int = 8000) -> list[bytes | str]:

@@ -9,73 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
-import sys
-from pathlib import Path
 from typing import Any
 
 import websockets
 
+from tests.processes import GatewayProcess
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 BYTES_PER_S = 32000
 FRAME = b"\1\0" * 8000  # 0.5 s of 16 kHz linear16
 FRAMES = 5  # 2.5 s per session, sent in full before the signal
-
-
-class ServerProcess:
-    """`voxrelay serve` in a subprocess; its log lines are events the test waits on."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._seen = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(cls, deepgram_url: str) -> ServerProcess:
-        cli = Path(sys.executable).with_name("voxrelay")  # the venv's console script: the real entry point
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            "DEEPGRAM_API_KEY": "fake-key",
-            "VOXRELAY_DEEPGRAM_URL": deepgram_url,
-        }
-        proc = await asyncio.create_subprocess_exec(
-            str(cli), "serve", "--engine", "deepgram", "--port", "0", "--log-format", "text", "--log-level", "info",
-            env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        return cls(proc)
-
-    async def _read(self) -> None:
-        assert self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            async with self._seen:
-                self.lines.append(raw.decode(errors="replace").rstrip())
-                self._seen.notify_all()
-        async with self._seen:
-            self._seen.notify_all()
-
-    async def wait_for_line(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        """The first log line matching `pattern` (waits for it; fails if the process ends first)."""
-        regex = re.compile(pattern)
-        async with asyncio.timeout(timeout), self._seen:
-            while True:
-                for line in self.lines:
-                    if found := regex.search(line):
-                        return found
-                assert not self._reader.done(), f"server exited before {pattern!r}:\n" + "\n".join(self.lines)
-                await self._seen.wait()
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        await self._reader
 
 
 def covered_bytes(seconds: list[tuple[float, float]]) -> int:
@@ -91,11 +35,9 @@ async def stt_stream_session(base: str) -> Any:
 
 async def test_sigterm_drains_live_sessions_on_both_endpoints_then_exits_0() -> None:
     async with FakeDeepgram(api_key="fake-key", default=Script(final_every_s=1.0)) as fake:
-        server = await ServerProcess.start(fake.url)
+        server = await GatewayProcess.start(fake.url, {})
         try:
-            port = (await server.wait_for_line(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")).group(1)
-            await server.wait_for_line(r"engine deepgram ready")
-            base = f"ws://127.0.0.1:{port}"
+            base = f"ws://127.0.0.1:{server.port}"  # `start` waited for the address and the engine's readiness
             stt = [await stt_stream_session(base) for _ in range(2)]
             listen_url = f"{base}/v1/listen?encoding=linear16&sample_rate=16000"
             listen = [await websockets.connect(listen_url) for _ in range(2)]
@@ -125,5 +67,5 @@ async def test_sigterm_drains_live_sessions_on_both_endpoints_then_exits_0() -> 
                 assert await server.proc.wait() == 0, "\n".join(server.lines)
             await server.wait_for_line(r"drained: \{'sessions': 4, 'forced': 0")
         finally:
-            await server.stop()
+            await server.kill()
             print("\n".join(server.lines))  # the server's log, shown when the test fails

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
 import httpx
 import websockets
 
-from tests.support import Endpoint, ServerThread, until
+from tests.support import Endpoint, ServerThread, read_all, send_all, until
 from voxrelay.security.auth import key_id
 from voxrelay.settings import Settings
 
@@ -35,30 +34,6 @@ def silence(endpoint: Endpoint, seconds: float, frame_s: float = 0.1) -> list[by
     frame = int(endpoint.bytes_per_s * frame_s)
     data = b"\0" * int(endpoint.bytes_per_s * seconds)
     return [endpoint.frame(data[i : i + frame]) for i in range(0, len(data), frame)]
-
-
-async def read_all(ws: Any, endpoint: Endpoint) -> list[dict[str, Any]]:
-    """Every message until the server closes (or the answer to a commit is complete, on OpenAI's endpoint)."""
-    messages: list[dict[str, Any]] = []
-    try:
-        async with asyncio.timeout(30):
-            async for raw in ws:
-                messages.append(json.loads(raw))
-                endpoint.check(messages[-1])
-                if endpoint.ends(messages[-1]):
-                    await ws.close()
-                    break
-    except websockets.ConnectionClosed:
-        pass
-    return messages
-
-
-async def send_all(ws: Any, frames: list[bytes | str]) -> None:
-    try:
-        for frame in frames:
-            await ws.send(frame)
-    except websockets.ConnectionClosed:
-        pass  # ended by the server mid-way: the caller reads why
 
 
 async def stream(server: ServerThread, endpoint: Endpoint, seconds: float, key: str = KEY,

@@ -20,10 +20,10 @@ import pytest
 import websockets
 
 from tests.fakes import EchoEngine
+from tests.processes import GatewayProcess
 from tests.support import STT, ServerThread, until
 from tests.usage.common import KEY, KEY_ID, sample, stream, until_rows, usage_settings
 from tests.usage.postgres import PostgresCluster
-from tests.usage.process import GatewayProcess
 from voxrelay.testing.fake_deepgram import FakeDeepgram, Script
 from voxrelay.usage.database import create_engine, upgrade
 from voxrelay.usage.meter import Meter

@@ -21,6 +21,7 @@ import pytest
 import websockets
 
 from tests.fakes import EchoEngine, FileCountingEngine
+from tests.processes import SRC
 from tests.support import ENDPOINTS, STT, Endpoint, ServerThread, encode_file, until
 from tests.support import silence as quiet
 from tests.usage.common import (
@@ -37,7 +38,6 @@ from tests.usage.common import (
     stream,
     usage_settings,
 )
-from tests.usage.process import SRC
 from voxrelay.cli import main
 from voxrelay.gateway.app import create_app
 from voxrelay.settings import Settings

@@ -1,4 +1,4 @@
-"""`voxrelay serve` in a subprocess (the deepgram engine against a fake Deepgram), for kill and restart tests."""
+"""`voxrelay serve` in a subprocess (the deepgram engine against a fake Deepgram): signal, kill and restart tests."""
 
 from __future__ import annotations
 
