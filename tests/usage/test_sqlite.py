@@ -180,6 +180,20 @@ async def test_a_key_sees_only_its_own_usage_and_an_admin_every_key(server: Serv
     assert past["keys"] == [{"key": KEY_ID, "sessions": 0, "audio_seconds": 0.0, "quota_audio_s": 0.0}]
 
 
+async def test_a_remote_caller_needs_the_admin_key_to_see_every_key(server: ServerThread) -> None:
+    await stream(server, STT, 1.0, key=KEY)
+    await stream(server, STT, 1.0, key=OTHER)
+    remote = {"X-Forwarded-For": "198.51.100.7"}  # through a local reverse proxy: uvicorn takes this address
+    async with httpx.AsyncClient() as client:
+        url = server.http("/v1/usage")
+        anonymous = await client.get(url, headers=remote)
+        assert anonymous.status_code == 401, anonymous.text  # not loopback any more, and no key
+        own = (await client.get(url, headers={**remote, "Authorization": f"Bearer {KEY}"})).json()
+        assert [entry["key"] for entry in own["keys"]] == [KEY_ID]
+        every = (await client.get(url, headers={**remote, "Authorization": f"Bearer {ADMIN}"})).json()
+    assert {KEY_ID, OTHER_ID} <= {entry["key"] for entry in every["keys"]}
+
+
 def test_voxrelay_usage_prints_every_key_as_a_table(
     server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
