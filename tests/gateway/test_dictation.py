@@ -42,6 +42,7 @@ FRAME = 3200  # 100 ms of linear16 16 kHz
 AT_ONCE = 7
 ENDPOINTING_MS = DICTATION_ENDPOINTING_MS
 COMMAND_WORDS = {"comma", "period", "colon", "semicolon", "semi-colon", "paragraph", "quote", "unquote"}
+LEAD_MARKS = re.compile(r'^(?:[,.?!:;\s]|"(?!\w))+')
 TOKEN = re.compile(r"[\w'-]+|\n\n|\n|[,.?!:;\"]")
 MARKS = {",", ".", "?", "!", ":", ";", "\n", "\n\n", '"'}
 # Measured (tiny.en, 2 AMD EPYC cores): 40/44 commands converted on each endpoint (slt 13/14, rms 13/15,
@@ -198,7 +199,11 @@ def _check_words(heard: Heard) -> None:
         assert any(c.isalnum() for c in word["punctuated_word"]), word
         assert word["word"] == word["word"].lower() and "\n" not in word["word"], word
     spoken = " ".join(w["punctuated_word"] for w in heard.words).replace("\n ", "\n")
-    assert re.sub(r"\s+", " ", spoken).strip() == re.sub(r"\s+", " ", joined(heard.finals)).strip(), (
+    # A mark that begins a final (the pause before "comma" ended the utterance before it) has no word in that
+    # final to carry it: it is in the transcript only (protocol.dictation's module doc). An opening quote is
+    # carried by the word after it.
+    carried = [LEAD_MARKS.sub("", final) for final in heard.finals]
+    assert re.sub(r"\s+", " ", spoken).strip() == re.sub(r"\s+", " ", joined(carried)).strip(), (
         heard.finals, spoken,
     )
 
