@@ -79,12 +79,6 @@ class LiveStream:
     async def close(self) -> None:
         await self._socket.close()
 
-    async def __aenter__(self) -> LiveStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     def __aiter__(self) -> AsyncIterator[ServerMessage]:
         return self._messages()
 
