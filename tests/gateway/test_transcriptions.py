@@ -55,8 +55,10 @@ def whole_file(server: ServerThread, speech: tuple[np.ndarray, str]) -> str:
 
 
 @pytest.fixture
-def client(server: ServerThread) -> OpenAI:
-    return OpenAI(api_key=KEY, base_url=server.http("/v1"), max_retries=0, _strict_response_validation=True)
+def client(server: ServerThread) -> Iterator[OpenAI]:
+    # Closed after each test: a pooled connection left to the garbage collector warns in whichever test runs then.
+    with OpenAI(api_key=KEY, base_url=server.http("/v1"), max_retries=0, _strict_response_validation=True) as sdk:
+        yield sdk
 
 
 def wav(pcm: np.ndarray) -> tuple[str, bytes, str]:

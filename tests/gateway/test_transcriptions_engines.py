@@ -29,8 +29,8 @@ class NeverReady(Engine):
 def test_engine_not_ready_is_503() -> None:
     server = ServerThread(Settings(port=0), NeverReady()).start()
     try:
-        client = OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0)
-        with pytest.raises(openai.InternalServerError) as raised:
+        with OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0) as client, \
+                pytest.raises(openai.InternalServerError) as raised:
             client.audio.transcriptions.create(file=wav(silence(1.0)), model="whisper-1")
         assert raised.value.status_code == 503 and raised.value.response.headers["retry-after"]
         assert "model file is missing" in error_of(raised.value)["message"]
@@ -82,19 +82,19 @@ def test_a_raw_audio_engine_gets_the_upload_as_it_came_and_a_failure_mid_stream_
     engine = RawFileEngine()
     server = ServerThread(Settings(port=0), engine).start()
     try:
-        client = OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0)
-        data = encode_file(clip("fw_stereo_left.wav").pcm(), "mp3")
-        result = client.audio.transcriptions.create(file=("a.mp3", data), model="nova-3", language="de", prompt="Hi")
-        assert result.text == f"got {len(data)} bytes"
-        request = engine.requests[0]
-        assert request.audio == data and (request.filename, request.language, request.prompt) == ("a.mp3", "de", "Hi")
-        stream = client.audio.transcriptions.create(file=("a.mp3", data), model="nova-3", prompt="fail", stream=True)
-        events = iter(stream)
-        assert next(events).type == "transcript.text.delta"
-        with pytest.raises(openai.APIError, match="upstream went away"):
-            next(events)
-        # Counted once the response is over (the client may read the error event before that).
-        asyncio.run(until(lambda: metric(server, "voxrelay_file_jobs_total", status="error") == 1))
+        with OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0) as client:
+            data = encode_file(clip("fw_stereo_left.wav").pcm(), "mp3")
+            result = client.audio.transcriptions.create(file=("a.mp3", data), model="nova-3", language="de", prompt="Hi")
+            assert result.text == f"got {len(data)} bytes"
+            request = engine.requests[0]
+            assert request.audio == data and (request.filename, request.language, request.prompt) == ("a.mp3", "de", "Hi")
+            stream = client.audio.transcriptions.create(file=("a.mp3", data), model="nova-3", prompt="fail", stream=True)
+            events = iter(stream)
+            assert next(events).type == "transcript.text.delta"
+            with pytest.raises(openai.APIError, match="upstream went away"):
+                next(events)
+            # Counted once the response is over (the client may read the error event before that).
+            asyncio.run(until(lambda: metric(server, "voxrelay_file_jobs_total", status="error") == 1))
     finally:
         server.stop()
 
@@ -107,14 +107,14 @@ def test_a_browser_origin_not_allowed_is_403_before_the_upload_is_read() -> None
     try:
         upload = wav(silence(1.0))
         for origin, allowed in (("https://evil.example", False), ("https://app.example", True)):
-            client = OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0,
-                            default_headers={"Origin": origin})
-            if allowed:
-                assert client.audio.transcriptions.create(file=upload, model="whisper-1").text
-            else:
-                with pytest.raises(openai.PermissionDeniedError) as raised:
-                    client.audio.transcriptions.create(file=upload, model="whisper-1")
-                assert raised.value.status_code == 403 and "origin" in error_of(raised.value)["message"].lower()
+            with OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0,
+                        default_headers={"Origin": origin}) as client:
+                if allowed:
+                    assert client.audio.transcriptions.create(file=upload, model="whisper-1").text
+                else:
+                    with pytest.raises(openai.PermissionDeniedError) as raised:
+                        client.audio.transcriptions.create(file=upload, model="whisper-1")
+                    assert raised.value.status_code == 403 and "origin" in error_of(raised.value)["message"].lower()
         assert len(engine.requests) == 1  # the refused upload never reached the engine
     finally:
         server.stop()

@@ -213,30 +213,30 @@ async def test_a_drain_waits_for_an_upload_in_flight_and_refuses_new_ones_with_5
     engine = FileCountingEngine()
     server = draining_server(engine)
     try:
-        client = openai.OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0)
-        held = linear16_wav(b"HOLD" + bytes(31996), 16000, 1)  # 1 s; the engine waits for `release`
-        upload = asyncio.create_task(
-            asyncio.to_thread(client.audio.transcriptions.create, file=("a.wav", held), model="whisper-1")
-        )
-        await wait_until(lambda: engine.holding == 1)
-        async with httpx.AsyncClient() as http:
-            drain = asyncio.create_task(http.post(server.http("/admin/drain?wait=true"), timeout=30))
-            await wait_until(lambda: server.gateway.draining)
-            with pytest.raises(openai.InternalServerError) as refused:
-                await asyncio.to_thread(
-                    client.audio.transcriptions.create, file=("b.wav", linear16_wav(bytes(3200), 16000, 1)),
-                    model="whisper-1",
-                )
-            assert refused.value.status_code == 503 and refused.value.response.headers["retry-after"]
-            assert not drain.done() and server.gateway.file_jobs == 1  # the drain is waiting for the upload
-            engine.release.set()
-            transcript = await asyncio.wait_for(upload, 20)
-            # The fake names the byte ranges of what it got: the whole WAV, header included (a raw-audio engine).
-            ranges = [(first, min(first + 16000, len(held))) for first in range(0, len(held), 16000)]
-            assert transcript.text == " ".join(f"Bytes {a}-{b}." for a, b in ranges)
-            result = (await asyncio.wait_for(drain, 20)).json()
-        assert result["sessions"] == 1 and result["forced"] == 0
-        await wait_until(lambda: not server._thread.is_alive())  # the drain ended the server
+        with openai.OpenAI(api_key="unused", base_url=server.http("/v1"), max_retries=0) as client:
+            held = linear16_wav(b"HOLD" + bytes(31996), 16000, 1)  # 1 s; the engine waits for `release`
+            upload = asyncio.create_task(
+                asyncio.to_thread(client.audio.transcriptions.create, file=("a.wav", held), model="whisper-1")
+            )
+            await wait_until(lambda: engine.holding == 1)
+            async with httpx.AsyncClient() as http:
+                drain = asyncio.create_task(http.post(server.http("/admin/drain?wait=true"), timeout=30))
+                await wait_until(lambda: server.gateway.draining)
+                with pytest.raises(openai.InternalServerError) as refused:
+                    await asyncio.to_thread(
+                        client.audio.transcriptions.create, file=("b.wav", linear16_wav(bytes(3200), 16000, 1)),
+                        model="whisper-1",
+                    )
+                assert refused.value.status_code == 503 and refused.value.response.headers["retry-after"]
+                assert not drain.done() and server.gateway.file_jobs == 1  # the drain is waiting for the upload
+                engine.release.set()
+                transcript = await asyncio.wait_for(upload, 20)
+                # The fake names the byte ranges of what it got: the whole WAV, header included (a raw-audio engine).
+                ranges = [(first, min(first + 16000, len(held))) for first in range(0, len(held), 16000)]
+                assert transcript.text == " ".join(f"Bytes {a}-{b}." for a, b in ranges)
+                result = (await asyncio.wait_for(drain, 20)).json()
+            assert result["sessions"] == 1 and result["forced"] == 0
+            await wait_until(lambda: not server._thread.is_alive())  # the drain ended the server
     finally:
         engine.release.set()
         server.stop()
