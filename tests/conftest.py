@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -39,3 +40,20 @@ def local_engine_server() -> Iterator[ServerThread]:
     assert server.gateway.ready, server.gateway.start_error
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def freeze_what_is_loaded() -> None:
+    """Move what is alive when a module starts (modules, models, session servers) out of the collector's sight,
+    so that collect_garbage_after_each_test looks at the module's own objects: ~10 ms, not ~160 ms."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_each_test(freeze_what_is_loaded: None) -> Iterator[None]:
+    """A socket or file a test leaves open warns when the garbage collector frees it: collect after each test, so
+    the warning (an error here) names the test that leaked (or the one after it, when the leak was still held
+    by a fixture), not whichever test the collector happened to run in."""
+    yield
+    gc.collect()
