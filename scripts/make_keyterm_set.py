@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from voxrelay.bench.common import Clip, _speech_bounds
+from voxrelay.bench.common import Clip, speech_bounds
 from voxrelay.bench.keyterms import recall_counts
 from voxrelay.bench.offline import stream_finals
 from voxrelay.client import load_audio
@@ -230,7 +230,7 @@ async def decode_all(paths: list[Path], terms: list[tuple[str, ...]]) -> list[tu
     try:
         for path, keyterms in zip(paths, terms, strict=True):
             pcm = load_audio(str(path))
-            start, end = _speech_bounds(pcm)
+            start, end = speech_bounds(pcm)
             cut = Clip(path.name, "", pcm, start, end).trimmed()
             pair = []
             for chosen in ((), keyterms):

@@ -3,12 +3,17 @@
     PYTHONPATH=src .venv/bin/python scripts/make_long_set.py joined OUT_DIR   # from the corpus (development set)
     PYTHONPATH=src .venv/bin/python scripts/make_long_set.py tts OUT_DIR      # Festival HTS voice (reporting set)
 
-`joined`: corpus clips (real + synth) cut to their speech (energy gate, 40 ms margin) and joined with a 20 ms
-crossfade, so the sentences run on without a pause; 0.3 s of silence before, 0.3 s after. Licenses: those of the
-source clips (see the corpus' refs.tsv). `tts`: long sentences written for this set, spoken by Festival's
-cmu_us_slt_arctic_hts voice (`text2wave`, Debian package festvox-us-slt-hts), resampled to 16 kHz; the voice's
-license is the CMU ARCTIC one (free use). Either folder gets refs.tsv in the corpus' format (subset `real`), so
-`voxrelay bench --corpus OUT_DIR` and `load_clips` read it.
+`joined`: the set `voxrelay bench --long` builds at bench time (`voxrelay.bench.longset`: single-sentence corpus
+recordings and corpus sentences joined with 50 ms gaps, 5-20 s, no pause of 300 ms inside), written out as WAVs,
+e.g. for `stop_latency.py`. Licenses: those of the source clips (see the corpus' refs.tsv). Before
+`bench.longset` existed (issue 16's first slice) this joined other groups with a 20 ms crossfade and no pause
+check.
+
+`tts` (report-only: pass the folder to `voxrelay bench --long-set OUT_DIR`): long sentences written for this set,
+spoken by Festival's cmu_us_slt_arctic_hts voice (`text2wave`, Debian package festvox-us-slt-hts), resampled to
+16 kHz; the voice's license is the CMU ARCTIC one (free use); one sentence (tts_07) is 4 s, under the set's 5 s.
+Either folder gets refs.tsv in the corpus' format (subset `real`), so `voxrelay bench --corpus OUT_DIR`,
+`--long-set OUT_DIR` and `load_clips` read it.
 """
 
 from __future__ import annotations
@@ -21,24 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voxrelay.bench.common import RATE, find_corpus, load_clips
+from voxrelay.bench.common import RATE, find_corpus
+from voxrelay.bench.longset import build_long_set
 from voxrelay.client import load_audio
-
-JOINS = [
-    ["speechbrain_spk1_snt1.wav", "speechbrain_spk1_snt3.wav",
-     "speechbrain_spk1_snt4.wav", "speechbrain_spk1_snt5.wav"],
-    ["librivox_sas_0870.wav", "librivox_sas_0880.wav", "librivox_sas_0890.wav"],
-    ["librivox_sas_0920.wav", "librivox_sas_0930.wav"],
-    ["ljspeech_LJ001-0001.wav", "ljspeech_LJ001-0004.wav"],
-    ["ljspeech_LJ001-0003.wav"],
-    ["fw_stereo_left.wav", "fw_stereo_right.wav"],
-    ["vctk_p225_002.wav", "timit_LDC93S1.wav", "deepspeech_new_home.wav"],
-    ["pocketsphinx_cards_005.wav", "speechbrain_example1.wav", "speechbrain_example5.wav"],
-    ["s07_names_message.wav", "s08_names_flight.wav"],
-    ["s10_dictation_email.wav", "s04_numbers_phone.wav"],
-    ["s03_question_weather.wav", "s14_question_distance.wav", "s15_address_navigation.wav"],
-    ["s05_numbers_money.wav", "s06_numbers_date_time.wav", "s01_command_lights.wav"],
-]
 
 SENTENCES = [
     "Please remind me to call the landlord tomorrow morning about the broken heater in the back bedroom.",
@@ -72,21 +62,13 @@ def speech(pcm: np.ndarray, margin_s: float = 0.04) -> np.ndarray:
     return pcm[a:b]
 
 
-def join(parts: list[np.ndarray], fade_s: float = 0.02) -> np.ndarray:
-    fade = int(fade_s * RATE)
-    out = parts[0]
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    for part in parts[1:]:
-        mixed = out[-fade:] * (1 - ramp) + part[:fade] * ramp
-        out = np.concatenate([out[:-fade], mixed, part[fade:]])
-    return out
-
-
-def write(out: Path, name: str, pcm: np.ndarray, source: str, license_note: str, text: str, rows: list) -> None:
+def write(out: Path, name: str, pcm: np.ndarray, source: str, license_note: str, text: str, rows: list,
+          pad: bool = True) -> None:
     import wave
 
-    silence = np.zeros(int(0.3 * RATE), dtype=np.float32)
-    pcm = np.concatenate([silence, pcm / max(1.0, float(np.abs(pcm).max())), silence])
+    if pad:
+        silence = np.zeros(int(0.3 * RATE), dtype=np.float32)
+        pcm = np.concatenate([silence, pcm / max(1.0, float(np.abs(pcm).max())), silence])
     with wave.open(str(out / name), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -100,12 +82,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows: list = []
     if kind == "joined":
-        clips = {c.name: c for c in load_clips(find_corpus(), subsets=("real", "synth"))}
-        for i, names in enumerate(JOINS):
-            pcm = join([speech(clips[n].pcm) for n in names])
-            text = " ".join(clips[n].reference for n in names)
-            write(out, f"long_{i:02d}.wav", pcm, "voxrelay corpus", "see the corpus refs.tsv of: " + " + ".join(names),
-                  text, rows)
+        for long in build_long_set(find_corpus()):
+            name = long.clip.name if long.clip.name.endswith(".wav") else long.clip.name + ".wav"
+            note = "see the corpus refs.tsv of: " + " + ".join(long.sources)
+            write(out, name, long.clip.pcm, "voxrelay corpus", note, long.clip.reference, rows, pad=False)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             for i, text in enumerate(SENTENCES):

@@ -66,6 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         help="the local part sends the keyterm set's keyterms (all of them) with every /stt-stream session",
     )
 
+    bench.add_argument(
+        "--long", action="store_true",
+        help="measure long utterances (5-20 s without a pause, built from the corpus): final after stop against "
+        "length, endpointing, first interim, WER, capacity",
+    )
+    bench.add_argument(
+        "--long-set", help="also stream these report-only long utterances (folder with refs.tsv and WAV clips)"
+    )
+    bench.add_argument("--long-levels", help="concurrent sessions for capacity on long utterances (default 4,8,12,16)")
+
     db = commands.add_parser("db", help="the usage database (docs/usage.md)")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply the schema migrations")
     usage = commands.add_parser("usage", help="print every key's usage as a table (reads the usage database)")
@@ -111,6 +121,9 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         keyterms=args.keyterms,
         keyterm_set=Path(args.keyterm_set) if args.keyterm_set else None,
         local_glossary=args.local_glossary,
+        long=args.long,
+        long_set=Path(args.long_set) if args.long_set else None,
+        long_levels=ints(args.long_levels),
         argv=[a for a in argv if a != "bench"],
     )
     print(report.read_text())

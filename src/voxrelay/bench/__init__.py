@@ -3,8 +3,10 @@
     voxrelay bench                 # full run (about 15 minutes on 2 cores)
     voxrelay bench --quick         # a smoke run of every measurement (seconds)
     voxrelay bench --skip-local --skip-upload --skip-proxy --keyterms   # keyterm recall and cost (issue 13)
+    voxrelay bench --skip-local --skip-upload --skip-proxy --long       # long utterances (issue 16)
 
-Writes bench.json, bench.md and PNG plots to --out (default bench-results/).
+Writes bench.json, bench.md and plots (PNG; the long set's latency against length as SVG) to --out
+(default bench-results/).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ def run_bench(
     keyterms: bool = False,
     keyterm_set: Path | None = None,
     local_glossary: bool = False,
+    long: bool = False,
+    long_set: Path | None = None,
+    long_levels: Sequence[int] | None = None,
     progress: bool = True,
     argv: Sequence[str] = (),
 ) -> Path:
@@ -60,7 +65,9 @@ def run_bench(
     from voxrelay.bench.report import write_report
 
     """`keyterms`: measure keyterm recall on `keyterm_set` (refs.tsv + WAVs; None = tests/fixtures/keyterms);
-    `local_glossary`: the local part sends that set's keyterms (all of them) with every session."""
+    `local_glossary`: the local part sends that set's keyterms (all of them) with every session;
+    `long`: measure the long-utterance set built from the corpus (`bench.longset`), plus the report-only clips
+    of `long_set` (a folder with refs.tsv) if given; capacity on long speech at `long_levels`."""
     data: dict[str, Any] = {"mode": "quick" if quick else "full", "command": "voxrelay bench " + shlex.join(argv)}
     tick = _progress(progress)
     kclips = None
@@ -81,6 +88,8 @@ def run_bench(
         data["local"] = run_local(
             chosen, levels=levels, per_session=1 if quick else 3, progress=tick, keyterms=terms
         ).to_dict()
+    if long or long_set is not None:
+        data["long"] = _run_long(quick, long_set, long_levels, tick)
     if not skip_upload:
         from voxrelay.bench.upload import run_upload
 
@@ -102,3 +111,20 @@ def run_bench(
         seconds = proxy_seconds if proxy_seconds is not None else (3.0 if quick else 12.0)
         data["proxy"] = run_proxy(plevels, seconds, tick).to_dict()
     return write_report(out, data)
+
+
+def _run_long(
+    quick: bool,
+    long_set: Path | None,
+    levels: Sequence[int] | None,
+    tick: Callable[[str, int], Callable[[], None]],
+) -> dict[str, Any]:
+    from voxrelay.bench.common import find_corpus
+    from voxrelay.bench.long_utterances import run_long
+    from voxrelay.bench.longset import build_long_set, load_report_set
+
+    clips = build_long_set(find_corpus(), limit=2 if quick else None)
+    if long_set is not None:
+        clips += load_report_set(long_set, limit=2 if quick else None)
+    levels = levels if levels is not None else ([2] if quick else [4, 8, 12, 16])
+    return run_long(clips, levels=levels, per_session=1 if quick else 2, progress=tick).to_dict()

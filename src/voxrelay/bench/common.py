@@ -17,7 +17,10 @@ import numpy as np
 
 from voxrelay.client import load_audio
 
-__all__ = ["Clip", "Gateway", "find_corpus", "free_port", "load_clips", "percentile", "process_cpu_s", "process_rss"]
+__all__ = [
+    "Clip", "Gateway", "find_corpus", "free_port", "load_clips", "percentile", "process_cpu_s", "process_rss",
+    "speech_bounds",
+]
 
 RATE = 16000
 
@@ -60,12 +63,12 @@ def load_clips(corpus: Path, subsets: Sequence[str] = ("real", "synth"), limit: 
     clips = []
     for path, row in rows[:limit]:
         pcm = load_audio(str(path))
-        start, end = _speech_bounds(pcm)
+        start, end = speech_bounds(pcm)
         clips.append(Clip(path.name, row["reference_transcript"], pcm, start, end))
     return clips
 
 
-def _speech_bounds(pcm: np.ndarray, frame: int = 320, gate_db: float = -35.0) -> tuple[float, float]:
+def speech_bounds(pcm: np.ndarray, frame: int = 320, gate_db: float = -35.0) -> tuple[float, float]:
     """First and last 20 ms frame whose level is within `gate_db` of the loudest frame."""
     n = len(pcm) // frame
     if n == 0:

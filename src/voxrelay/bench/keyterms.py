@@ -106,7 +106,7 @@ def find_keyterm_set() -> Path:
 
 def load_keyterm_set(folder: Path, limit: int | None = None) -> list[KeytermClip]:
     """The clips of `folder/refs.tsv` (columns file, voice, text, keyterms; file relative to the folder)."""
-    from voxrelay.bench.common import _speech_bounds
+    from voxrelay.bench.common import speech_bounds
     from voxrelay.client import load_audio
 
     out = []
@@ -115,7 +115,7 @@ def load_keyterm_set(folder: Path, limit: int | None = None) -> list[KeytermClip
     for row in rows[:limit]:
         path = folder / row["file"]
         pcm = load_audio(str(path))
-        start, end = _speech_bounds(pcm)
+        start, end = speech_bounds(pcm)
         terms = tuple(t.strip() for t in row["keyterms"].split("|") if t.strip())
         out.append(KeytermClip(Clip(path.name, row["text"], pcm, start, end), row["voice"], terms))
     return out

@@ -24,7 +24,7 @@ from voxrelay.bench.common import RATE, Clip, Gateway, percentile
 from voxrelay.bench.realtime import measure_realtime
 from voxrelay.client import StreamResult, stream_audio, to_linear16
 
-__all__ = ["LagHistogram", "LocalResults", "lag_columns", "run_local"]
+__all__ = ["LagHistogram", "LocalResults", "capacity_sessions", "lag_columns", "run_local"]
 
 LINEAR16 = {"encoding": "linear16", "sample_rate": RATE, "channels": 1}
 
@@ -299,12 +299,17 @@ def run_local(
     results.streaming_wer = wer(results.references, results.streaming_transcripts)
     results.whole_file_wer = wer(results.references, results.whole_file_transcripts)
     results.realtime_wer = wer(results.references, results.realtime_transcripts)
+    results.capacity_sessions = capacity_sessions(results.capacity)
+    return results
+
+
+def capacity_sessions(rows: Sequence[dict[str, Any]]) -> int:
+    """The most concurrent sessions that passed: p95 final after stop <= 500 ms and no session behind."""
     passing = [
         row["sessions"]
-        for row in results.capacity
+        for row in rows
         if row["final_after_stop_p95_s"] is not None
         and row["final_after_stop_p95_s"] <= 0.5
         and row["sessions_behind"] == 0
     ]
-    results.capacity_sessions = max(passing) if passing else 0
-    return results
+    return max(passing) if passing else 0

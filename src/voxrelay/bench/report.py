@@ -1,4 +1,4 @@
-"""Benchmark output: JSON (everything), Markdown (the report) and PNG plots (matplotlib)."""
+"""Benchmark output: JSON (everything), Markdown (the report), PNG plots and the long set's SVG (matplotlib)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     data = {**data, "machine": machine()}
     (out / "bench.json").write_text(json.dumps(data, indent=2))
-    plots = _plots(out, data)
+    plots = _plots(out, data) + _long_plot(out, data)
     lines = [f"# voxrelay benchmark ({data['mode']} run)", ""]
     m = data["machine"]
     lines += [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}. Command: `{data['command']}`.", ""]
@@ -100,16 +100,7 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             "",
         ]
         if s["capacity"]:
-            lines += [
-                "| concurrent sessions | final after stop p50 | p95 | sessions behind | event-loop lag p50 / p99 ms |",
-                "|---|---|---|---|---|",
-            ]
-            for row in s["capacity"]:
-                lines.append(
-                    f"| {row['sessions']} | {_fmt(row['final_after_stop_p50_s'], 1000)} | "
-                    f"{_fmt(row['final_after_stop_p95_s'], 1000)} | {row['sessions_behind']} | "
-                    f"{_fmt(row.get('loop_lag_p50_ms'), 1, 2)} / {_fmt(row.get('loop_lag_p99_ms'), 1, 2)} |"
-                )
+            lines += _capacity_rows(s["capacity"])
             lines += [
                 "",
                 "Event-loop lag: how late the gateway's loop woke a 50 ms timer during the level (its "
@@ -119,6 +110,8 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
                 f"goal ≥ 8 ({_verdict(s['capacity_sessions'] >= 8)}).",
                 "",
             ]
+    if data.get("long"):
+        lines += _long_lines(data["long"])
     upload = data.get("upload")
     if upload:
         u = upload["summary"]
@@ -186,6 +179,95 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
     report = out / "bench.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _capacity_rows(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| concurrent sessions | final after stop p50 | p95 | sessions behind | event-loop lag p50 / p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['sessions']} | {_fmt(row['final_after_stop_p50_s'], 1000)} | "
+            f"{_fmt(row['final_after_stop_p95_s'], 1000)} | {row['sessions_behind']} | "
+            f"{_fmt(row.get('loop_lag_p50_ms'), 1, 2)} / {_fmt(row.get('loop_lag_p99_ms'), 1, 2)} |"
+        )
+    return lines
+
+
+def _long_lines(long: dict[str, Any]) -> list[str]:
+    """The long-utterance part (issue 16): its goals, per-kind stop latency, the fitted line, capacity, the table."""
+    from voxrelay.bench.length_plot import latency_table
+
+    s = long["summary"]
+    fas, ep, fi = s["final_after_stop_s"], s["speech_final_after_speech_end_s"], s["first_interim_after_onset_s"]
+    fit = s["fit"]
+    kinds = {k: sum(c["kind"] == k for c in long["clips"]) for k in s["final_after_stop_by_kind"]}
+    ep_goal = s["endpointing_ms"] / 1000 + 0.15 + 1e-9  # 450 ms meets "endpointing + 150 ms" in float too
+    gap = None
+    if s["streaming_wer"] is not None and s["whole_file_wer"] is not None:
+        gap = 100 * (s["streaming_wer"] - s["whole_file_wer"])
+    lines = [
+        "## Long utterances (5-20 s without a pause), real-time streams through /stt-stream",
+        "",
+        f"{s['clips']} clips ({', '.join(f'{n} {k}' for k, n in kinds.items())}; speech p50 "
+        f"{_fmt(s['speech_s']['p50'], 1, 1)} s). *single* and *joined* are development material, built from the "
+        "corpus clips the engine is tuned on (`voxrelay.bench.longset`); *report-only* clips come from `--long-set`. "
+        f"Stopped 50 ms after the last loud frame; final after stop is timed on the {fas['n']} clips with words "
+        f"pending at the stop ({s['final_before_stop']} had their last final before it). Goals: issue 16's. "
+        "Latencies in ms.",
+        "",
+        "| measure | p50 | p95 | goal | verdict |",
+        "|---|---|---|---|---|",
+        f"| final after stop | {_fmt(fas['p50'], 1000)} | {_fmt(fas['p95'], 1000)} | p50 ≤ 120, p95 ≤ 200 | "
+        f"{_verdict(None if fas['p50'] is None else fas['p50'] <= 0.12 and fas['p95'] <= 0.2)} |",
+    ]
+    for kind, k in s["final_after_stop_by_kind"].items():
+        lines.append(f"| ... {kind} ({k['n']}) | {_fmt(k['p50'], 1000)} | {_fmt(k['p95'], 1000)} | | |")
+    lines += [
+        "| final after stop against seconds of speech, least squares | "
+        f"slope **{_fmt(fit and fit['slope_ms_per_s'], 1, 1)} ms/s** | "
+        f"intercept {_fmt(fit and fit['intercept_ms'])} ms | "
+        "slope ≤ 5 ms/s | "
+        f"{_verdict(None if fit is None else fit['slope_ms_per_s'] <= 5)} |",
+        f"| speech_final after end of speech (endpointing {s['endpointing_ms']} ms) | {_fmt(ep['p50'], 1000)} | "
+        f"{_fmt(ep['p95'], 1000)} | p50 ≤ {ep_goal * 1000:.0f} | "
+        f"{_verdict(None if ep['p50'] is None else ep['p50'] <= ep_goal)} |",
+        f"| first interim after speech onset | {_fmt(fi['p50'], 1000)} | {_fmt(fi['p95'], 1000)} | p50 ≤ 300 | "
+        f"{_verdict(None if fi['p50'] is None else fi['p50'] <= 0.3)} |",
+        "",
+        f"Streaming WER {_fmt(s['streaming_wer'], 100, 2, ' %')} against faster-whisper's whole-file WER "
+        f"{_fmt(s['whole_file_wer'], 100, 2, ' %')} on the same clips: gap {_fmt(gap, 1, 2)} points.",
+        "",
+    ]
+    if s["capacity"]:
+        lines += [
+            *_capacity_rows(s["capacity"]),
+            "",
+            f"Capacity on long utterances (p95 final after stop ≤ 500 ms, no session behind): "
+            f"**{s['capacity_sessions']}** sessions; goal ≥ 12 ({_verdict(s['capacity_sessions'] >= 12)}).",
+            "",
+        ]
+    rows = [(c["name"], c["kind"], c["speech_s"], c["final_after_stop_s"]) for c in long["clips"]]
+    return [*lines, "Final after stop against length (plot: `long_latency.svg`):", "", *latency_table(rows), ""]
+
+
+def _long_plot(out: Path, data: dict[str, Any]) -> list[Path]:
+    from voxrelay.bench.length_plot import LineFit, latency_svg
+
+    long = data.get("long")
+    points = [
+        (c["speech_s"], c["final_after_stop_s"], c["kind"])
+        for c in (long or {}).get("clips", [])
+        if c["final_after_stop_s"] is not None
+    ]
+    if not long or not points:
+        return []
+    fit = long["summary"]["fit"]
+    svg = latency_svg(points, None if fit is None else LineFit(**fit), "Final after stop, long utterances", 200)
+    path = out / "long_latency.svg"
+    path.write_text(svg)
+    return [path]
 
 
 def _ratio(pair: list[int] | None) -> str:
