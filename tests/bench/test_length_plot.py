@@ -49,3 +49,9 @@ def test_the_svg_is_deterministic_and_shows_every_kind_and_the_fit() -> None:
     assert fit is not None
     for label in ("single (1)", "joined (2)", f"{fit.slope_ms_per_s:.1f} ms/s", "goal p95 200 ms", "long utterances"):
         assert label in text, label
+
+
+def test_a_falling_line_is_labelled_with_a_minus_not_a_plus_minus() -> None:
+    points = [(5.0, 0.5, "joined"), (15.0, 0.3, "joined")]
+    svg = latency_svg(points, fit_line([5.0, 15.0], [0.5, 0.3]), "t")
+    assert "fit: 600 ms - 20.0 ms/s" in " ".join(ET.fromstring(svg).itertext())

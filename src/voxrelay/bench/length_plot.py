@@ -56,21 +56,22 @@ def latency_svg(points: Sequence[Point], fit: LineFit | None, title: str, goal_m
     import matplotlib.pyplot as plt
 
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "voxrelay"}):
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(8.5, 4))
         for kind in sorted({k for _, _, k in points}):
             mine = [(s, lat * 1000) for s, lat, k in points if k == kind]
             ax.plot([s for s, _ in mine], [ms for _, ms in mine], "o", label=f"{kind} ({len(mine)})")
         if fit is not None:
             xs = np.array([min(s for s, _, _ in points), max(s for s, _, _ in points)])
+            sign = "+" if fit.slope_ms_per_s >= 0 else "-"
             ax.plot(xs, fit.intercept_ms + fit.slope_ms_per_s * xs, "-", color="black",
-                    label=f"fit: {fit.intercept_ms:.0f} ms + {fit.slope_ms_per_s:.1f} ms/s")
+                    label=f"fit: {fit.intercept_ms:.0f} ms {sign} {abs(fit.slope_ms_per_s):.1f} ms/s")
         if goal_ms is not None:
             ax.axhline(goal_ms, color="grey", linestyle="--", label=f"goal p95 {goal_ms:.0f} ms")
         ax.set_xlabel("speech in the utterance, s")
         ax.set_ylabel("final after stop, ms")
         ax.set_ylim(bottom=0)
         ax.set_title(title)
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over a point
         fig.tight_layout()
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None})
