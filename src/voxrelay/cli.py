@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         "--local-glossary", action="store_true",
         help="the local part sends the keyterm set's keyterms (all of them) with every /stt-stream session",
     )
-
     bench.add_argument(
         "--long", action="store_true",
         help="measure long utterances (5-20 s without a pause, built from the corpus): final after stop against "
