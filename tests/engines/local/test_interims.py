@@ -6,7 +6,7 @@ def due(pacer: InterimPacer, end: float, *, start: float = 1.0, hearing: bool = 
 
 
 def test_the_first_decode_waits_for_enough_speech() -> None:
-    pacer = InterimPacer(interval_s=0.5, first_s=0.2)
+    pacer = InterimPacer(interval_s=0.5, first_s=0.2)  # the thresholds are set here: the defaults may be tuned
     assert not due(pacer, 1.1, shown=False)
     assert due(pacer, 1.2, shown=False)
 

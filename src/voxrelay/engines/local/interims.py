@@ -26,8 +26,11 @@ class InterimPacer:
     """
 
     interval_s: float  # new speech between interims once the segment has shown text
-    first_s: float = 0.2  # speech before the first decode of a segment: less gives Whisper too little
-    retry_s: float = 0.2  # new speech before asking again while no decode of the segment had text
+    # Speech before the first decode of a segment, and new speech before asking again while no decode of it had
+    # text. 0.2 s (before issue 16) put the first interim at p50 ~500 ms after onset under load, 0.15 s ~390 ms,
+    # with the same number of decodes before it (scripts/first_interim.py); 0.1 s was no sooner and decoded more.
+    first_s: float = 0.15
+    retry_s: float = 0.15
     in_flight: bool = False
     stops_pending: int = 0
     _asked_at: float = 0.0  # the segment's speech end when the last interim was asked for
