@@ -82,3 +82,86 @@ async def test_a_job_whose_future_was_cancelled_before_it_ran_is_skipped() -> No
     finally:
         gate.set()
         scheduler.close()
+
+
+def _recorder(order: list[str], hold: threading.Event | None = None, running: threading.Event | None = None):  # type: ignore[no-untyped-def]
+    def job(name: str):  # type: ignore[no-untyped-def]
+        def run() -> str:
+            if running is not None and hold is not None and name == "blocker":
+                running.set()
+                hold.wait(10)
+            order.append(name)
+            return name
+
+        return run
+
+    return job
+
+
+async def test_a_withdrawn_interim_never_runs() -> None:
+    scheduler = InferenceScheduler(workers=1)
+    gate, running = threading.Event(), threading.Event()
+    order: list[str] = []
+    job = _recorder(order, gate, running)
+    try:
+        blocker = scheduler.submit(job("blocker"), priority=FINAL)
+        assert await asyncio.to_thread(running.wait, 10)
+        interim = scheduler.submit(job("interim"), priority=INTERIM, key="s1")
+        assert scheduler.cancel("s1")  # a stop arrived: its final replaces the waiting interim
+        assert interim.cancelled()
+        assert not scheduler.cancel("s1")  # nothing waits any more
+        final = scheduler.submit(job("final"), priority=FINAL)
+        gate.set()
+        await asyncio.gather(blocker, final)
+        assert order == ["blocker", "final"]
+        assert scheduler.queued == 0
+    finally:
+        gate.set()
+        scheduler.close()
+
+
+async def test_interims_go_to_the_session_served_longest_ago_first() -> None:
+    scheduler = InferenceScheduler(workers=1)
+    order: list[str] = []
+    try:
+        # s1's interim ran, then s2's: s1 got one longest ago.
+        await scheduler.submit(_recorder(order)("s1-a"), priority=INTERIM, key="s1")
+        await scheduler.submit(_recorder(order)("s2-a"), priority=INTERIM, key="s2")
+        gate, running = threading.Event(), threading.Event()
+        job = _recorder(order, gate, running)
+        blocker = scheduler.submit(job("blocker"), priority=FINAL)
+        assert await asyncio.to_thread(running.wait, 10)
+        # Queued in the order s2, s1, s3 (new), then a final; served: final, s3 (never had one), s1, s2.
+        waiting = [
+            scheduler.submit(job("s2-b"), priority=INTERIM, key="s2"),
+            scheduler.submit(job("s1-b"), priority=INTERIM, key="s1"),
+            scheduler.submit(job("s3-a"), priority=INTERIM, key="s3"),
+            scheduler.submit(job("final"), priority=FINAL),
+        ]
+        gate.set()
+        await asyncio.gather(blocker, *waiting)
+        assert order == ["s1-a", "s2-a", "blocker", "final", "s3-a", "s1-b", "s2-b"]
+    finally:
+        scheduler.close()
+
+
+async def test_a_released_key_starts_afresh() -> None:
+    scheduler = InferenceScheduler(workers=1)
+    order: list[str] = []
+    try:
+        await scheduler.submit(_recorder(order)("old-a"), priority=INTERIM, key="old")
+        await scheduler.submit(_recorder(order)("other-a"), priority=INTERIM, key="other")
+        scheduler.release("old")  # its session ended; a new one under the same key counts as never served
+        gate, running = threading.Event(), threading.Event()
+        job = _recorder(order, gate, running)
+        blocker = scheduler.submit(job("blocker"), priority=FINAL)
+        assert await asyncio.to_thread(running.wait, 10)
+        waiting = [
+            scheduler.submit(job("other-b"), priority=INTERIM, key="other"),
+            scheduler.submit(job("old-b"), priority=INTERIM, key="old"),
+        ]
+        gate.set()
+        await asyncio.gather(blocker, *waiting)
+        assert order[-2:] == ["old-b", "other-b"]
+    finally:
+        scheduler.close()

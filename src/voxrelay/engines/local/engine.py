@@ -2,9 +2,13 @@
 
 How a stream works:
 - Silero VAD scores every 32 ms; `Segmenter` keeps the current utterance's audio.
-- While someone speaks, the utterance is re-decoded about every `interim_interval`
-  seconds through the shared `InferenceScheduler` (as an interim job: a newer request
-  replaces a waiting one) and its text goes out as an `InterimResult`.
+- While someone speaks, the utterance is re-decoded after every `interim_interval`
+  seconds of new speech (by need, not on a clock: none during a pause, whose end may
+  be a final that replaces it anyway) through the shared `InferenceScheduler` (as an
+  interim job, served after finals, least recently served session first) and its text
+  goes out as an `InterimResult`. A finalize or stop withdraws the stream's waiting
+  interim at once and no new one is asked for until it is answered, so the worker
+  does not start a decode the final makes stale.
 - `endpointing` ms of silence, a finalize, a stop, or an utterance longer than
   `max_segment_s` cuts the segment; it is decoded as a final job (served before any
   interim) and goes out as a `FinalResult`. Segments are disjoint, so finals never
@@ -49,6 +53,7 @@ from voxrelay.engines.base import (
 from voxrelay.engines.files import FileRequest, FileTranscript
 from voxrelay.engines.local.file_lane import FileLane, whisper_model
 from voxrelay.engines.local.files import transcribe_file
+from voxrelay.engines.local.interims import InterimPacer
 from voxrelay.engines.local.prompting import keyterm_text, language_error
 from voxrelay.engines.local.results import dictated, shift, tail_context
 from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
@@ -64,7 +69,6 @@ __all__ = ["LocalEngine", "LocalStream"]
 log = logging.getLogger(__name__)
 
 _PROMPT_CHARS = 200  # previous finals given to Whisper as context
-_FIRST_INTERIM_S = 0.2  # speech needed before the first interim decode of an utterance
 
 
 class LocalEngine(Engine):
@@ -186,8 +190,8 @@ class LocalStream(EngineStream):
         self._inbox: asyncio.Queue[_Frame | _Command] = asyncio.Queue()
         self._outbox = EventOutbox()
         self._generation = 0  # bumps at every cut; interims of older segments are stale
-        self._interim_in_flight = False
-        self._interim_requested_at = 0.0  # segment end time when the last interim was asked for
+        self._interims = InterimPacer(engine.interim_interval)
+        self._interim_key = object()  # this stream's interims in the scheduler
         self._last_interim = ""
         self._history = ""  # recent final text, the decoding prompt
         self._dictation = config.dictation and config.punctuate  # spoken punctuation (protocol.dictation)
@@ -208,14 +212,17 @@ class LocalStream(EngineStream):
 
     async def finalize(self) -> None:
         if not self._finished:
+            self._stop_coming()
             self._inbox.put_nowait(_Command("finalize", self._vad.flush()))
 
     async def close(self) -> None:
         if not self._finished:
+            self._stop_coming()
             self._inbox.put_nowait(_Command("close", self._vad.flush()))
 
     async def abort(self) -> None:
         self._finished = True
+        self._scheduler.release(self._interim_key)
         self._vad.close()  # here too: a task cancelled before its first step never runs its `finally`
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -224,6 +231,13 @@ class LocalStream(EngineStream):
 
     def events(self) -> AsyncIterator[EngineEvent]:
         return self._outbox.events()
+
+    def _stop_coming(self) -> None:
+        # A waiting interim would only delay the final (one worker) and be replaced by it: withdraw it now,
+        # before the frames queued ahead of the command are handled. Counted here, not in `_run`, so those
+        # frames already know that a final is coming.
+        self._interims.stop_coming()
+        self._scheduler.cancel(self._interim_key)
 
     # The stream's task: the only place its state changes.
 
@@ -237,6 +251,7 @@ class LocalStream(EngineStream):
                     self._on_interim(*item.payload)
                 elif item.kind == "finalize":
                     await self._flush(await item.payload, from_finalize=True)
+                    self._interims.stop_handled()
                 elif item.kind == "close":
                     await self._flush(await item.payload, from_finalize=False)
                     return
@@ -247,6 +262,7 @@ class LocalStream(EngineStream):
             self._emit(EngineError("engine_error", f"the local engine failed: {exc}"))
         finally:
             self._finished = True
+            self._scheduler.release(self._interim_key)
             self._vad.close()  # frames queued after a stop or an abort are never scored
             if not self._task.cancelled():
                 self._outbox.end()
@@ -305,7 +321,8 @@ class LocalStream(EngineStream):
     async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
         self._generation += 1
         self._last_interim = ""
-        self._interim_requested_at = 0.0
+        self._interims.new_segment()
+        self._scheduler.cancel(self._interim_key)  # a waiting interim is of the segment just cut: stale
         job = functools.partial(self._decode_job, cut.audio, True, self._context)
         decoded, _timing = await self._scheduler.submit(job, priority=FINAL)
         self._context = tail_context(cut.audio, decoded, self._engine.final_context_s)
@@ -330,21 +347,19 @@ class LocalStream(EngineStream):
             self._utterance_end_sent = False
 
     def _maybe_request_interim(self) -> None:
-        if not self._config.interim_results or self._interim_in_flight or not self._segmenter.in_speech:
+        segmenter = self._segmenter
+        if not self._config.interim_results or not self._interims.due(
+            speech_start=segmenter.speech_start_time,
+            speech_end=segmenter.last_speech_end,
+            hearing_speech=segmenter.hearing_speech,
+            shown_text=bool(self._last_interim),
+        ):
             return
-        now = self._segmenter.end_time
-        # Until an utterance has shown some text, ask again sooner: the first words matter most.
-        interval = self._engine.interim_interval if self._last_interim else _FIRST_INTERIM_S
-        if now - self._interim_requested_at < interval:
-            return
-        if now - self._segmenter.speech_start_time < _FIRST_INTERIM_S:
-            return  # too little speech for Whisper to say anything useful yet
-        audio, origin = self._segmenter.segment_audio()
-        self._interim_requested_at = now
-        self._interim_in_flight = True
+        audio, origin = segmenter.segment_audio()
+        self._interims.asked(segmenter.last_speech_end)
         generation = self._generation
         future = self._scheduler.submit(
-            functools.partial(self._decode_job, audio, False), priority=INTERIM, key=id(self)
+            functools.partial(self._decode_job, audio, False), priority=INTERIM, key=self._interim_key
         )
         future.add_done_callback(functools.partial(self._interim_finished, generation, origin))
 
@@ -354,7 +369,7 @@ class LocalStream(EngineStream):
             self._inbox.put_nowait(_Command("interim_done", (generation, origin, future)))
 
     def _on_interim(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
-        self._interim_in_flight = False
+        self._interims.answered()
         if future.cancelled():
             return
         if future.exception() is not None:

@@ -1,12 +1,16 @@
 """One inference scheduler shared by every local-engine session.
 
 Sessions submit decode jobs; a worker thread runs them one at a time (the model
-already uses every core for one job), finals before interims, oldest first. Uploaded
-files are not decoded here but on the engine's file lane (`local.file_lane`), so a
-live job never waits behind a file window. A
-session has at most one interim job waiting: a newer one replaces it, so a busy
-machine decodes each session's freshest audio instead of a backlog. Results come
-back as asyncio futures, so no decode ever runs on the event loop.
+already uses every core for one job), finals before interims, finals oldest first.
+Uploaded files are not decoded here but on the engine's file lane (`local.file_lane`),
+so a live job never waits behind a file window. A session has at most one interim job
+waiting: a newer one replaces it, so a busy machine decodes each session's freshest
+audio instead of a backlog, and a session that stops or finalizes withdraws it
+(`cancel`), so the worker never starts an interim whose result the final replaces.
+Interims are served by need: the session whose last interim ran longest ago goes
+first (one that never had one, first of all), so under load the sessions that got an
+interim recently are the ones that wait. Results come back as asyncio futures, so no
+decode ever runs on the event loop.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class JobTiming:
 @dataclass(order=True)
 class _Job:
     priority: int
+    need: int  # interims: when the session's last interim started (-1: never); finals: 0
     seq: int
     fn: Callable[[], Any] = field(compare=False)
     future: asyncio.Future[tuple[Any, JobTiming]] = field(compare=False)
@@ -54,6 +59,8 @@ class InferenceScheduler:
     def __init__(self, workers: int = 1, on_timing: Callable[[int, JobTiming], None] | None = None) -> None:
         self._heap: list[_Job] = []
         self._waiting_by_key: dict[Hashable, _Job] = {}
+        self._started_at: dict[Hashable, int] = {}  # a key's last interim: its place in `_starts`
+        self._starts = itertools.count()
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closed = False
@@ -71,12 +78,15 @@ class InferenceScheduler:
         """Queue `fn` (blocking) and return a future of `(result, timing)`.
 
         With a `key`, a job still waiting under the same key is cancelled (its future
-        is cancelled) and replaced by this one. Must be called from the event loop.
+        is cancelled) and replaced by this one; an interim's turn among interims is set
+        by when the key's last interim started (longest ago first). Must be called from
+        the event loop; a key that is done with should be `release`d.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, JobTiming]] = loop.create_future()
-        job = _Job(priority, next(self._seq), fn, future, loop, key, time.perf_counter())
         with self._cond:
+            need = self._started_at.get(key, -1) if priority == INTERIM and key is not None else 0
+            job = _Job(priority, need, next(self._seq), fn, future, loop, key, time.perf_counter())
             if self._closed:
                 raise RuntimeError("the inference scheduler is closed")
             if key is not None:
@@ -88,6 +98,25 @@ class InferenceScheduler:
             heapq.heappush(self._heap, job)
             self._cond.notify()
         return future
+
+    def cancel(self, key: Hashable) -> bool:
+        """Withdraw the job waiting under `key` (its future is cancelled); False if none was waiting.
+
+        A job already running is not stopped: a decode cannot be interrupted.
+        """
+        with self._cond:
+            job = self._waiting_by_key.pop(key, None)
+            if job is None:
+                return False
+            job.cancelled = True
+            job.future.cancel()
+            return True
+
+    def release(self, key: Hashable) -> None:
+        """`cancel(key)` and forget the key's interim history (its session is over)."""
+        self.cancel(key)
+        with self._cond:
+            self._started_at.pop(key, None)
 
     @property
     def queued(self) -> int:
@@ -120,6 +149,8 @@ class InferenceScheduler:
                 # a cancel in progress; the worst case is running the job, as before.
                 if job.cancelled or job.future.cancelled():
                     continue
+                if job.priority == INTERIM and job.key is not None:
+                    self._started_at[job.key] = next(self._starts)
                 self.busy += 1
             started = time.perf_counter()
             try:

@@ -110,6 +110,11 @@ class Segmenter:
     def last_speech_end(self) -> float:
         return self._speech_end / self._rate
 
+    @property
+    def hearing_speech(self) -> bool:
+        """True while the newest VAD window of a segment with speech was speech (no pause has begun)."""
+        return self.in_speech and self._silence == 0
+
     def add_audio(self, samples: np.ndarray) -> None:
         self._audio.append(samples)
 
