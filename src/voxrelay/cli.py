@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--levels", help="concurrent local sessions to try, e.g. 1,4,8")
     bench.add_argument("--proxy-levels", help="concurrent proxied streams, e.g. 1,100,1000")
     bench.add_argument("--proxy-seconds", type=float, help="seconds of audio per proxied stream")
+    bench.add_argument(
+        "--proxy-workers", type=int,
+        help="run the proxied gateway as `serve --workers N`, unpinned (the rig shares the cores)",
+    )
     bench.add_argument("--skip-local", action="store_true")
     bench.add_argument("--skip-proxy", action="store_true")
     bench.add_argument("--skip-upload", action="store_true", help="skip live sessions with a concurrent file upload")
@@ -113,6 +117,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         levels=ints(args.levels),
         proxy_levels=ints(args.proxy_levels),
         proxy_seconds=args.proxy_seconds,
+        proxy_workers=args.proxy_workers,
         skip_local=args.skip_local,
         skip_proxy=args.skip_proxy,
         skip_upload=args.skip_upload,

@@ -73,12 +73,26 @@ async def finish(ws: Any) -> list[dict[str, Any]]:
 
 async def test_sessions_spread_over_both_workers(box: GatewayProcess) -> None:
     pids = set((await worker_pids(box)).values())
+    before = await sessions_recorded(box)  # earlier tests' boxes wrote to the same file
     sessions = await asyncio.gather(*(open_session(box) for _ in range(40)))
     served = Counter(pid for _, pid in sessions)
     for ws, _ in sessions:
         await ws.send(FRAME)
     await asyncio.gather(*(finish(ws) for ws, _ in sessions))
     assert set(served) == pids and min(served.values()) >= 5, served  # binomial(40, 1/2): below 5 is ~1e-7
+    # Both workers write their sessions to the one SQLite usage file (WAL): all 40 are counted, by any worker.
+    async with asyncio.timeout(30):
+        while (usage := await sessions_recorded(box) - before) < len(sessions):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.5)  # the workers flush every VOXRELAY_USAGE_FLUSH_S (2 s)
+    assert usage == len(sessions)
+    assert not [line for line in box.lines if "usage database" in line and "ERROR" in line], box.lines
+
+
+async def sessions_recorded(server: GatewayProcess) -> int:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(server.http("/v1/usage"), headers=HEADERS)
+    assert response.status_code == 200, response.text
+    return sum(key["sessions"] for key in response.json()["keys"])
 
 
 async def mint(server: GatewayProcess) -> tuple[str, int]:
