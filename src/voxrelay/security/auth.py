@@ -226,8 +226,10 @@ class TokenStore:
         """The owner of `token`, which is used up. Raises `AuthError` (401) if unknown, used or expired."""
         body, _, mac = token.removeprefix("vxt_").rpartition(".")
         fields = body.rsplit(".", 2)
-        # Constant time: a forger learns nothing from how long the refusal took.
-        if not token.startswith("vxt_") or len(fields) != 3 or not hmac.compare_digest(mac, self._sign(body)):
+        # Constant time, so a forger learns nothing from how long the refusal took; bytes, since a header may
+        # carry any latin-1 character and compare_digest refuses non-ASCII str.
+        signed = hmac.compare_digest(mac.encode(), self._sign(body).encode())
+        if not token.startswith("vxt_") or len(fields) != 3 or not signed:
             raise AuthError(401, "unknown token")
         owner, expiry_ms, nonce = fields
         expiry = int(expiry_ms) / 1000
