@@ -22,7 +22,8 @@ class GatewayProcess:
         self.port = 0
 
     @classmethod
-    async def start(cls, deepgram_url: str, env: dict[str, str]) -> GatewayProcess:
+    async def start(cls, deepgram_url: str, env: dict[str, str], workers: int = 1) -> GatewayProcess:
+        """Start `voxrelay serve` and wait until it serves (with `workers` > 1: until every worker's engine is ready)."""
         cli = Path(sys.executable).with_name("voxrelay")  # the venv's console script: the real entry point
         environment = {
             **os.environ,
@@ -33,10 +34,15 @@ class GatewayProcess:
         }
         proc = await asyncio.create_subprocess_exec(
             str(cli), "serve", "--engine", "deepgram", "--port", "0", "--log-format", "text", "--log-level", "info",
-            env=environment, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            *(["--workers", str(workers)] if workers > 1 else []), env=environment, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         gateway = cls(proc)
+        if workers > 1:
+            serving = await gateway.wait_for_line(r"serving on http://127\.0\.0\.1:(\d+) with")
+            gateway.port = int(serving.group(1))
+            await gateway.wait_for_lines(r"engine deepgram ready", workers)
+            return gateway
         gateway.port = int((await gateway.wait_for_line(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")).group(1))
         await gateway.wait_for_line(r"engine deepgram ready")
         return gateway
@@ -65,6 +71,19 @@ class GatewayProcess:
                     if found := regex.search(line):
                         return found
                 assert not self._reader.done(), f"gateway exited before {pattern!r}:\n" + "\n".join(self.lines)
+                await self._seen.wait()
+
+    async def wait_for_lines(self, pattern: str, count: int, timeout: float = 30.0) -> list[re.Match[str]]:
+        """The first `count` log lines matching `pattern` (waits for them; fails if the process ends first)."""
+        regex = re.compile(pattern)
+        async with asyncio.timeout(timeout), self._seen:
+            while True:
+                found = [m for line in self.lines if (m := regex.search(line))]
+                if len(found) >= count:
+                    return found[:count]
+                assert not self._reader.done(), f"gateway exited before {count} x {pattern!r}:\n" + "\n".join(
+                    self.lines
+                )
                 await self._seen.wait()
 
     async def kill(self) -> None:

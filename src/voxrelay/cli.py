@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from voxrelay import __version__
+
+if TYPE_CHECKING:
+    from voxrelay.settings import Settings
 
 __all__ = ["main"]
 
@@ -26,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         "-o", "--option", dest="options", action="append", default=[], metavar="NAME=VALUE",
         help="an option of the chosen engine, e.g. -o final_beam_size=1 (repeatable; env VOXRELAY_<ENGINE>_<NAME>)",
     )
-    serve.add_argument("--max-sessions", type=int, dest="max_sessions", help="concurrent session cap")
+    serve.add_argument("--max-sessions", type=int, dest="max_sessions", help="concurrent session cap (per worker)")
+    serve.add_argument(
+        "--workers", type=int, help="gateway processes sharing the port (default 1; env VOXRELAY_WORKERS)",
+    )
+    serve.add_argument("--worker-slot", dest="worker_slot", help=argparse.SUPPRESS)  # set by the supervisor
     serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--log-format", dest="log_format", choices=["auto", "json", "text"],
@@ -51,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--levels", help="concurrent local sessions to try, e.g. 1,4,8")
     bench.add_argument("--proxy-levels", help="concurrent proxied streams, e.g. 1,100,1000")
     bench.add_argument("--proxy-seconds", type=float, help="seconds of audio per proxied stream")
+    bench.add_argument(
+        "--proxy-workers", type=int,
+        help="run the proxied gateway as `serve --workers N`, unpinned (the rig shares the cores)",
+    )
     bench.add_argument("--skip-local", action="store_true")
     bench.add_argument("--skip-proxy", action="store_true")
     bench.add_argument("--skip-upload", action="store_true", help="skip live sessions with a concurrent file upload")
@@ -112,6 +126,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         levels=ints(args.levels),
         proxy_levels=ints(args.proxy_levels),
         proxy_seconds=args.proxy_seconds,
+        proxy_workers=args.proxy_workers,
         skip_local=args.skip_local,
         skip_proxy=args.skip_proxy,
         skip_upload=args.skip_upload,
@@ -130,8 +145,9 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-# `serve` flags that are options of the engine rather than of the gateway.
+# `serve` flags that are options of the engine rather than of the gateway, and those that are neither.
 _ENGINE_FLAGS = ("model",)
+_NOT_SETTINGS = ("command", "options", "worker_slot")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -145,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
     problems = check_environment()
     if problems:
         return _refuse(problems)
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "options") and v is not None}
+    given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
     engine_options: dict[str, object] = {k: given.pop(k) for k in _ENGINE_FLAGS if k in given}
     for option in args.options:
         name, sep, value = option.partition("=")
@@ -164,17 +180,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     from voxrelay.gateway.app import create_app
     from voxrelay.ops.logs import configure_logging
+    from voxrelay.ops.workers import WorkerSlot, follow_supervisor
     from voxrelay.usage.commands import run_db_upgrade
     from voxrelay.usage.database import SchemaTooNew
 
     configure_logging(settings.log_level, settings.log_format)
-    try:
-        run_db_upgrade(settings)  # a database of a newer voxrelay stops the start here, in one line
-    except SchemaTooNew as exc:
-        return _refuse([str(exc)])
-    except Exception as exc:  # away or refusing: the gateway starts anyway and retries in the background
-        print(f"voxrelay: the usage database cannot be reached yet ({type(exc).__name__}); starting anyway",
-              file=sys.stderr)
+    slot = WorkerSlot.from_arg(args.worker_slot) if args.worker_slot else None
+    if slot is not None:
+        follow_supervisor(slot.supervisor_pid)
+    else:  # the supervisor migrated before starting its workers
+        try:
+            run_db_upgrade(settings)  # a database of a newer voxrelay stops the start here, in one line
+        except SchemaTooNew as exc:
+            return _refuse([str(exc)])
+        except Exception as exc:  # away or refusing: the gateway starts anyway and retries in the background
+            print(f"voxrelay: the usage database cannot be reached yet ({type(exc).__name__}); starting anyway",
+                  file=sys.stderr)
+    if settings.workers > 1:
+        return _supervise(args, settings)
     app = create_app(settings, engine)
     from voxrelay.ops.drain import DrainingServer
     from voxrelay.security.limits import ws_max_size
@@ -190,12 +213,43 @@ def _serve(args: argparse.Namespace) -> int:
         # Audio barely compresses and transcripts are small: deflate only costs CPU (and OWASP
         # advises against it unless needed).
         ws_per_message_deflate=False,
+        # A worker names itself on every response and handshake, so a client (or a test) can tell them apart.
+        headers=[("X-Voxrelay-Worker", str(os.getpid()))] if slot is not None else None,
     )
     from voxrelay.ops.gc_tuning import tune_for_serving
 
     tune_for_serving()  # long-lived sessions: fewer, cheaper collections (gc_tuning.py)
-    DrainingServer(config, app.state.gateway.drainer).run()
+    server = DrainingServer(config, app.state.gateway.drainer)
+    if slot is None:
+        server.run()
+        return 0
+    import socket
+
+    from voxrelay.security.used_tokens import SharedUsedTokens
+
+    app.state.gateway.gatekeeper.share_used_tokens(SharedUsedTokens(slot.used_tokens))
+    logging.getLogger("voxrelay.ops.workers").info("worker %d serving (pid %d)", slot.index, os.getpid())
+    server.run(sockets=[socket.socket(fileno=slot.fd)])
     return 0
+
+
+def _supervise(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `settings.workers` copies of this `serve` command on one port (ops/workers.py)."""
+    from voxrelay.ops.workers import Supervisor, bind_slots, worker_command
+
+    sockets = bind_slots(settings.host, settings.port, settings.workers)
+    port = sockets[0].getsockname()[1]
+    flags = ["--port", str(port)]
+    for name, value in vars(args).items():
+        if name not in (*_NOT_SETTINGS, "workers", "port") and value is not None:
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    for option in args.options:
+        flags += ["--option", option]
+    logging.getLogger("voxrelay.ops.workers").info(
+        "serving on http://%s:%d with %d worker processes, each taking up to %d sessions",
+        settings.host, port, settings.workers, settings.max_sessions,
+    )
+    return Supervisor(worker_command(flags), sockets, settings.token_secret).run()
 
 
 def _day(text: str) -> date:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     listen_api_keys: str = ""
     listen_idle_timeout_s: float = Field(default=10.0, gt=0)
 
+    # Gateway processes sharing the port (docs/deploy.md, "Worker processes"); caps and metrics are per process.
+    workers: int = Field(default=1, ge=1, le=64)
+
     # Limits.
     max_sessions: int = Field(default=16, ge=1)
     max_session_s: float = Field(default=3600, gt=0)
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     api_keys: str = ""  # comma-separated; `Authorization: Bearer KEY`, also accepted by /v1/listen
     allowed_origins: str = "app://voxrelay"  # comma-separated exact origins, besides the same origin
     token_ttl_s: float = Field(default=60.0, gt=0, le=3600)  # a minted token must be used within this
+    # The HMAC key of minted tokens: set the same value on several instances so a token minted by one is
+    # accepted by another. Empty = random per start (`--workers N` hands one to all its workers). Never logged.
+    token_secret: str = Field(default="", repr=False)
     admin_key: str = ""  # POST /admin/drain with `Authorization: Bearer KEY`; empty = loopback peers only
 
     # Abuse limits (the byte-rate and handshake limits apply when auth is on).
@@ -71,3 +77,11 @@ class Settings(BaseSettings):
 
     # Web UI: the built renderer; None = the copy inside the package, if built.
     web_dir: Path | None = None
+
+    @field_validator("token_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return value

@@ -154,7 +154,7 @@ async def test_minted_token_is_single_use_over_the_subprotocol(server: ServerThr
 
 
 async def test_expired_and_unknown_tokens_get_401(server: ServerThread) -> None:
-    token, _ = server.gateway.gatekeeper.tokens.mint("key-x", time.monotonic() - 3600)
+    token, _ = server.gateway.gatekeeper.tokens.mint("key-x", time.time() - 3600)  # wall clock: any worker checks it
     expired = await refused(server.url(), subprotocols=["bearer", token])
     assert expired.response.status_code == 401 and b"expired" in expired.response.body
     unknown = await refused(server.url(), subprotocols=["bearer", "vxt_forged"])

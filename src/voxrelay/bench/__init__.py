@@ -47,6 +47,7 @@ def run_bench(
     levels: Sequence[int] | None = None,
     proxy_levels: Sequence[int] | None = None,
     proxy_seconds: float | None = None,
+    proxy_workers: int | None = None,
     skip_local: bool = False,
     skip_proxy: bool = False,
     skip_upload: bool = False,
@@ -109,7 +110,7 @@ def run_bench(
 
         plevels = proxy_levels if proxy_levels is not None else ([1, 5] if quick else [1, 100, 1000])
         seconds = proxy_seconds if proxy_seconds is not None else (3.0 if quick else 12.0)
-        data["proxy"] = run_proxy(plevels, seconds, tick).to_dict()
+        data["proxy"] = run_proxy(plevels, seconds, tick, workers=proxy_workers).to_dict()
     return write_report(out, data)
 
 

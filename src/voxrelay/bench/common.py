@@ -19,7 +19,7 @@ from voxrelay.client import load_audio
 
 __all__ = [
     "Clip", "Gateway", "find_corpus", "free_port", "load_clips", "percentile", "process_cpu_s", "process_rss",
-    "speech_bounds",
+    "process_tree", "speech_bounds", "wait_for_workers",
 ]
 
 RATE = 16000
@@ -104,6 +104,32 @@ def process_cpu_s(pid: int) -> float:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its children (a `serve --workers N` supervisor's workers), from /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(int(child) for child in children)]
+
+
+def wait_for_workers(port: int, pid: int, workers: int, timeout: float = 60.0) -> None:
+    """Until each of the `workers` of the supervisor `pid` answered /healthz on `port` (a new connection each
+    time: the kernel picks the worker; each names itself in `X-Voxrelay-Worker`)."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(process_tree(pid)) < workers + 1 or len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(seen)} of {workers} workers answered")
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.1)  # polling starting processes
+            continue
+        if response.status_code == 200:
+            seen.add(response.headers.get("x-voxrelay-worker", ""))
 
 
 class Gateway:

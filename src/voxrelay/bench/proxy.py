@@ -10,6 +10,9 @@ and memory per session are read from /proc while the load runs.
 On a machine with two or more cores the gateway gets a core of its own and the rig
 (clients and upstream) the others, as on a real deployment where clients and Deepgram
 are elsewhere: otherwise the gateway's numbers would include waiting behind the rig.
+With `workers` (`voxrelay bench --proxy-workers N`) the gateway runs `serve --workers N`
+and nothing is pinned: the workers and the rig share the whole machine, and the CPU and
+memory figures are the supervisor's and all its workers' together.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxrelay.bench.common import Gateway, free_port, percentile, process_cpu_s, process_rss
+from voxrelay.bench.common import (
+    Gateway,
+    free_port,
+    percentile,
+    process_cpu_s,
+    process_rss,
+    process_tree,
+    wait_for_workers,
+)
 from voxrelay.bench.loadgen import LoadResult, run_load
 from voxrelay.bench.sansio import run_on_uvloop
 
@@ -36,9 +47,10 @@ KEY = "bench-not-a-real-key"
 class ProxyResults:
     levels: list[dict[str, Any]] = field(default_factory=list)
     cores: dict[str, list[int]] | None = None  # CPU affinity of the gateway and the rig, when pinned
+    workers: int | None = None  # `serve --workers N`, unpinned
 
     def to_dict(self) -> dict[str, Any]:
-        return {"levels": self.levels, "cores": self.cores}
+        return {"levels": self.levels, "cores": self.cores, "workers": self.workers}
 
 
 def _split_cores() -> tuple[set[int], set[int]] | None:
@@ -51,12 +63,12 @@ def _split_cores() -> tuple[set[int], set[int]] | None:
     return {cores[0]}, set(cores[1:])
 
 
-async def _sampled(load: Coroutine[Any, Any, LoadResult], pid: int, peak: dict[str, int]) -> LoadResult:
+async def _sampled(load: Coroutine[Any, Any, LoadResult], pids: list[int], peak: dict[str, int]) -> LoadResult:
     """Run `load` while sampling the gateway's RSS (the peak is the memory at full load)."""
 
     async def sample() -> None:
         while True:
-            peak["rss"] = max(peak["rss"], process_rss(pid))
+            peak["rss"] = max(peak["rss"], sum(process_rss(pid) for pid in pids))
             await asyncio.sleep(0.25)
 
     sampler = asyncio.ensure_future(sample())
@@ -67,7 +79,8 @@ async def _sampled(load: Coroutine[Any, Any, LoadResult], pid: int, peak: dict[s
 
 
 def run_proxy(
-    levels: Sequence[int], seconds: float, progress: Callable[[str, int], Callable[[], None]]
+    levels: Sequence[int], seconds: float, progress: Callable[[str, int], Callable[[], None]],
+    workers: int | None = None,
 ) -> ProxyResults:
     results = ProxyResults()
     port = free_port()
@@ -77,12 +90,16 @@ def run_proxy(
         stderr=subprocess.DEVNULL,
     )
     tick = progress("proxy path", len(levels))
-    split = _split_cores()
+    split = _split_cores() if workers is None else None
     own_cores = os.sched_getaffinity(0) if split else None
+    results.workers = workers
     try:
         env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
-        with Gateway("--engine", "deepgram", "--max-sessions", str(max(levels) + 10), env=env) as gateway:
+        flags = ["--engine", "deepgram", "--max-sessions", str(max(levels) + 10)]
+        with Gateway(*flags, *(["--workers", str(workers)] if workers else []), env=env) as gateway:
             pid = gateway.proc.pid
+            if workers and workers > 1:
+                wait_for_workers(gateway.port, pid, workers)
             if split:
                 gateway_cores, rig_cores = split
                 os.sched_setaffinity(pid, gateway_cores)
@@ -92,13 +109,14 @@ def run_proxy(
             direct_url = f"ws://127.0.0.1:{port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
             for streams in levels:
                 direct = run_on_uvloop(run_load(direct_url, streams, seconds, protocol="direct", api_key=KEY))
-                rss_before = process_rss(pid)
-                cpu_before = process_cpu_s(pid)
+                pids = process_tree(pid)
+                rss_before = sum(process_rss(p) for p in pids)
+                cpu_before = sum(process_cpu_s(p) for p in pids)
                 wall_before = time.monotonic()
                 peak = {"rss": rss_before}
                 load = run_load(gateway.url(), streams, seconds, protocol="gateway")
-                relayed = run_on_uvloop(_sampled(load, pid, peak))
-                cpu = process_cpu_s(pid) - cpu_before
+                relayed = run_on_uvloop(_sampled(load, pids, peak))
+                cpu = sum(process_cpu_s(p) for p in pids) - cpu_before
                 wall = time.monotonic() - wall_before
                 results.levels.append(_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))
                 tick()

@@ -143,6 +143,9 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             if cores
             else "One core: the gateway shared it with the clients and the upstream."
         )
+        if proxy.get("workers"):
+            pinned = (f"The gateway ran as `serve --workers {proxy['workers']}`, unpinned: its workers shared every "
+                      "core with the clients and the upstream; CPU and memory are all its processes' together.")
         lines += [
             "## Proxy path (--engine deepgram against a fake upstream on loopback)",
             "",

@@ -103,7 +103,7 @@ class Gatekeeper:
         self.keys = auth.parse_list(settings.api_keys)
         self.auth_on = auth.auth_required(settings.host, self.keys)
         self.origins = auth.parse_list(settings.allowed_origins)
-        self.tokens = auth.TokenStore(settings.token_ttl_s)
+        self.tokens = auth.TokenStore(settings.token_ttl_s, secret=settings.token_secret.encode() or None)
         self.handshakes = HandshakeLimiter(settings.handshakes_per_minute, settings.handshake_burst)
         self.per_key: dict[str, int] = {}
         # Metrics hooks (set by the server): a token was minted; a token or a mint request was refused.
@@ -127,6 +127,10 @@ class Gatekeeper:
         return auth.auth_required(self.settings.host, self.listen_keys)
 
     # Public methods.
+
+    def share_used_tokens(self, used: auth.UsedTokens) -> None:
+        """Remember redeemed tokens in `used` (shared by the workers of a box) instead of this process."""
+        self.tokens.remember_used_in(used)
 
     def admit(
         self,
@@ -222,10 +226,12 @@ class Gatekeeper:
         else:
             owner = "local"
         try:
-            token, expiry = self.tokens.mint(owner, now)
+            # Wall-clock expiry: another worker or host checks it.
+            wall = time.time()
+            token, expiry = self.tokens.mint(owner, wall)
         except auth.AuthError as exc:
             raise Refusal(exc.status, "rate_limited", exc.reason) from None
-        return token, expiry - now
+        return token, expiry - wall
 
     # Private helpers.
 
@@ -267,8 +273,10 @@ class Gatekeeper:
                 raise Refusal(401, "unauthorized", "invalid API key")
             return owner, "key"
         try:
-            return self.tokens.redeem(credential.value, now), "token"
+            return self.tokens.redeem(credential.value, time.time()), "token"
         except auth.AuthError as exc:
+            if exc.status != 401:  # the shared used-token memory could not answer
+                raise Refusal(exc.status, "unavailable", exc.reason, retry_after=1) from None
             self.on_token_refused("expired" if exc.reason == auth.EXPIRED else "invalid_or_reused")
             raise Refusal(401, "unauthorized", exc.reason) from None
 

@@ -4,25 +4,28 @@
   (`auth_required`). Otherwise every handshake needs a credential.
 - Servers and CLIs send `Authorization: Bearer KEY`; keys are compared in constant time
   (`match_key`) and are known afterwards only by a fingerprint (`KeyId`) that is safe to log.
-- Browsers never hold a key: `TokenStore.mint` makes a random token that expires after
+- Browsers never hold a key: `TokenStore.mint` makes a signed token that expires after
   `ttl_s` and can be redeemed once (`TokenStore.redeem`); the browser offers it as
   `Sec-WebSocket-Protocol: bearer, TOKEN`, and the server answers `bearer` only.
 - Tokens in query strings are refused (`token_in_query`): URLs end up in logs.
 - `origin_allowed` checks the `Origin` header against an exact allowlist (no wildcards).
 
-The token store lives in one process. Several instances behind a load balancer need
-sticky minting (the instance that minted the token takes the socket) or a shared store.
+Tokens are stateless: `vxt_<owner>.<expiry ms>.<nonce>.<HMAC-SHA256 of the rest>`, so any process
+holding the same secret redeems what another minted (`voxrelay serve --workers N`, or instances
+sharing `VOXRELAY_TOKEN_SECRET`). Single use needs a memory of used nonces (`UsedTokens`): in one
+process by default, or one the processes of a box share (`security/used_tokens.py`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "Credential",
     "KeyId",
     "TokenStore",
+    "UsedTokens",
+    "UsedTokensInMemory",
     "auth_required",
     "credential_from",
     "is_loopback_host",
@@ -150,60 +155,95 @@ def _hostname(host: str) -> str:
     return urlsplit(f"//{host}").hostname or host
 
 
+class UsedTokens(Protocol):
+    """The nonces of redeemed tokens, kept until the token would have expired anyway."""
+
+    def claim(self, nonce: str, forget_after: float, now: float) -> bool:
+        """Record `nonce` as used; False if it already was (the token is being reused)."""
+
+
+class UsedTokensInMemory:
+    """`UsedTokens` for one process."""
+
+    def __init__(self) -> None:
+        self._used: dict[str, float] = {}  # nonce -> forget after
+
+    def claim(self, nonce: str, forget_after: float, now: float) -> bool:
+        if len(self._used) > 1024:
+            for old in [n for n, until in self._used.items() if until < now]:
+                del self._used[old]
+        if nonce in self._used:
+            return False
+        self._used[nonce] = forget_after
+        return True
+
+
 class TokenStore:
-    """Short-lived, single-use connection tokens, in memory. The caller passes the clock.
+    """Short-lived, single-use connection tokens, signed with `secret`. The caller passes the clock
+    (wall-clock seconds: a token minted by one process or host is checked by another).
 
     Args:
         ttl_s: how long a token may wait before it is used to connect.
-        max_outstanding: at most this many unexpired tokens (minting beyond raises 429).
+        max_outstanding: at most this many unexpired tokens minted here and not redeemed here (minting
+            beyond raises 429); a token redeemed by another process counts until it expires.
+        secret: the HMAC key; None = a random one (tokens then work in this process only).
+        used: where redeemed nonces are remembered; None = this process's memory.
     """
 
-    def __init__(self, ttl_s: float = 60.0, max_outstanding: int = 10_000) -> None:
+    def __init__(
+        self, ttl_s: float = 60.0, max_outstanding: int = 10_000, secret: bytes | None = None,
+        used: UsedTokens | None = None,
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_outstanding = max_outstanding
-        self._tokens: dict[str, tuple[float, KeyId]] = {}  # digest -> (expiry, key id)
-        self._retired: dict[str, tuple[float, str]] = {}  # digest -> (forget after, why), for clear refusals
+        self._secret = secret or secrets.token_bytes(32)
+        self._used = used or UsedTokensInMemory()
+        self._outstanding: dict[str, float] = {}  # nonce -> expiry, minted here and not redeemed here
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self._outstanding)
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"TokenStore(ttl_s={self.ttl_s}, outstanding={len(self._outstanding)})"
+
+    def remember_used_in(self, used: UsedTokens) -> None:
+        """Remember redeemed tokens in `used` from now on (one shared by several processes)."""
+        self._used = used
 
     def mint(self, owner: KeyId, now: float) -> tuple[str, float]:
         """A new token for `owner`, and its expiry time (`now + ttl_s`)."""
-        self._purge(now)
-        if len(self._tokens) >= self.max_outstanding:
+        for nonce in [n for n, expiry in self._outstanding.items() if expiry < now]:
+            del self._outstanding[nonce]
+        if len(self._outstanding) >= self.max_outstanding:
             raise AuthError(429, "too many unused tokens; use or let some expire first")
-        token = "vxt_" + secrets.token_urlsafe(32)
-        expiry = now + self.ttl_s
-        self._tokens[_digest(token)] = (expiry, owner)
-        return token, expiry
+        expiry_ms = int((now + self.ttl_s) * 1000)
+        nonce = secrets.token_urlsafe(16)
+        body = f"{owner}.{expiry_ms}.{nonce}"
+        self._outstanding[nonce] = expiry_ms / 1000
+        return f"vxt_{body}.{self._sign(body)}", expiry_ms / 1000
 
     def redeem(self, token: str, now: float) -> KeyId:
         """The owner of `token`, which is used up. Raises `AuthError` (401) if unknown, used or expired."""
-        digest = _digest(token)
-        entry = self._tokens.pop(digest, None)
-        if entry is None:
-            self._purge(now)
-            retired = self._retired.get(digest)
-            raise AuthError(401, retired[1] if retired else "unknown token")
-        expiry, owner = entry
+        body, _, mac = token.removeprefix("vxt_").rpartition(".")
+        fields = body.rsplit(".", 2)
+        # Constant time, so a forger learns nothing from how long the refusal took; bytes, since a header may
+        # carry any latin-1 character and compare_digest refuses non-ASCII str.
+        signed = hmac.compare_digest(mac.encode(), self._sign(body).encode())
+        if not token.startswith("vxt_") or len(fields) != 3 or not signed:
+            raise AuthError(401, "unknown token")
+        owner, expiry_ms, nonce = fields
+        expiry = int(expiry_ms) / 1000
         if now > expiry:
-            self._retired[digest] = (expiry + self.ttl_s, EXPIRED)
             raise AuthError(401, EXPIRED)
-        self._retired[digest] = (expiry + self.ttl_s, _USED)
+        if not self._used.claim(nonce, expiry, now):
+            raise AuthError(401, _USED)
+        self._outstanding.pop(nonce, None)
         return owner
 
-    def _purge(self, now: float) -> None:
-        for digest in [d for d, (expiry, _) in self._tokens.items() if expiry < now]:
-            expiry, _ = self._tokens.pop(digest)
-            self._retired[digest] = (expiry + self.ttl_s, EXPIRED)
-        for digest in [d for d, (keep_until, _) in self._retired.items() if keep_until < now]:
-            del self._retired[digest]
+    def _sign(self, body: str) -> str:
+        digest = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 _USED = "this token was already used; mint a new one for each connection"
 EXPIRED = "the token expired; mint a new one and connect within its lifetime"
-
-
-def _digest(token: str) -> str:
-    # Stored hashed: a heap dump or a debug repr does not hand out live tokens.
-    return hashlib.sha256(token.encode()).hexdigest()
