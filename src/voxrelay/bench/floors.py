@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from voxrelay.bench.common import free_port, percentile, process_cpu_s, process_rss
-from voxrelay.bench.floors_app import STACKS
+from voxrelay.bench.floors_app import STACKS, VOXRELAY_ON_GRANIAN
 from voxrelay.bench.loadgen import LoadResult, run_load
 from voxrelay.bench.proxy import _row, _split_cores
 from voxrelay.bench.sansio import run_on_uvloop
@@ -40,7 +40,7 @@ from voxrelay.bench.sansio import run_on_uvloop
 __all__ = ["ALL_STACKS", "FloorResults", "format_table", "run_floors"]
 
 REFERENCE = "voxrelay"  # the real gateway on the same rig
-ALL_STACKS = (*STACKS, REFERENCE)
+ALL_STACKS = (*STACKS, REFERENCE, VOXRELAY_ON_GRANIAN)
 KEY = "bench-not-a-real-key"
 _NO_CLOSE_CODE = "1005"  # granian's RSGI close(1000) sends a close frame without a code (see format_table)
 
@@ -98,7 +98,11 @@ def _command(stack: str, port: int, upstream_url: str, max_sessions: int) -> tup
         env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": upstream_url}
         return [sys.executable, "-m", "voxrelay.cli", *serve, "--max-sessions", str(max_sessions)], env
     args = ["--stack", stack, "--port", str(port), "--upstream", upstream_url, "--api-key", KEY]
-    return [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app", *args], {}
+    env = {}
+    if stack == VOXRELAY_ON_GRANIAN:  # voxrelay's settings, as `voxrelay serve` would take them from its flags
+        env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": upstream_url, "VOXRELAY_ENGINE": "deepgram",
+               "VOXRELAY_MAX_SESSIONS": str(max_sessions), "VOXRELAY_LOG_LEVEL": "warning"}
+    return [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app", *args], env
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:

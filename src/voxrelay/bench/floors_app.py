@@ -35,9 +35,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from voxrelay.ops.gc_tuning import tune_for_serving
 
-__all__ = ["STACKS", "asgi_app", "rsgi_app", "serve"]
+__all__ = ["STACKS", "VOXRELAY_ON_GRANIAN", "asgi_app", "rsgi_app", "serve", "voxrelay_app"]
 
 STACKS = ("uvicorn-websockets", "uvicorn-sansio", "uvicorn-wsproto", "websockets", "granian-asgi", "granian-rsgi")
+# Not a floor: voxrelay's own app (settings from the environment, as `voxrelay serve` reads them) on granian.
+VOXRELAY_ON_GRANIAN = "voxrelay-granian"
 
 UPSTREAM_ENV = "VOXRELAY_FLOOR_UPSTREAM"  # the fake Deepgram's base URL (granian imports the app in its worker)
 KEY_ENV = "VOXRELAY_FLOOR_KEY"
@@ -134,6 +136,19 @@ def rsgi_app() -> Any:
     return app
 
 
+def voxrelay_app() -> FastAPI:
+    """voxrelay's gateway app, built as `voxrelay serve` builds it (without its uvicorn-only drain on signals)."""
+    from voxrelay.engines import create_engine
+    from voxrelay.engines.settings import load_settings
+    from voxrelay.gateway.app import create_app
+    from voxrelay.settings import Settings
+
+    settings = load_settings(Settings)
+    app = create_app(settings, create_engine(settings.engine, {}))
+    tune_for_serving()
+    return app
+
+
 # websockets' own server.
 
 
@@ -195,14 +210,15 @@ def serve(stack: str, host: str, port: int) -> None:
         from voxrelay.bench.sansio import run_on_uvloop
 
         run_on_uvloop(_serve_websockets(host, port))
-    elif stack.startswith("granian-"):
+    elif stack.startswith("granian-") or stack == VOXRELAY_ON_GRANIAN:
         from granian import Granian
         from granian.constants import Interfaces, Loops
         from granian.log import LogLevels
 
-        asgi = stack == "granian-asgi"
+        asgi = stack != "granian-rsgi"
+        factory = {"granian-asgi": "asgi_app", "granian-rsgi": "rsgi_app", VOXRELAY_ON_GRANIAN: "voxrelay_app"}[stack]
         Granian(
-            "voxrelay.bench.floors_app:" + ("asgi_app" if asgi else "rsgi_app"),
+            "voxrelay.bench.floors_app:" + factory,
             factory=True,
             address=host,
             port=port,
@@ -218,7 +234,7 @@ def serve(stack: str, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A minimal /stt-stream relay on one WebSocket stack (a floor).")
-    parser.add_argument("--stack", choices=STACKS, required=True)
+    parser.add_argument("--stack", choices=(*STACKS, VOXRELAY_ON_GRANIAN), required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the fake Deepgram's base URL, ws://HOST:PORT")
