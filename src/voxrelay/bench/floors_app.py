@@ -9,8 +9,9 @@ verbatim; `stop` becomes `CloseStream`, and when the upstream closes, the client
 closed with 1000. Every stack serves the same relay; what differs is the server:
 
 - `uvicorn-websockets`, `uvicorn-sansio`, `uvicorn-wsproto`: a FastAPI app on uvicorn
-  (httptools, uvloop) with each of uvicorn's WebSocket implementations; the first is
-  what `voxrelay serve` runs today (uvicorn's `ws="auto"`).
+  (httptools, uvloop) with each of uvicorn's WebSocket implementations; `uvicorn-sansio`
+  is what `voxrelay serve` runs today (uvicorn 0.55 picks it for `ws="auto"`;
+  `websockets` is the legacy implementation uvicorn deprecates).
 - `websockets`: the `websockets` library's own asyncio server (on uvloop).
 - `granian-asgi`: the same FastAPI app on granian (a Rust HTTP/WebSocket server), uvloop.
 - `granian-rsgi`: granian's own interface (RSGI), no ASGI layer, uvloop.
