@@ -13,7 +13,11 @@ runner does the same for every endpoint:
 - ONE writer: whatever the codec asks for (send, open/feed/finalize/close the engine,
   close the socket) goes on one queue, and one task carries it out in order. A frame
   read before a stop or a drain is therefore fed to the engine before the engine is
-  closed, and no two tasks ever write to the socket;
+  closed, and no two tasks ever write to the socket. Two shortcuts keep that order while
+  the queue is empty and the writer idle (`_writing`): the read loop feeds an audio frame
+  to a stream that takes it without awaiting (a relay), and the event pump sends its
+  messages itself; the writer waits while the pump sends. Each saves a task switch per
+  message (docs/benchmarks.md, issue 17);
 - the deadline (maximum duration), the idle timeout, drain and force-close;
 - the metrics (`SessionMetrics`), labelled by endpoint;
 - usage (`usage.SessionUsage`): audio seconds added up in memory as frames reach the engine; at
@@ -49,7 +53,7 @@ from voxrelay.protocol.actions import (
 from voxrelay.protocol.codec import Codec
 from voxrelay.security.admission import Admission
 from voxrelay.security.limits import Breach, FrameLimits, SessionGuard, SessionLimiter
-from voxrelay.tasks import cancel_and_wait
+from voxrelay.tasks import Wakeup, cancel_and_wait
 from voxrelay.usage.session import SessionUsage, usage_outcome
 
 __all__ = ["Connection"]
@@ -116,10 +120,10 @@ class Connection:
         self._drained = False
         self._error_code: str | None = None  # the last error sent, for the usage record's outcome
         self._queue: deque[Action] = deque()
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()  # set while the queue is below the high-water mark
-        self._room.set()
+        self._wake = Wakeup()  # the writer's (tasks.Wakeup: no loop lookup per wait, unlike asyncio.Event)
+        self._room = Wakeup(is_set=True)  # the reader's: set while the queue is below the high-water mark
         self._closed = asyncio.Event()
+        self._writing = False  # the writer is carrying out an action (it may be awaiting in it)
         self._tasks: list[asyncio.Task[None]] = []
         self.drain_cut = InputCut()  # a drain's stop waits for the frames already sent (ops/drain.py)
 
@@ -246,7 +250,7 @@ class Connection:
         try:
             async for event in self.pipeline.stream.events():
                 codec.engine_event(event)
-                self._flush()
+                await self._flush_sends()
             codec.engine_flushed(self._counter.audio_seconds() if self._counter else None)
         except Exception as exc:
             self.log.exception("session %s: engine stream failed", self.session_id)
@@ -298,15 +302,66 @@ class Connection:
 
     def _flush(self) -> None:
         actions = self.codec.actions()
+        if not actions:
+            return
+        # An audio frame with nothing before it, to a stream that takes it at once (a relay): fed
+        # here, in order all the same, rather than waking the writer for it (a task switch per frame).
+        if (
+            len(actions) == 1 and not self._queue and not self._writing
+            and type(actions[0]) is FeedAudio and self._feed_now(actions[0])
+        ):
+            return
+        self._enqueue(actions)
+
+    def _enqueue(self, actions: list[Action]) -> None:
         if actions:
             self._queue.extend(actions)
             self._wake.set()
             if len(self._queue) >= _QUEUE_HIGH_WATER:
                 self._room.clear()
 
+    async def _flush_sends(self) -> None:
+        """`_flush` for the event pump: messages with nothing queued before them are sent from the pump
+        itself, as the writer would send them, rather than waking the writer (a task switch each)."""
+        if self._queue or self._writing:
+            self._flush()
+            return
+        actions = self.codec.actions()
+        if not actions or not all(type(action) is SendText for action in actions):
+            self._enqueue(actions)
+            return
+        self._writing = True  # the writer waits meanwhile; the reader queues its audio
+        try:
+            for action in actions:
+                try:
+                    await self._run(action)
+                except Exception:
+                    self.log.exception("session %s: unexpected error", self.session_id)
+                    self.codec.fail("internal", "internal server error")
+                    self._flush()
+        finally:
+            self._writing = False
+            if self._queue:
+                self._wake.set()
+
+    def _feed_now(self, action: FeedAudio) -> bool:
+        """Run `action` as the writer would, if the engine stream takes it without awaiting."""
+        if self.pipeline is None:
+            return False
+        try:
+            if not self.pipeline.feed_nowait(action.data):
+                return False
+            self.stats.audio_fed()
+            self._meter()
+        except Exception:
+            self.log.exception("session %s: unexpected error", self.session_id)
+            self.codec.fail("internal", "internal server error")
+            self._flush()
+        return True
+
     async def _write(self) -> None:
         while True:
-            while not self._queue:
+            while not self._queue or self._writing:  # `_writing` here: the event pump is sending (`_flush_sends`)
                 # On Python 3.11, asyncio.wait_for (inside an engine's open) can swallow the cancel
                 # that ends this task when the client leaves just as the engine answers; the writer
                 # then comes back here, and must not wait for actions that will never come.
@@ -317,6 +372,7 @@ class Connection:
             action = self._queue.popleft()
             if len(self._queue) < _QUEUE_HIGH_WATER // 2:
                 self._room.set()
+            self._writing = True  # left set after a close: nothing is carried out after it
             if isinstance(action, CloseSocket):
                 await self._close(action)
                 return
@@ -326,6 +382,8 @@ class Connection:
                 self.log.exception("session %s: unexpected error", self.session_id)
                 self.codec.fail("internal", "internal server error")
                 self._flush()
+            finally:
+                self._writing = False
 
     async def _run(self, action: Action) -> None:
         if isinstance(action, SendText):
