@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 from voxrelay.engines.base import Capabilities, Engine, EngineFailure, StreamConfig
 from voxrelay.engines.deepgram.settings import DeepgramSettings
-from voxrelay.engines.deepgram.stream import ControlTexts, DeepgramStream
-from voxrelay.engines.deepgram.transport import WebSocketTransport, claim_transport
+from voxrelay.engines.deepgram.stream import DeepgramStream
+from voxrelay.engines.deepgram.transport import ControlTexts, WebSocketTransport, claim_transport
 from voxrelay.engines.files import FileRequest, FileTranscript
 
 try:

@@ -31,7 +31,6 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,7 +57,7 @@ from voxrelay.tasks import Mailbox, cancel_and_wait
 if TYPE_CHECKING:
     from voxrelay.engines.deepgram.engine import DeepgramEngine
 
-__all__ = ["ControlTexts", "DeepgramStream"]
+__all__ = ["DeepgramStream"]
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +65,6 @@ _FINALIZE = "finalize"
 _CLOSE = "close"
 _KEEPALIVE = "keepalive"
 _FINALIZE_ANSWER_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class ControlTexts:
-    """The JSON text of Deepgram's Finalize, CloseStream and KeepAlive (built once from the SDK's models)."""
-
-    finalize: str
-    close_stream: str
-    keep_alive: str
 
 
 class DeepgramStream(EngineStream):
@@ -176,8 +166,7 @@ class DeepgramStream(EngineStream):
                 retry: BaseException | None = None
                 self._heard = False
                 try:
-                    # The URL and headers deepgram-sdk builds for these options (built once per options).
-                    url, headers = await engine.upstream_target(self._options)
+                    url, headers = await engine.upstream_target(self._options)  # the SDK's, once per options
                     transport = self._transport = WebSocketTransport(url, headers, proxy=engine.proxy)
                     try:
                         ws = await transport.open(engine.open_timeout_s)
@@ -314,9 +303,7 @@ class DeepgramStream(EngineStream):
         return None
 
     async def _send_loop(self, ws: ClientConnection, backlog: list[bytes]) -> None:
-        # On websockets' connection directly (not the SDK's socket client): the same frames, one
-        # coroutine layer fewer per audio frame; control messages are the SDK's JSON (`ControlTexts`).
-        control = self._engine.control
+        control = self._engine.control  # sent on websockets' connection itself (see engine.py), not the SDK's
         loop = asyncio.get_running_loop()
         clock = self._clock  # the watchdog reads it: a send in progress too long is a stalled upstream
         clock.last = loop.time()

@@ -24,16 +24,26 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import websockets.asyncio.client
 from websockets.asyncio.client import ClientConnection
 
-__all__ = ["WebSocketTransport", "claim_transport"]
+__all__ = ["ControlTexts", "WebSocketTransport", "claim_transport"]
 
 claim_transport: contextvars.ContextVar[Callable[[WebSocketTransport], None] | None] = contextvars.ContextVar(
     "claim_transport", default=None
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ControlTexts:
+    """The JSON text of Deepgram's Finalize, CloseStream and KeepAlive (built once from the SDK's models)."""
+
+    finalize: str
+    close_stream: str
+    keep_alive: str
 
 
 class WebSocketTransport:
