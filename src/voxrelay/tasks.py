@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["cancel_and_wait", "cancel_future", "settle_exception", "settle_result"]
+__all__ = ["Mailbox", "Wakeup", "cancel_and_wait", "cancel_future", "settle_exception", "settle_result"]
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[object]]) -> None:
@@ -39,3 +42,79 @@ def settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
 def cancel_future(future: asyncio.Future[Any]) -> None:
     """Cancel the future (run on its loop)."""
     future.cancel()
+
+
+# Hot-path hand-offs between a connection's tasks. On Python 3.11 every blocking `asyncio.Event.wait()`
+# and `asyncio.Queue.get()` looks its loop up with `get_running_loop()`, which makes a getpid() system
+# call each time; at a thousand relayed streams (three hand-offs per message) that was ~10 % of the
+# gateway's CPU (docs/benchmarks.md, issue 17). These two bind their loop once, at the first wait.
+
+
+class Wakeup:
+    """`asyncio.Event` for ONE waiting task: `set`, `clear`, `is_set`, `await wait()`.
+
+    A second task waiting while one waits is a bug (it raises `RuntimeError`).
+    """
+
+    __slots__ = ("_loop", "_set", "_waiter")
+
+    def __init__(self, is_set: bool = False) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._set = is_set
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        """Return at once if set, else when `set()` is called."""
+        if self._set:
+            return
+        if self._waiter is not None:
+            raise RuntimeError("Wakeup has one waiter at a time")
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+
+class Mailbox(Generic[T]):
+    """An unbounded FIFO read by ONE task: `asyncio.Queue`'s `put_nowait`, `empty` and `await get()`."""
+
+    __slots__ = ("_items", "_ready")
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._ready = Wakeup()
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        self._ready.set()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    async def get(self) -> T:
+        """The oldest item; waits for one if there is none (cancelling the wait loses nothing)."""
+        items = self._items
+        while not items:
+            self._ready.clear()
+            await self._ready.wait()
+        return items.popleft()

@@ -17,7 +17,6 @@ Events are read concurrently with `async for event in stream.events()`.
 from __future__ import annotations
 
 import abc
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -36,6 +35,7 @@ from voxrelay.protocol.events import (
     UtteranceEnd,
     Word,
 )
+from voxrelay.tasks import Mailbox
 
 __all__ = [
     "Capabilities",
@@ -92,6 +92,12 @@ class EngineStream(abc.ABC):
     def events(self) -> AsyncIterator[EngineEvent]:
         """Events in order; ends after `close()` has flushed, after `abort()`, or after a fatal error."""
 
+    def send_audio_nowait(self, audio: bytes) -> bool:
+        """Queue raw audio bytes without awaiting, exactly as `send_audio` would; False: not done, await
+        `send_audio` instead (this default). A stream whose `send_audio` only queues says True, so the
+        gateway hands it a frame from the task that read it instead of waking its writer task."""
+        return False
+
 
 class EventOutbox:
     """The queue behind `EngineStream.events()`: put events in order, then `end()` it once.
@@ -101,7 +107,7 @@ class EventOutbox:
     """
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
+        self._queue: Mailbox[EngineEvent | None] = Mailbox()  # one reader (tasks.Mailbox: cheaper per get)
 
     def put(self, event: EngineEvent) -> None:
         self._queue.put_nowait(event)

@@ -11,9 +11,11 @@ runner does the same for every endpoint:
   bytes against the byte rate;
 - the event pump: engine events go to the codec;
 - ONE writer: whatever the codec asks for (send, open/feed/finalize/close the engine,
-  close the socket) goes on one queue, and one task carries it out in order. A frame
-  read before a stop or a drain is therefore fed to the engine before the engine is
-  closed, and no two tasks ever write to the socket;
+  close the socket) goes on one queue (`WriterQueue`), and one task carries it out in order.
+  A frame read before a stop or a drain is therefore fed to the engine before the engine is
+  closed, and no two tasks ever write to the socket. While the queue is idle, the read loop
+  feeds an audio frame to a stream that takes it without awaiting (a relay) and the event
+  pump sends its messages itself, in the same order, a task switch per message cheaper;
 - the deadline (maximum duration), the idle timeout, drain and force-close;
 - the metrics (`SessionMetrics`), labelled by endpoint;
 - usage (`usage.SessionUsage`): audio seconds added up in memory as frames reach the engine; at
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -35,17 +36,10 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from voxrelay.engines.base import EngineFailure
 from voxrelay.gateway.pipeline import AudioPipeline
 from voxrelay.gateway.state import Gateway
+from voxrelay.gateway.writer_queue import WriterQueue
 from voxrelay.ops.drain import InputCut
 from voxrelay.ops.metrics import CountingStream, Outcome, SessionMetrics
-from voxrelay.protocol.actions import (
-    Action,
-    CloseEngine,
-    CloseSocket,
-    FeedAudio,
-    FinalizeEngine,
-    OpenEngine,
-    SendText,
-)
+from voxrelay.protocol.actions import Action, CloseEngine, CloseSocket, FeedAudio, FinalizeEngine, OpenEngine, SendText
 from voxrelay.protocol.codec import Codec
 from voxrelay.security.admission import Admission
 from voxrelay.security.limits import Breach, FrameLimits, SessionGuard, SessionLimiter
@@ -55,10 +49,6 @@ from voxrelay.usage.session import SessionUsage, usage_outcome
 __all__ = ["Connection"]
 
 log = logging.getLogger("voxrelay")
-
-# The reader waits while this many actions are queued (e.g. audio while a slow engine opens), so a
-# client that sends faster than the engine takes audio is slowed by TCP, not buffered without bound.
-_QUEUE_HIGH_WATER = 256
 
 # Container bytes no decoder counted (a raw-audio engine) are metered at their nominal byte rate (limits.py).
 _CONTAINER_BYTES_PER_S = 16000
@@ -103,22 +93,15 @@ class Connection:
         self.log = logger
         self._loop = asyncio.get_running_loop()
         guard = SessionGuard(self._loop.time(), settings.rate_limit_factor, settings.rate_limit_burst_s, idle_timeout_s)
-        self.limiter = SessionLimiter(
-            frame_limits or gateway.frame_limits,
-            guard,
-            rate_limited=admission.rate_limited,
-            max_duration_s=settings.max_session_s,
-        )
+        limits, max_s = frame_limits or gateway.frame_limits, settings.max_session_s
+        self.limiter = SessionLimiter(limits, guard, rate_limited=admission.rate_limited, max_duration_s=max_s)
         self.pipeline: AudioPipeline | None = None
         self._counter: CountingStream | None = None
         self._outcome: Outcome = "disconnected"
         self._usage: SessionUsage | None = None
         self._drained = False
         self._error_code: str | None = None  # the last error sent, for the usage record's outcome
-        self._queue: deque[Action] = deque()
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()  # set while the queue is below the high-water mark
-        self._room.set()
+        self._queue = WriterQueue()  # the reader waits at 256 queued actions (audio while a slow engine opens)
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.drain_cut = InputCut()  # a drain's stop waits for the frames already sent (ops/drain.py)
@@ -149,7 +132,7 @@ class Connection:
             if deadline is not None:
                 deadline.cancel()
             self.drain_cut.cancel()
-            self._wake.set()  # a writer whose cancellation was swallowed (below) sees `_closed` and returns
+            self._queue.wake()  # a writer whose cancellation was swallowed (below) sees `_closed` and returns
             while self._tasks:  # tasks spawned while others were being cancelled (a late engine open) too
                 tasks, self._tasks = self._tasks, []
                 await cancel_and_wait(tasks)
@@ -170,8 +153,7 @@ class Connection:
         self.stats.closed("refused", None)
 
     @property
-    def session(self) -> Codec:
-        """The endpoint's session (its codec)."""
+    def session(self) -> Codec:  # the endpoint's session (its codec)
         return self.codec
 
     # Drain (called by ops.drain.Drainer).
@@ -192,10 +174,7 @@ class Connection:
     def force_close(self) -> None:
         """The drain deadline passed: close 1012 now, dropping whatever is still queued."""
         if not self._closed.is_set():
-            self._queue.clear()
-            self._queue.append(CloseSocket(1012, "the server is restarting"))
-            self._wake.set()
-            self._room.set()
+            self._queue.replace(CloseSocket(1012, "the server is restarting"))
 
     # Reading the socket.
 
@@ -226,16 +205,14 @@ class Connection:
                 if breach is not None:
                     self._breached(breach)
                 self._flush()
-                await self._room.wait()
+                await self._queue.room.wait()
                 self.drain_cut.frame_done()
             else:
                 return  # the session ended itself: the writer sends what is left and closes
         except (WebSocketDisconnect, RuntimeError):
             pass
         except Exception:
-            self.log.exception("session %s: unexpected error", self.session_id)
-            codec.fail("internal", "internal server error")
-            self._flush()
+            self._internal_error()
             return
         codec.client_gone()
         self._closed.set()
@@ -246,7 +223,7 @@ class Connection:
         try:
             async for event in self.pipeline.stream.events():
                 codec.engine_event(event)
-                self._flush()
+                await self._flush_sends()
             codec.engine_flushed(self._counter.audio_seconds() if self._counter else None)
         except Exception as exc:
             self.log.exception("session %s: engine stream failed", self.session_id)
@@ -275,8 +252,7 @@ class Connection:
         elif notice is not None:
             self.log.info("session %s: %s", self.session_id, notice.message)
             # Audio read but not yet fed is past the quota: it is dropped, the rest (finals, close) goes on.
-            self._queue = deque(action for action in self._queue if not isinstance(action, FeedAudio))
-            self._room.set()
+            self._queue.drop_audio()
             self.codec.quota_exceeded(notice.message)
         self._flush()
 
@@ -298,34 +274,60 @@ class Connection:
 
     def _flush(self) -> None:
         actions = self.codec.actions()
-        if actions:
-            self._queue.extend(actions)
-            self._wake.set()
-            if len(self._queue) >= _QUEUE_HIGH_WATER:
-                self._room.clear()
+        if not actions:
+            return
+        # Audio with nothing before it, to a stream that takes it at once (a relay): fed here, not by waking the writer.
+        if len(actions) == 1 and self._queue.idle and type(actions[0]) is FeedAudio and self._feed_now(actions[0]):
+            return
+        self._queue.put(actions)
+
+    async def _flush_sends(self) -> None:
+        """`_flush` for the event pump: with nothing queued before them, it sends messages itself (as above)."""
+        if not self._queue.idle:
+            self._flush()
+            return
+        actions = self.codec.actions()
+        if not actions or not all(type(action) is SendText for action in actions):
+            self._queue.put(actions)
+            return
+        self._queue.claim()  # the writer waits meanwhile; the reader queues its audio
+        try:
+            for action in actions:
+                try:
+                    await self._run(action)
+                except Exception:
+                    self._internal_error()
+        finally:
+            self._queue.release()
+
+    def _feed_now(self, action: FeedAudio) -> bool:  # as the writer would, if the stream takes it without awaiting
+        if self.pipeline is None:
+            return False
+        try:
+            if not self.pipeline.feed_nowait(action.data):
+                return False
+            self.stats.audio_fed()
+            self._meter()
+        except Exception:
+            self._internal_error()
+        return True
 
     async def _write(self) -> None:
-        while True:
-            while not self._queue:
-                # On Python 3.11, asyncio.wait_for (inside an engine's open) can swallow the cancel
-                # that ends this task when the client leaves just as the engine answers; the writer
-                # then comes back here, and must not wait for actions that will never come.
-                if self._closed.is_set():
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-            action = self._queue.popleft()
-            if len(self._queue) < _QUEUE_HIGH_WATER // 2:
-                self._room.set()
+        while (action := await self._queue.take(self._closed)) is not None:
             if isinstance(action, CloseSocket):
                 await self._close(action)
-                return
+                return  # the queue stays busy: nothing is carried out after a close
             try:
                 await self._run(action)
             except Exception:
-                self.log.exception("session %s: unexpected error", self.session_id)
-                self.codec.fail("internal", "internal server error")
-                self._flush()
+                self._internal_error()
+            finally:
+                self._queue.done()
+
+    def _internal_error(self) -> None:
+        self.log.exception("session %s: unexpected error", self.session_id)
+        self.codec.fail("internal", "internal server error")
+        self._flush()
 
     async def _run(self, action: Action) -> None:
         if isinstance(action, SendText):

@@ -75,7 +75,8 @@ class InputCut:
 
     def frame_done(self) -> None:
         self._busy = False
-        self._last_frame = asyncio.get_running_loop().time()
+        if self._stop is not None:  # only a drain reads it (begin() sets it first): no clock per frame
+            self._last_frame = asyncio.get_running_loop().time()
 
     def begin(self, stop: Callable[[], None]) -> None:
         """The drain began: call `stop` once the input is quiet (idempotent)."""

@@ -310,6 +310,12 @@ class CountingStream(EngineStream):
             self._bytes += len(audio)
         await self.inner.send_audio(audio)
 
+    def send_audio_nowait(self, audio: bytes) -> bool:
+        if not self.inner.send_audio_nowait(audio):
+            return False
+        self._bytes += len(audio)
+        return True
+
     async def finalize(self) -> None:
         await self.inner.finalize()
 

@@ -268,14 +268,21 @@ ServerMessage = (
 )
 
 
+# `json.dumps(..., ensure_ascii=False)` builds an encoder per call; a relay encodes every transcript.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+_FIELDS: dict[type, tuple[str, ...]] = {}  # per message class: its fields but `type`, in order
+
+
 def encode(message: ServerMessage) -> str:
     """The JSON text frame for a server message, `type` first."""
+    fields = _FIELDS.get(type(message))
+    if fields is None:
+        fields = _FIELDS[type(message)] = tuple(name for name in message.__dataclass_fields__ if name != "type")
     body: dict[str, Any] = {"type": message.type}
-    for name in message.__dataclass_fields__:
-        if name != "type":
-            value = getattr(message, name)
-            body[name] = round(value, 3) if isinstance(value, float) else value
-    return json.dumps(body, ensure_ascii=False)
+    for name in fields:
+        value = getattr(message, name)
+        body[name] = round(value, 3) if isinstance(value, float) else value
+    return _ENCODER.encode(body)
 
 
 

@@ -131,7 +131,9 @@ class Session(SessionCore[SendMessage]):
             return
         if self._state is SessionState.CONFIGURING:
             self._open(m.AudioFormat(), m.StreamOptions())
-        self._move(Trigger.AUDIO)
+            self._move(Trigger.AUDIO)
+        # else STREAMING, which audio leaves as it is (the table's STREAMING --audio--> STREAMING):
+        # no lookup per frame.
         if data:
             self.audio_bytes += len(data)
             self._emit(FeedAudio(data))
@@ -319,7 +321,10 @@ class SttStreamCodec:
         self.session.client_gone()
 
     def actions(self) -> list[RunnerAction]:
-        return [_encode(action) if isinstance(action, SendMessage) else action for action in self.session.actions()]
+        actions = self.session.actions()
+        if not actions:
+            return []
+        return [_encode(action) if isinstance(action, SendMessage) else action for action in actions]
 
 
 def _encode(action: SendMessage) -> SendText:

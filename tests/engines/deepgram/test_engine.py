@@ -372,6 +372,27 @@ def test_the_sdk_transport_hook_is_undone_when_the_last_engine_stops() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+async def test_the_sdk_builds_a_connection_target_once_per_options(fake: FakeDeepgram) -> None:
+    """URL and headers come from the SDK the first time a set of options is seen; later streams reuse them."""
+    engine = engine_with_key(API_KEY, url=fake.url)
+    await engine.start()
+    try:
+        options = {"model": "nova-3", "interim_results": True, "keyterm": ["voxrelay"]}
+        target = await engine.upstream_target(options)
+        url, headers = target
+        assert url.startswith(f"{fake.url}/v1/listen?") and "keyterm=voxrelay" in url and "interim_results=true" in url
+        assert headers["Authorization"] == f"Token {API_KEY}"
+        assert await engine.upstream_target(dict(reversed(options.items()))) is target  # kept, whatever the order
+        other = await engine.upstream_target({**options, "keyterm": ["other"]})
+        assert "keyterm=other" in other[0] and other is not target
+        stream = await engine.open(StreamConfig(encoding="linear16", model="nova-3"))
+        await stream.send_audio(ONE_SECOND)
+        await stream.close()
+        assert [event async for event in stream.events()]  # a stream on a cached target works end to end
+    finally:
+        await engine.stop()
+
+
 async def test_a_stalled_upstream_fails_the_stream_in_time(fake: FakeDeepgram) -> None:
     """An upstream that stops reading blocks the sends (TCP backpressure): the watchdog fails the stream."""
     engine = engine_with_key(API_KEY, url=fake.url, send_timeout_s=0.5, keepalive_s=0.2, max_reconnects=0)

@@ -12,6 +12,12 @@ This package is the only one that imports `deepgram`; its types stop here. The m
 - `transport`: the WebSocket transport plugged into the SDK's `transport_factory` hook
   (websockets' asyncio client, without permessage-deflate).
 
+What the SDK builds per connection is built once here instead (a relay pays it at every
+connect and on every message): the URL and headers for a set of options
+(`upstream_target`: the SDK builds them the first time it sees those options), the
+proxy (from the environment, at `start()`), and the control messages' JSON (from the
+SDK's models, `CONTROL`). Streams then send on websockets' connection directly.
+
 Call order: `DeepgramEngine(...)`, `await start()`, `await open(config)` per session (a
 connected `DeepgramStream`), `await stop()` (aborts the streams left).
 
@@ -22,19 +28,23 @@ exceptions and in the `websockets` handshake logs.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Literal
 
 from voxrelay.engines.base import Capabilities, Engine, EngineFailure, StreamConfig
 from voxrelay.engines.deepgram.settings import DeepgramSettings
 from voxrelay.engines.deepgram.stream import DeepgramStream
-from voxrelay.engines.deepgram.transport import WebSocketTransport
+from voxrelay.engines.deepgram.transport import ControlTexts, WebSocketTransport, claim_transport
 from voxrelay.engines.files import FileRequest, FileTranscript
 
 try:
     import httpx
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+    from deepgram.listen.v1.types import ListenV1CloseStream, ListenV1Finalize, ListenV1KeepAlive
     from deepgram.transport import restore_transport
+    from websockets.proxy import get_proxy
+    from websockets.uri import parse_uri
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise ModuleNotFoundError(
         f"the deepgram engine needs the {exc.name!r} package: pip install 'voxrelay[deepgram]'", name=exc.name
@@ -47,6 +57,15 @@ __all__ = ["DeepgramEngine", "DeepgramStream"]
 DEFAULT_MODEL = "nova-3"
 
 _engines_started = 0  # the SDK's transport hook is global: undone when the last engine stops
+
+# The control messages as the SDK's `send_finalize`/`send_close_stream`/`send_keep_alive` write them.
+CONTROL = ControlTexts(
+    finalize=json.dumps(ListenV1Finalize(type="Finalize").dict()),
+    close_stream=json.dumps(ListenV1CloseStream(type="CloseStream").dict()),
+    keep_alive=json.dumps(ListenV1KeepAlive(type="KeepAlive").dict()),
+)
+
+_TARGETS_KEPT = 256  # distinct stream options whose URL is kept (keyterms make many; the oldest goes first)
 
 
 class DeepgramEngine(Engine):
@@ -89,6 +108,9 @@ class DeepgramEngine(Engine):
         self._client: AsyncDeepgramClient | None = None
         self._httpx: httpx.AsyncClient | None = None
         self._streams: set[DeepgramStream] = set()
+        self._targets: dict[tuple[tuple[str, Any], ...], tuple[str, dict[str, str]]] = {}
+        self.proxy: str | None = None  # resolved from the environment at start()
+        self.control = CONTROL
 
     def __repr__(self) -> str:
         return f"DeepgramEngine(model={self.model_name!r}, url={self._url or 'deepgram cloud'!r})"
@@ -117,13 +139,15 @@ class DeepgramEngine(Engine):
         except RuntimeError as exc:  # another transport factory is installed in this process
             raise EngineFailure(f"cannot use deepgram-sdk's transport hook: {exc}") from None
         _cache_headers(self._client)
+        self.proxy = get_proxy(parse_uri(self.upstream_url))  # as websockets would at every connect
+        self._targets.clear()
         _engines_started += 1
         self.started = True
 
     async def open(self, config: StreamConfig) -> DeepgramStream:
         if not self.started or self._client is None:
             raise EngineFailure("the deepgram engine is not started")
-        stream = DeepgramStream(self, self._client, _options(config, self.model_name), config)
+        stream = DeepgramStream(self, _options(config, self.model_name), config)
         await stream.connect()
         return stream
 
@@ -153,6 +177,35 @@ class DeepgramEngine(Engine):
     def scrub(self, text: str) -> str:
         """`text` with the API key masked (for anything that may reach a client or a log)."""
         return text.replace(self.__key, "[redacted]")
+
+    async def upstream_target(self, options: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a Live connection with `options`, as deepgram-sdk builds them.
+
+        The SDK builds them the first time these options are seen (query encoding, its
+        headers; ~0.1 ms); later streams with the same options reuse them.
+
+        Raises:
+            EngineFailure: the SDK did not use voxrelay's transport (an SDK change?).
+        """
+        key = tuple(sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in options.items()))
+        target = self._targets.get(key)
+        if target is None:
+            if self._client is None:
+                raise EngineFailure("the deepgram engine is not started")
+            made: list[WebSocketTransport] = []
+            claimed = claim_transport.set(made.append)
+            try:
+                async with self._client.listen.v1.connect(**options):  # builds the transport; connects nothing
+                    pass
+            finally:
+                claim_transport.reset(claimed)
+            if not made:
+                raise EngineFailure("deepgram-sdk did not use voxrelay's transport (an SDK change?)")
+            target = (made[0].url, made[0].headers)
+            if len(self._targets) >= _TARGETS_KEPT:
+                del self._targets[next(iter(self._targets))]
+            self._targets[key] = target
+        return target
 
     def report_reconnect(self, result: Literal["ok", "failed", "gave_up"]) -> None:
         self.observer.upstream_reconnect(result)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import websockets.exceptions
+from websockets.asyncio.client import ClientConnection
 
 from voxrelay.engines.base import (
     EngineError,
@@ -49,13 +50,11 @@ from voxrelay.engines.base import (
 from voxrelay.engines.deepgram import failures
 from voxrelay.engines.deepgram.events import engine_event, error_text, shifted
 from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backoff_s
-from voxrelay.engines.deepgram.transport import WebSocketTransport, claim_transport
+from voxrelay.engines.deepgram.transport import WebSocketTransport
 from voxrelay.engines.deepgram.watchdog import SendClock, Watchdog
-from voxrelay.tasks import cancel_and_wait
+from voxrelay.tasks import Mailbox, cancel_and_wait
 
 if TYPE_CHECKING:
-    from deepgram import AsyncDeepgramClient
-
     from voxrelay.engines.deepgram.engine import DeepgramEngine
 
 __all__ = ["DeepgramStream"]
@@ -72,7 +71,7 @@ class DeepgramStream(EngineStream):
     """One session's upstream connection. Created by `DeepgramEngine.open`."""
 
     def __init__(
-        self, engine: DeepgramEngine, client: AsyncDeepgramClient, options: dict[str, Any], config: StreamConfig
+        self, engine: DeepgramEngine, options: dict[str, Any], config: StreamConfig
     ) -> None:
         self._engine = engine
         self._word_timings = config.word_timings
@@ -85,9 +84,8 @@ class DeepgramStream(EngineStream):
         self._close_sent = False
         self._heard = False  # the current connection answered something
         self.reconnects = 0
-        self._client = client
         self._options = options
-        self._inbox: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self._inbox: Mailbox[bytes | str] = Mailbox()  # to the sender task (tasks.Mailbox: no per-get loop lookup)
         self._outbox = EventOutbox()
         self._carry: bytes | str | None = None  # taken from the inbox but not sent when a connection ended
         self._closing = False  # close() was called: CloseStream follows the queued audio
@@ -119,8 +117,12 @@ class DeepgramStream(EngineStream):
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
         if not isinstance(audio, bytes):
             raise TypeError("the deepgram engine takes the client's audio bytes")
+        self.send_audio_nowait(audio)
+
+    def send_audio_nowait(self, audio: bytes) -> bool:
         if not self._closing and not self._finished and audio:
             self._inbox.put_nowait(audio)
+        return True
 
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
@@ -159,23 +161,23 @@ class DeepgramStream(EngineStream):
     async def _run(self, ready: asyncio.Future[None]) -> None:
         engine = self._engine
         failures_in_a_row = 0
-        claim_transport.set(self._claim_transport)  # the transports this task's connects make are this stream's
         try:
             while True:
                 retry: BaseException | None = None
                 self._heard = False
                 try:
-                    async with self._client.listen.v1.connect(**self._options) as connection:
-                        transport = self._transport
-                        if transport is None:
-                            raise EngineFailure("deepgram-sdk did not use voxrelay's transport (an SDK change?)")
-                        await transport.open(engine.open_timeout_s)
+                    url, headers = await engine.upstream_target(self._options)  # the SDK's, once per options
+                    transport = self._transport = WebSocketTransport(url, headers, proxy=engine.proxy)
+                    try:
+                        ws = await transport.open(engine.open_timeout_s)
                         backlog: list[bytes] = []
                         if ready.done():
                             backlog = self._resume()
                         else:
                             ready.set_result(None)
-                        retry = await self._serve(connection, transport, backlog)
+                        retry = await self._serve(ws, transport, backlog)
+                    finally:
+                        await transport.close()  # as the SDK's connection context did on its way out
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -228,9 +230,6 @@ class DeepgramStream(EngineStream):
         await asyncio.sleep(backoff_s(attempt - 1, engine.reconnect_base_s, engine.reconnect_cap_s))
         return True
 
-    def _claim_transport(self, transport: WebSocketTransport) -> None:
-        self._transport = transport
-
     def _handshake_failure(self, exc: BaseException) -> EngineFailure:
         return failures.handshake_failure(exc, self._engine.scrub, self._engine.upstream_url)
 
@@ -263,14 +262,14 @@ class DeepgramStream(EngineStream):
             self._header.feed(audio)
 
     async def _serve(
-        self, connection: Any, transport: WebSocketTransport, backlog: list[bytes]
+        self, ws: ClientConnection, transport: WebSocketTransport, backlog: list[bytes]
     ) -> BaseException | None:
         """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
         engine = self._engine
         errors: list[BaseException] = []
         self._clock = SendClock(asyncio.get_running_loop().time())
-        reader = asyncio.create_task(self._read_loop(transport, errors), name="deepgram-read")
-        sender = asyncio.create_task(self._send_loop(connection, backlog), name="deepgram-send")
+        reader = asyncio.create_task(self._read_loop(ws, errors), name="deepgram-read")
+        sender = asyncio.create_task(self._send_loop(ws, backlog), name="deepgram-send")
         watchdog = Watchdog(sender, self._clock, engine.keepalive_s, engine.send_timeout_s, self._queue_keep_alive)
         timed_out = False
         send_error: BaseException | None = None
@@ -303,14 +302,15 @@ class DeepgramStream(EngineStream):
             self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
         return None
 
-    async def _send_loop(self, connection: Any, backlog: list[bytes]) -> None:
+    async def _send_loop(self, ws: ClientConnection, backlog: list[bytes]) -> None:
+        control = self._engine.control  # sent on websockets' connection itself (see engine.py), not the SDK's
         loop = asyncio.get_running_loop()
         clock = self._clock  # the watchdog reads it: a send in progress too long is a stalled upstream
         clock.last = loop.time()
         try:
             for chunk in backlog:  # a reconnect's replay (recorded already) or container header
                 clock.began = loop.time()
-                await connection.send_media(chunk)
+                await ws.send(chunk)
                 clock.began = None
             # `_sending` as well as cancellation: a cancel that lands as an awaited future
             # completes can be swallowed, and the loop must still end.
@@ -328,15 +328,15 @@ class DeepgramStream(EngineStream):
                 clock.began = loop.time()
                 if isinstance(item, bytes):
                     self._record(item)
-                    await connection.send_media(item)
+                    await ws.send(item)
                 elif item == _KEEPALIVE:
-                    await connection.send_keep_alive()
+                    await ws.send(control.keep_alive)
                 elif item == _FINALIZE:
-                    await connection.send_finalize()
+                    await ws.send(control.finalize)
                 else:
                     self._close_sent = True
-                    await connection.send_finalize()
-                    await connection.send_close_stream()
+                    await ws.send(control.finalize)
+                    await ws.send(control.close_stream)
                     return
                 clock.last = clock.began
                 clock.began = None
@@ -354,10 +354,10 @@ class DeepgramStream(EngineStream):
         if self._inbox.empty() and self._carry is None:
             self._inbox.put_nowait(_KEEPALIVE)
 
-    async def _read_loop(self, transport: WebSocketTransport, errors: list[BaseException]) -> None:
+    async def _read_loop(self, ws: ClientConnection, errors: list[BaseException]) -> None:
         """Upstream messages -> engine events, until the upstream closes with 1000 (errors go to `errors`)."""
         try:
-            async for raw in transport:
+            async for raw in ws:
                 if isinstance(raw, str):
                     self._on_message(json.loads(raw))
         except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON

@@ -11,11 +11,12 @@ pays that on every message, so the engine gives the SDK this one instead:
 - it honours HTTPS_PROXY/ALL_PROXY from the environment, as websockets does.
 
 The hook builds a transport synchronously and connects nothing, so `open()` connects:
-the engine calls it (a refused handshake then fails the stream's connect, not a later
-send), and anyone else using the SDK in the process (the hook is global) gets it opened
-on first use, once even when a reader and a sender ask together. A task that sets
-`claim_transport` receives every transport made in it: that is how a stream learns which
-transport the SDK made for its connection.
+anyone using the SDK in the process (the hook is global) gets it opened on first use,
+once even when a reader and a sender ask together. A task that sets `claim_transport`
+receives every transport made in it: that is how the engine reads the URL and headers
+the SDK built for a stream's options (once per distinct options, `DeepgramEngine.upstream_target`);
+its streams then make their own transports from them and call `open()` themselves (a
+refused handshake fails the stream's connect, not a later send).
 """
 
 from __future__ import annotations
@@ -23,15 +24,26 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import websockets.asyncio.client
 from websockets.asyncio.client import ClientConnection
 
-__all__ = ["WebSocketTransport", "claim_transport"]
+__all__ = ["ControlTexts", "WebSocketTransport", "claim_transport"]
 
 claim_transport: contextvars.ContextVar[Callable[[WebSocketTransport], None] | None] = contextvars.ContextVar(
     "claim_transport", default=None
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ControlTexts:
+    """The JSON text of Deepgram's Finalize, CloseStream and KeepAlive (built once from the SDK's models)."""
+
+    finalize: str
+    close_stream: str
+    keep_alive: str
 
 
 class WebSocketTransport:
@@ -40,11 +52,15 @@ class WebSocketTransport:
     Args:
         url: the `wss://…/v1/listen?…` URL the SDK built from the stream's options.
         headers: the SDK's headers (Authorization among them: never logged here).
+        proxy: as websockets' `connect`: True = from the environment (HTTPS_PROXY, NO_PROXY...),
+            else the proxy's URL, or None for none. The engine resolves it once: websockets
+            reading the environment at every connect was ~7 % of a connect storm's CPU.
     """
 
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        self._url = url
-        self._headers = dict(headers)
+    def __init__(self, url: str, headers: dict[str, str], proxy: str | Literal[True] | None = True) -> None:
+        self.url = url
+        self.headers = dict(headers)
+        self._proxy = proxy
         self.ws: ClientConnection | None = None
         self._connecting: asyncio.Future[ClientConnection] | None = None
         claimer = claim_transport.get()
@@ -63,7 +79,8 @@ class WebSocketTransport:
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(
                 websockets.asyncio.client.connect(
-                    self._url, additional_headers=self._headers, compression=None, open_timeout=timeout
+                    self.url, additional_headers=self.headers, compression=None, open_timeout=timeout,
+                    proxy=self._proxy,
                 )
             )
         self.ws = await asyncio.shield(self._connecting)
