@@ -150,7 +150,8 @@ class ServerThread:
         self.app = create_app(settings or Settings(port=0), engine)
         # The server's message-size ceiling, as `voxrelay serve` sets it: an oversize frame is not buffered whole.
         max_size = ws_max_size(self.app.state.gateway.frame_limits)
-        self.config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=max_size)
+        self.config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=max_size,
+                                     ws="websockets-sansio")  # what `voxrelay serve` runs
         self.server = uvicorn.Server(self.config)
         self._thread = threading.Thread(target=self.server.run, name="voxrelay-test-server", daemon=True)
         self.port = 0

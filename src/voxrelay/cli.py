@@ -210,6 +210,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,  # uvicorn's records go to the root handler configure_logging installed
         ws_max_size=ws_max_size(app.state.gateway.frame_limits),  # an oversize frame is refused while read
+        # Named, not "auto": the cheapest of uvicorn's WebSocket implementations at 1000 streams (76 % of a core
+        # against 85-87 % for wsproto and legacy websockets; docs/benchmarks.md "Issue 17: stack floors").
+        ws="websockets-sansio",
         # Audio barely compresses and transcripts are small: deflate only costs CPU (and OWASP
         # advises against it unless needed).
         ws_per_message_deflate=False,
