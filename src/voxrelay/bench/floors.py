@@ -34,7 +34,7 @@ import httpx
 from voxrelay.bench.common import free_port, percentile, process_cpu_s, process_rss
 from voxrelay.bench.floors_app import STACKS, VOXRELAY_ON_GRANIAN
 from voxrelay.bench.loadgen import LoadResult, run_load
-from voxrelay.bench.proxy import _row, _split_cores
+from voxrelay.bench.proxy import level_row, split_cores
 from voxrelay.bench.sansio import run_on_uvloop
 
 __all__ = ["ALL_STACKS", "FloorResults", "format_table", "run_floors"]
@@ -185,7 +185,7 @@ def run_floors(
     )
     upstream_url = f"ws://127.0.0.1:{port}"
     _wait_listening(port, upstream)
-    split = _split_cores()
+    split = split_cores()
     own_cores = os.sched_getaffinity(0) if split else None
     server_cores: set[int] | None = None
     rig_cores: set[int] = set()
@@ -227,7 +227,7 @@ def _measure(pid: int, port: int, streams: int, seconds: float, stagger_s: float
     load = run_load(f"ws://127.0.0.1:{port}/stt-stream", streams, seconds, protocol="gateway", stagger_s=stagger_s)
     relayed = run_on_uvloop(_sampled(load, pid, peak))
     cpu_share = (_tree_cpu_s(pid) - cpu_before) / (time.monotonic() - wall_before)
-    row = _row(streams, direct, relayed, cpu_share, peak["rss"] - rss_before)
+    row = level_row(streams, direct, relayed, cpu_share, peak["rss"] - rss_before)
     row["cpu_pct"] = 100 * cpu_share
     row["no_close_code"] = sum(failure.startswith(_NO_CLOSE_CODE) for failure in relayed.failures)
     row["failed_relayed"] -= row["no_close_code"]

@@ -38,7 +38,7 @@ from voxrelay.bench.common import (
 from voxrelay.bench.loadgen import LoadResult, run_load
 from voxrelay.bench.sansio import run_on_uvloop
 
-__all__ = ["ProxyResults", "run_proxy"]
+__all__ = ["ProxyResults", "level_row", "run_proxy", "split_cores"]
 
 KEY = "bench-not-a-real-key"
 
@@ -53,7 +53,7 @@ class ProxyResults:
         return {"levels": self.levels, "cores": self.cores, "workers": self.workers}
 
 
-def _split_cores() -> tuple[set[int], set[int]] | None:
+def split_cores() -> tuple[set[int], set[int]] | None:
     """(gateway cores, rig cores): one core for the gateway, the rest for the rig; None on one core."""
     if not hasattr(os, "sched_getaffinity"):
         return None
@@ -90,7 +90,7 @@ def run_proxy(
         stderr=subprocess.DEVNULL,
     )
     tick = progress("proxy path", len(levels))
-    split = _split_cores() if workers is None else None
+    split = split_cores() if workers is None else None
     own_cores = os.sched_getaffinity(0) if split else None
     results.workers = workers
     try:
@@ -118,7 +118,7 @@ def run_proxy(
                 relayed = run_on_uvloop(_sampled(load, pids, peak))
                 cpu = sum(process_cpu_s(p) for p in pids) - cpu_before
                 wall = time.monotonic() - wall_before
-                results.levels.append(_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))
+                results.levels.append(level_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))
                 tick()
     finally:
         if own_cores is not None:
@@ -128,7 +128,7 @@ def run_proxy(
     return results
 
 
-def _row(streams: int, direct: LoadResult, relayed: LoadResult, cpu_share: float, rss_rise: int) -> dict[str, Any]:
+def level_row(streams: int, direct: LoadResult, relayed: LoadResult, cpu_share: float, rss_rise: int) -> dict[str, Any]:
     """One level's figures. `added_*` compare the steady state (every stream ready and streaming),
     `all_added_*` the whole run, ramp-up and ramp-down included; `ready_*` is connect -> ready."""
     row: dict[str, Any] = {
