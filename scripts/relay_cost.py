@@ -38,9 +38,11 @@ from typing import Any
 
 from voxrelay.bench.common import Gateway, free_port, percentile, process_cpu_s, process_rss
 from voxrelay.bench.loadgen import FRAME_S, LoadResult, run_load
+from voxrelay.bench.proxy import affinity_kept
 from voxrelay.bench.sansio import run_on_uvloop
+from voxrelay.bench.upstream import BENCH_KEY, running_upstream
 
-KEY = "bench-not-a-real-key"
+KEY = BENCH_KEY
 FRAMES_PER_S = round(1 / FRAME_S)
 
 
@@ -160,34 +162,28 @@ def main() -> int:
     args = parser.parse_args()
 
     port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "voxrelay.bench.upstream", "--port", str(port), "--api-key", KEY],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     cores = sorted(os.sched_getaffinity(0))
-    own = set(cores)
     out: dict[str, Any] = {"cpu": _cpu_name(), "cores": len(cores)}
-    try:
-        env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
-        sessions = max(args.storm, args.streams) + 10
-        with Gateway("--engine", "deepgram", "--max-sessions", str(sessions), env=env) as gateway:
-            if len(cores) >= 2:
-                os.sched_setaffinity(gateway.proc.pid, {cores[0]})
-                os.sched_setaffinity(upstream.pid, set(cores[1:]))
-                os.sched_setaffinity(0, set(cores[1:]))
-            # A warm-up: first connects import and compile what later ones reuse.
-            run_on_uvloop(run_load(gateway.url(), 20, 3 * FRAME_S, protocol="gateway", stagger_s=0.2))
-            idle = _idle_rate(gateway.proc.pid)
-            out["idle_cpu_pct"] = round(100 * idle, 2)
-            rounds = args.storm_rounds if args.storm else 0
-            out["storms"] = [_storm(gateway, args.storm, idle, args.profile_storm if i == 0 else None)
-                             for i in range(rounds)]
-            if args.streams:
-                out["steady"] = _steady(gateway, args.streams, args.seconds, idle, args.profile)
-    finally:
-        os.sched_setaffinity(0, own)
-        upstream.terminate()
-        upstream.wait(timeout=30)
+    env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
+    sessions = max(args.storm, args.streams) + 10
+    with (
+        running_upstream(port) as upstream,
+        affinity_kept(),
+        Gateway("--engine", "deepgram", "--max-sessions", str(sessions), env=env) as gateway,
+    ):
+        if len(cores) >= 2:
+            os.sched_setaffinity(gateway.proc.pid, {cores[0]})
+            os.sched_setaffinity(upstream.pid, set(cores[1:]))
+            os.sched_setaffinity(0, set(cores[1:]))
+        # A warm-up: first connects import and compile what later ones reuse.
+        run_on_uvloop(run_load(gateway.url(), 20, 3 * FRAME_S, protocol="gateway", stagger_s=0.2))
+        idle = _idle_rate(gateway.proc.pid)
+        out["idle_cpu_pct"] = round(100 * idle, 2)
+        rounds = args.storm_rounds if args.storm else 0
+        out["storms"] = [_storm(gateway, args.storm, idle, args.profile_storm if i == 0 else None)
+                         for i in range(rounds)]
+        if args.streams:
+            out["steady"] = _steady(gateway, args.streams, args.seconds, idle, args.profile)
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

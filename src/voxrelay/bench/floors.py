@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -34,14 +33,15 @@ import httpx
 from voxrelay.bench.common import free_port, percentile, process_cpu_s, process_rss
 from voxrelay.bench.floors_app import STACKS, VOXRELAY_ON_GRANIAN
 from voxrelay.bench.loadgen import LoadResult, run_load
-from voxrelay.bench.proxy import level_row, split_cores
+from voxrelay.bench.proxy import affinity_kept, level_row, split_cores
 from voxrelay.bench.sansio import run_on_uvloop
+from voxrelay.bench.upstream import BENCH_KEY, running_upstream
 
 __all__ = ["ALL_STACKS", "FloorResults", "format_table", "run_floors"]
 
 REFERENCE = "voxrelay"  # the real gateway on the same rig
 ALL_STACKS = (*STACKS, REFERENCE, VOXRELAY_ON_GRANIAN)
-KEY = "bench-not-a-real-key"
+KEY = BENCH_KEY
 _NO_CLOSE_CODE = "1005"  # granian's RSGI close(1000) sends a close frame without a code (see format_table)
 
 
@@ -103,17 +103,6 @@ def _command(stack: str, port: int, upstream_url: str, max_sessions: int) -> tup
         env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": upstream_url, "VOXRELAY_ENGINE": "deepgram",
                "VOXRELAY_MAX_SESSIONS": str(max_sessions), "VOXRELAY_LOG_LEVEL": "warning"}
     return [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app", *args], env
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)  # polling a starting process
-    raise RuntimeError("the fake upstream did not start")
 
 
 @contextmanager
@@ -178,24 +167,17 @@ def run_floors(
         raise ValueError(f"unknown stacks {sorted(unknown)}: choose from {', '.join(ALL_STACKS)}")
     results = FloorResults(seconds)
     port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "voxrelay.bench.upstream", "--port", str(port), "--api-key", KEY],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     upstream_url = f"ws://127.0.0.1:{port}"
-    _wait_listening(port, upstream)
-    split = split_cores()
-    own_cores = os.sched_getaffinity(0) if split else None
-    server_cores: set[int] | None = None
-    rig_cores: set[int] = set()
-    if split:
-        server_cores, rig_cores = split
-        os.sched_setaffinity(upstream.pid, rig_cores)
-        os.sched_setaffinity(0, rig_cores)
-        results.cores = {"server": sorted(server_cores), "rig": sorted(rig_cores)}
     direct_url = f"{upstream_url}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
-    try:
+    split = split_cores()
+    with running_upstream(port) as upstream, affinity_kept():
+        server_cores: set[int] | None = None
+        rig_cores: set[int] = set()
+        if split:
+            server_cores, rig_cores = split
+            os.sched_setaffinity(upstream.pid, rig_cores)
+            os.sched_setaffinity(0, rig_cores)
+            results.cores = {"server": sorted(server_cores), "rig": sorted(rig_cores)}
         for round_ in range(rounds):
             order = list(stacks[round_ % len(stacks) :]) + list(stacks[: round_ % len(stacks)])
             for streams in levels:
@@ -211,11 +193,6 @@ def run_floors(
                     row.update(stack=stack, round=round_ + 1)
                     results.rows.append(row)
                     log(_line(row))
-    finally:
-        if own_cores is not None:
-            os.sched_setaffinity(0, own_cores)
-        upstream.terminate()
-        upstream.wait(timeout=30)
     return results
 
 

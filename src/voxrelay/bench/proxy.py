@@ -18,11 +18,10 @@ memory figures are the supervisor's and all its workers' together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +36,11 @@ from voxrelay.bench.common import (
 )
 from voxrelay.bench.loadgen import LoadResult, run_load
 from voxrelay.bench.sansio import run_on_uvloop
+from voxrelay.bench.upstream import BENCH_KEY, running_upstream
 
-__all__ = ["ProxyResults", "level_row", "run_proxy", "split_cores"]
+__all__ = ["ProxyResults", "affinity_kept", "level_row", "run_proxy", "split_cores"]
 
-KEY = "bench-not-a-real-key"
+KEY = BENCH_KEY
 
 
 @dataclass
@@ -83,49 +83,54 @@ def run_proxy(
     workers: int | None = None,
 ) -> ProxyResults:
     results = ProxyResults()
+    results.workers = workers
     port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "voxrelay.bench.upstream", "--port", str(port), "--api-key", KEY],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     tick = progress("proxy path", len(levels))
     split = split_cores() if workers is None else None
-    own_cores = os.sched_getaffinity(0) if split else None
-    results.workers = workers
-    try:
-        env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
-        flags = ["--engine", "deepgram", "--max-sessions", str(max(levels) + 10)]
-        with Gateway(*flags, *(["--workers", str(workers)] if workers else []), env=env) as gateway:
-            pid = gateway.proc.pid
-            if workers and workers > 1:
-                wait_for_workers(gateway.port, pid, workers)
-            if split:
-                gateway_cores, rig_cores = split
-                os.sched_setaffinity(pid, gateway_cores)
-                os.sched_setaffinity(upstream.pid, rig_cores)
-                os.sched_setaffinity(0, rig_cores)
-                results.cores = {"gateway": sorted(gateway_cores), "rig": sorted(rig_cores)}
-            direct_url = f"ws://127.0.0.1:{port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
-            for streams in levels:
-                direct = run_on_uvloop(run_load(direct_url, streams, seconds, protocol="direct", api_key=KEY))
-                pids = process_tree(pid)
-                rss_before = sum(process_rss(p) for p in pids)
-                cpu_before = sum(process_cpu_s(p) for p in pids)
-                wall_before = time.monotonic()
-                peak = {"rss": rss_before}
-                load = run_load(gateway.url(), streams, seconds, protocol="gateway")
-                relayed = run_on_uvloop(_sampled(load, pids, peak))
-                cpu = sum(process_cpu_s(p) for p in pids) - cpu_before
-                wall = time.monotonic() - wall_before
-                results.levels.append(level_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))
-                tick()
-    finally:
-        if own_cores is not None:
-            os.sched_setaffinity(0, own_cores)
-        upstream.terminate()
-        upstream.wait(timeout=30)
+    env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
+    flags = ["--engine", "deepgram", "--max-sessions", str(max(levels) + 10)]
+    with (
+        running_upstream(port) as upstream,
+        affinity_kept(),
+        Gateway(*flags, *(["--workers", str(workers)] if workers else []), env=env) as gateway,
+    ):
+        pid = gateway.proc.pid
+        if workers and workers > 1:
+            wait_for_workers(gateway.port, pid, workers)
+        if split:
+            gateway_cores, rig_cores = split
+            os.sched_setaffinity(pid, gateway_cores)
+            os.sched_setaffinity(upstream.pid, rig_cores)
+            os.sched_setaffinity(0, rig_cores)
+            results.cores = {"gateway": sorted(gateway_cores), "rig": sorted(rig_cores)}
+        direct_url = f"ws://127.0.0.1:{port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
+        for streams in levels:
+            direct = run_on_uvloop(run_load(direct_url, streams, seconds, protocol="direct", api_key=KEY))
+            pids = process_tree(pid)
+            rss_before = sum(process_rss(p) for p in pids)
+            cpu_before = sum(process_cpu_s(p) for p in pids)
+            wall_before = time.monotonic()
+            peak = {"rss": rss_before}
+            load = run_load(gateway.url(), streams, seconds, protocol="gateway")
+            relayed = run_on_uvloop(_sampled(load, pids, peak))
+            cpu = sum(process_cpu_s(p) for p in pids) - cpu_before
+            wall = time.monotonic() - wall_before
+            results.levels.append(level_row(streams, direct, relayed, cpu / wall, peak["rss"] - rss_before))
+            tick()
     return results
+
+
+@contextlib.contextmanager
+def affinity_kept() -> Iterator[None]:
+    """This process's CPU affinity as it was on entry, whatever the body pins it to."""
+    if not hasattr(os, "sched_getaffinity"):  # not Linux: nothing was pinned
+        yield
+        return
+    own = os.sched_getaffinity(0)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
 
 
 def level_row(streams: int, direct: LoadResult, relayed: LoadResult, cpu_share: float, rss_rise: int) -> dict[str, Any]:

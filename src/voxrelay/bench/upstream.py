@@ -20,6 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from http import HTTPStatus
 
 from websockets.frames import Frame, Opcode
@@ -30,7 +35,9 @@ from voxrelay.bench.sansio import run_on_uvloop, write_out
 from voxrelay.protocol.deepgram_live import encode
 from voxrelay.testing.deepgram_core import Close, Drop, FakeListenApi, Hangup, ListenStream, Script, Stall
 
-__all__ = ["FastUpstream", "serve"]
+__all__ = ["BENCH_KEY", "FastUpstream", "running_upstream", "serve"]
+
+BENCH_KEY = "bench-not-a-real-key"  # what the fake upstream expects, and the gateways under test are given
 
 
 class _Listen(asyncio.Protocol):
@@ -169,6 +176,30 @@ async def serve(host: str, port: int, api_key: str | None) -> None:
     async with FastUpstream(api_key=api_key, host=host, port=port) as upstream:
         print(f"fast fake Deepgram listening on {upstream.url}/v1/listen", flush=True)
         await asyncio.Future()
+
+
+@contextlib.contextmanager
+def running_upstream(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """This fake upstream as a subprocess on `port` (key `BENCH_KEY`), listening when this returns; stopped on exit."""
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "voxrelay.bench.upstream", "--port", str(port), "--api-key", BENCH_KEY],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if upstream.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the fake upstream did not start") from None
+                time.sleep(0.05)  # polling a starting process
+        yield upstream
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> None:
