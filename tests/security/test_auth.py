@@ -88,6 +88,18 @@ def test_a_token_is_redeemed_by_any_store_with_the_same_secret_once_per_shared_m
     assert alone.redeem(token, now=103.0) == "key-1"
 
 
+def test_the_used_nonce_memory_forgets_expired_nonces_in_sweeps_and_never_a_live_one() -> None:
+    used = auth.UsedTokensInMemory()
+    for n in range(3000):  # tokens that expire at t=10, redeemed at t=0..2999 ms
+        assert used.claim(f"old{n}", forget_after=10.0, now=n / 1000)
+    assert not used.claim("old0", forget_after=10.0, now=5.0)  # still live: refused, whatever was swept
+    for n in range(3000):  # after t=10 the old ones go in the next sweep; these live until t=100
+        assert used.claim(f"new{n}", forget_after=100.0, now=20.0)
+    assert len(used._used) < 4000  # the 3000 expired nonces were swept, not kept forever
+    assert not used.claim("new0", forget_after=100.0, now=21.0)
+    assert used.claim("old0", forget_after=10.0, now=21.0)  # forgotten: the token itself is refused as expired
+
+
 @pytest.mark.parametrize(
     ("origin", "host", "auth_on", "allowed"),
     [

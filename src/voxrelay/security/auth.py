@@ -167,11 +167,13 @@ class UsedTokensInMemory:
 
     def __init__(self) -> None:
         self._used: dict[str, float] = {}  # nonce -> forget after
+        self._purge_at = 1024  # size that triggers the next sweep: twice what the last one kept, so O(1) a claim
 
     def claim(self, nonce: str, forget_after: float, now: float) -> bool:
-        if len(self._used) > 1024:
+        if len(self._used) >= self._purge_at:
             for old in [n for n, until in self._used.items() if until < now]:
                 del self._used[old]
+            self._purge_at = max(1024, 2 * len(self._used))
         if nonce in self._used:
             return False
         self._used[nonce] = forget_after

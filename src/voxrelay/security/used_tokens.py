@@ -6,7 +6,10 @@ to another worker. So the supervisor creates a small SQLite file (`create`) and 
 claims nonces in it (`SharedUsedTokens.claim`): a primary-key insert is atomic across processes.
 
 The claim is a synchronous write on the event loop: tens of microseconds (WAL, no fsync: the
-file is scratch and dies with the supervisor), once per token handshake, not per frame.
+file is scratch and dies with the supervisor), once per token handshake, not per frame. Another
+worker's write holds the lock for about as long, so the wait for it is capped at `_LOCK_WAIT_S`:
+past that the handshake is refused with 503 (try again) rather than the loop stalling for every
+session this worker serves.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ __all__ = ["SharedUsedTokens", "create"]
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS used (nonce TEXT PRIMARY KEY, forget_after REAL NOT NULL)"
 _PURGE_EVERY = 1000  # claims between deletions of rows past their token's expiry
+_LOCK_WAIT_S = 0.05  # the longest a claim waits for another worker's write, on the event loop
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=2.0, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, timeout=_LOCK_WAIT_S, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     return db
