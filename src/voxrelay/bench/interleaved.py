@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +69,18 @@ def _noop() -> None:
     pass
 
 
+async def _capacity(sides: Sequence[Side], clips: Sequence[Clip], levels: Sequence[int], per_session: int,
+                    results: Mapping[str, LocalResults | LongResults], tick: Callable[[], None]) -> None:
+    """Level by level, each side in turn: N concurrent sessions, `per_session` clips each (`bench.local`)."""
+    for j, level in enumerate(levels):
+        async def capacity(side: Side, level: int = level) -> None:
+            rows = await measure_capacity(side.url, clips, [level], per_session, _noop, metrics_url=side.metrics_url)
+            results[side.label].capacity += rows
+
+        await _each(sides, j, "capacity", capacity)
+        tick()
+
+
 async def _corpus(sides: Sequence[Side], clips: Sequence[Clip], levels: Sequence[int], per_session: int,
                   results: dict[str, LocalResults], progress: Progress) -> None:
     tick = progress("compare: corpus", 2 * len(clips) + len(levels))
@@ -84,13 +96,7 @@ async def _corpus(sides: Sequence[Side], clips: Sequence[Clip], levels: Sequence
 
         await _each(sides, i, "endpointing", endpointing)
         tick()
-    for j, level in enumerate(levels):
-        async def capacity(side: Side, level: int = level) -> None:
-            rows = await measure_capacity(side.url, clips, [level], per_session, _noop, metrics_url=side.metrics_url)
-            results[side.label].capacity += rows
-
-        await _each(sides, j, "capacity", capacity)
-        tick()
+    await _capacity(sides, clips, levels, per_session, results, tick)
 
 
 async def _long(sides: Sequence[Side], clips: Sequence[LongClip], levels: Sequence[int], per_session: int,
@@ -114,14 +120,7 @@ async def _long(sides: Sequence[Side], clips: Sequence[LongClip], levels: Sequen
         into.speech_final_after_speech_end_s = got.speech_final_after_speech_end_s
         into.first_interim_after_onset_s = got.first_interim_after_onset_s
         into.references, into.streaming_transcripts = got.references, got.streaming_transcripts
-    plain = [c.clip for c in clips]
-    for j, level in enumerate(levels):
-        async def capacity(side: Side, level: int = level) -> None:
-            rows = await measure_capacity(side.url, plain, [level], per_session, _noop, metrics_url=side.metrics_url)
-            results[side.label].capacity += rows
-
-        await _each(sides, j, "capacity", capacity)
-        tick()
+    await _capacity(sides, [c.clip for c in clips], levels, per_session, results, tick)
 
 
 def _finish_wer(results: LocalResults | LongResults, whole: list[str]) -> None:
