@@ -46,8 +46,7 @@ class Row:
 def _number(value: float | None, unit: str, signed: bool = False) -> str:
     if value is None:
         return "n/a"
-    text = f"{value:+.{_DIGITS[unit]}f}" if signed else f"{value:.{_DIGITS[unit]}f}"
-    return text
+    return f"{value:+.{_DIGITS[unit]}f}" if signed else f"{value:.{_DIGITS[unit]}f}"
 
 
 def _join(values: Values, unit: str, signed: bool = False) -> str:
