@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voxrelay import __version__
@@ -88,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         "--long-set", help="also stream these report-only long utterances (folder with refs.tsv and WAV clips)"
     )
     bench.add_argument("--long-levels", help="concurrent sessions for capacity on long utterances (default 4,8,12,16)")
+    compare = bench.add_mutually_exclusive_group()
+    compare.add_argument(
+        "--compare-ref", nargs="?", const="HEAD~1", metavar="REF",
+        help="also measure this git commit (default HEAD~1), alternately with this tree, and report both side by "
+        "side (the corpus and, with --long/--long-set, the long utterances; capacity at --levels, default 8,14, "
+        "and --long-levels, default 8)",
+    )
+    compare.add_argument("--compare-dir", metavar="DIR", help="as --compare-ref, with another checkout of voxrelay")
 
     db = commands.add_parser("db", help="the usage database (docs/usage.md)")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply the schema migrations")
@@ -111,14 +120,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
-    from pathlib import Path
+    from voxrelay.bench.checkout import CompareError
 
+    try:
+        report = _run_bench(args, argv)
+    except CompareError as exc:  # the other side of --compare-ref/--compare-dir cannot run: say why, no traceback
+        print(f"voxrelay bench: {exc}", file=sys.stderr)
+        return 2
+    print(report.read_text())
+    if args.compare_ref or args.compare_dir:
+        print((report.parent / "compare.txt").read_text())
+    print(f"report: {report}")
+    return 0
+
+
+def _run_bench(args: argparse.Namespace, argv: list[str]) -> Path:
     from voxrelay.bench import run_bench
 
     def ints(text: str | None) -> list[int] | None:
         return [int(x) for x in text.split(",") if x] if text else None
 
-    report = run_bench(
+    return run_bench(
         out=Path(args.out),
         quick=args.quick,
         corpus=Path(args.corpus) if args.corpus else None,
@@ -138,11 +160,10 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         long=args.long,
         long_set=Path(args.long_set) if args.long_set else None,
         long_levels=ints(args.long_levels),
+        compare_ref=args.compare_ref,
+        compare_dir=Path(args.compare_dir) if args.compare_dir else None,
         argv=[a for a in argv if a != "bench"],
     )
-    print(report.read_text())
-    print(f"report: {report}")
-    return 0
 
 
 # `serve` flags that are options of the engine rather than of the gateway, and those that are neither.

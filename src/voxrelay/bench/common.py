@@ -135,14 +135,18 @@ def wait_for_workers(port: int, pid: int, workers: int, timeout: float = 60.0) -
 class Gateway:
     """`voxrelay serve` in a subprocess (so its CPU and memory can be measured apart from the clients)."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+        """`log`: a file for the process' output (else it is dropped), quoted when the process does not start."""
         self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voxrelay.cli", "serve", "--port", str(self.port), "--log-level", "warning", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
+        self.log = log
+        with open(log, "wb") if log is not None else open(os.devnull, "wb") as output:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "voxrelay.cli", "serve", "--port", str(self.port), "--log-level", "warning",
+                 *args],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
 
     def url(self, path: str = "/stt-stream") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
@@ -151,14 +155,20 @@ class Gateway:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"voxrelay serve exited with {self.proc.returncode}")
+                raise RuntimeError(f"voxrelay serve exited with {self.proc.returncode}{self._last_output()}")
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.1)  # polling a starting process
-        raise TimeoutError("voxrelay serve did not become ready")
+        raise TimeoutError(f"voxrelay serve did not become ready{self._last_output()}")
+
+    def _last_output(self, lines: int = 8) -> str:
+        if self.log is None or not self.log.is_file():
+            return ""
+        tail = self.log.read_text(errors="replace").strip().splitlines()[-lines:]
+        return (":\n" + "\n".join(tail)) if tail else ""
 
     def stop(self) -> None:
         self.proc.terminate()

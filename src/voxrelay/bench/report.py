@@ -112,6 +112,11 @@ def write_report(out: Path, data: dict[str, Any]) -> Path:
             ]
     if data.get("long"):
         lines += _long_lines(data["long"])
+    if data.get("compare"):
+        from voxrelay.bench.compare import compare_lines
+
+        lines += compare_lines(data["compare"])
+        (out / "compare.txt").write_text("\n".join(compare_lines(data["compare"], table="text")))
     upload = data.get("upload")
     if upload:
         u = upload["summary"]
