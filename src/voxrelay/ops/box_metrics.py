@@ -6,9 +6,9 @@ end, and the connection closes. No request is read, so the socket takes no input
 
 A scrape on any worker renders its own registry, reads every sibling's socket at the same time
 (each within `timeout_s`: a worker restarting, starting or stuck is left out, and
-`voxrelay_worker_up{worker="<index>"}` is 0 for it), then merges the texts (`metrics_merge.py`).
-The merge runs in a thread: with two workers it costs a few ms of CPU, which would otherwise
-delay every session on this worker's event loop (docs/deploy.md, "Metrics").
+`voxrelay_worker_up{worker="<index>"}` is 0 for it), then merges the texts (`metrics_merge.py`)
+on the event loop: ~1 ms for two busy workers, half of what rendering one registry costs
+(scripts/metrics_merge_cost.py; a thread would not free the loop for that, the merge holds the GIL).
 
 Call order: `start()` in the app's lifespan before serving, `render()` per scrape, `stop()` at the
 end of the lifespan (it removes the socket file).
@@ -84,7 +84,7 @@ class BoxMetrics:
         own = self._own()
         answers = await asyncio.gather(*(self._read_sibling(i) for i in siblings))
         texts: dict[int, bytes | None] = {self.index: own, **dict(zip(siblings, answers, strict=True))}
-        return await asyncio.to_thread(box_exposition, texts)
+        return box_exposition(texts)
 
     # Private methods.
 
