@@ -127,9 +127,11 @@ def test_samples_without_labels_or_with_empty_braces_or_a_timestamp_get_the_labe
 
 
 def test_a_worker_that_did_not_answer_is_absent_and_its_up_is_zero() -> None:
-    box = box_exposition({1: worker_text(2), 0: None, 2: b"not the text format {{{\n", 3: b"\xff\xfe"})
+    box = box_exposition({1: worker_text(2), 0: None, 2: b"not the text format {{{\n", 3: b"\xff\xfe",
+                          4: b"# TYPE x gauge\nx\n"})
     assert samples(box, "voxrelay_worker_up") == [({"worker": "0"}, 0.0), ({"worker": "1"}, 1.0),
-                                                  ({"worker": "2"}, 0.0), ({"worker": "3"}, 0.0)]
+                                                  ({"worker": "2"}, 0.0), ({"worker": "3"}, 0.0),
+                                                  ({"worker": "4"}, 0.0)]
     workers = Counter(s.labels.get("worker") for f in families(box).values() for s in f.samples
                       if f.name != "voxrelay_worker_up")
     assert set(workers) == {"1"}
