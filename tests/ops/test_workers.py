@@ -245,7 +245,8 @@ async def first_of_concurrent_scrapes(
     2 in 2**16). `then` runs once it is in; the other scrapes are awaited after it."""
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(scrape(server)) for _ in range(count)]
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        async with asyncio.timeout(60):
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         first = next(iter(done)).result()
         then()
     for task in tasks:  # every scrape is whole and consistent, whoever answered it and when
