@@ -249,9 +249,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     import socket
 
+    from voxrelay.ops.box_metrics import BoxMetrics
     from voxrelay.security.used_tokens import SharedUsedTokens
 
-    app.state.gateway.gatekeeper.share_used_tokens(SharedUsedTokens(slot.used_tokens))
+    gateway = app.state.gateway
+    gateway.gatekeeper.share_used_tokens(SharedUsedTokens(slot.used_tokens))
+    gateway.box_metrics = BoxMetrics(slot.index, slot.workers, slot.runtime_dir, gateway.render_metrics)
     logging.getLogger("voxrelay.ops.workers").info("worker %d serving (pid %d)", slot.index, os.getpid())
     server.run(sockets=[socket.socket(fileno=slot.fd)])
     return 0

@@ -67,7 +67,9 @@ async def scrape(server: ServerThread) -> dict[tuple[str, tuple[tuple[str, str],
     assert response.headers["content-type"].startswith("text/plain")
     samples = {}
     for family in text_string_to_metric_families(response.text):
+        assert family.name != "voxrelay_worker_up"  # one gateway: its own registry, as before `--workers`
         for sample in family.samples:
+            assert "worker" not in sample.labels
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
 

@@ -64,9 +64,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         await gateway.usage.start()
         starter = asyncio.create_task(start_engine())
         gateway.metrics.loop_lag.start()
+        if gateway.box_metrics is not None:
+            await gateway.box_metrics.start()
         try:
             yield
         finally:
+            if gateway.box_metrics is not None:
+                await gateway.box_metrics.stop()
             await gateway.metrics.loop_lag.stop()
             await gateway.usage.stop()  # the sessions have closed (drained): their last figures are written
             await gateway.usage.store.engine.dispose()
@@ -97,8 +101,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        gateway.metrics.ready.set(0 if gateway.not_ready_reasons() else 1)
-        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
+        # A worker of `serve --workers N` answers for the box: every worker's series, labelled `worker`.
+        box = gateway.box_metrics
+        body = gateway.render_metrics() if box is None else await box.render()
+        return Response(body, media_type=CONTENT_TYPE)
 
     app.include_router(stt_stream.create_router(gateway))
     app.include_router(listen_v1.create_router(gateway))

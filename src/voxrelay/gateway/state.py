@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from voxrelay.engines.base import Engine, StreamConfig
+from voxrelay.ops.box_metrics import BoxMetrics
 from voxrelay.ops.drain import Drainer
 from voxrelay.ops.metrics import Metrics
 from voxrelay.protocol import messages as m
@@ -33,6 +34,8 @@ class Gateway:
         self.metrics = Metrics(engine.name, lambda: len(self.sessions))
         self.metrics.max_sessions.set(settings.max_sessions)
         self.usage = Meter(settings, create_engine(database_url(settings)), self.metrics)
+        # Set by `serve --workers N` in each worker (cli.py): /metrics then answers for the whole box.
+        self.box_metrics: BoxMetrics | None = None
 
     @property
     def ready(self) -> bool:
@@ -91,6 +94,11 @@ class Gateway:
         """An upload's audio went through the engine: its usage record. A file admitted under the quota counts
         whole, so it may pass it; the next admission of the key is refused."""
         self.usage.record_file(admission.owner, endpoint, self.engine.name, self.engine.model_name, audio_s, outcome)
+
+    def render_metrics(self) -> bytes:
+        """This gateway's own metrics in the Prometheus text format (`voxrelay_ready` read now)."""
+        self.metrics.ready.set(0 if self.not_ready_reasons() else 1)
+        return self.metrics.render()
 
     def not_ready_reasons(self) -> list[str]:
         """Why `/readyz` fails (empty when ready): engine not loaded, draining, or at capacity."""

@@ -19,7 +19,9 @@ The supervisor:
 - on SIGTERM or SIGINT sends SIGTERM to every worker, which drains (`ops/drain.py`: live sessions
   finish), and exits when all have; a second signal is passed on too (the workers exit at once).
 
-Each worker is a whole gateway: its own session caps, handshake limits and `/metrics` registry.
+Each worker is a whole gateway: its own session caps, handshake limits and `/metrics` registry. A
+scrape of any worker shows every worker's series, labelled `worker` (`ops/box_metrics.py`): each
+serves its registry to the others on a unix socket in the supervisor's private folder.
 Workers run in their own session (a terminal's Ctrl+C reaches the supervisor only, which passes
 it on once) and die with the supervisor (`follow_supervisor`: Linux's parent-death signal).
 """
@@ -51,6 +53,7 @@ log = logging.getLogger("voxrelay.ops.workers")
 _QUICK_CRASH_S = 10.0  # a worker that dies sooner after its start is restarted after a delay
 _MAX_RESTART_DELAY_S = 30.0
 _REFUSED = 2  # `voxrelay serve`'s exit status for settings it refuses
+_USED_TOKENS = "used-tokens.db"  # in the runtime folder
 
 
 @dataclass(frozen=True)
@@ -58,17 +61,23 @@ class WorkerSlot:
     """What a worker process is told by its supervisor (the hidden `serve --worker-slot` argument)."""
 
     index: int
+    workers: int  # how many slots the box has (indices 0 .. workers - 1)
     fd: int  # the inherited listening socket
     supervisor_pid: int
-    used_tokens: Path
+    runtime_dir: Path  # the supervisor's private folder (mode 0700): used tokens, metrics sockets
+
+    @property
+    def used_tokens(self) -> Path:
+        """The box's used-token file (`security/used_tokens.py`)."""
+        return self.runtime_dir / _USED_TOKENS
 
     def to_arg(self) -> str:
-        return f"{self.index},{self.fd},{self.supervisor_pid},{self.used_tokens}"
+        return f"{self.index},{self.workers},{self.fd},{self.supervisor_pid},{self.runtime_dir}"
 
     @classmethod
     def from_arg(cls, text: str) -> WorkerSlot:
-        index, fd, pid, path = text.split(",", 3)
-        return cls(int(index), int(fd), int(pid), Path(path))
+        index, workers, fd, pid, path = text.split(",", 4)
+        return cls(int(index), int(workers), int(fd), int(pid), Path(path))
 
 
 def bind_slots(
@@ -119,9 +128,9 @@ class Supervisor:
     def __init__(self, command: list[str], sockets: list[socket.socket], token_secret: str = "") -> None:
         self.command = command
         self.sockets = sockets
+        # Mode 0700 (mkdtemp): only this user reaches the used-token file and the workers' metrics sockets.
         self._scratch = Path(tempfile.mkdtemp(prefix="voxrelay-workers-"))
-        self._used_tokens = self._scratch / "used-tokens.db"
-        used_tokens.create(self._used_tokens)
+        used_tokens.create(self._scratch / _USED_TOKENS)
         self._env = {k: v for k, v in os.environ.items() if k != "VOXRELAY_WORKERS"}
         self._env["VOXRELAY_TOKEN_SECRET"] = token_secret or secrets.token_urlsafe(32)
         self._workers: dict[int, _Worker] = {}  # pid -> worker
@@ -133,7 +142,7 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         try:
             for index, sock in enumerate(self.sockets):
-                self._start(WorkerSlot(index, sock.fileno(), os.getpid(), self._used_tokens))
+                self._start(WorkerSlot(index, len(self.sockets), sock.fileno(), os.getpid(), self._scratch))
             while self._workers:
                 pid, status = os.wait()  # a signal runs its handler and the wait goes on (PEP 475)
                 worker = self._workers.pop(pid, None)
