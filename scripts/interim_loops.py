@@ -1,13 +1,14 @@
 """Runaway interims: the interim windows of every clip, decoded the way a live stream decodes them (issue 16).
 
     PYTHONPATH=src .venv/bin/python scripts/interim_loops.py [--corpus DIR] [--glossary] [--keyterm-set] \
-        [--config now: --config guard:loop_guard=false] [--show]
+        [--config now: --config pad1:window_pad_s=1.0] [--show] [--first 0.15]
 
 Deterministic and without a clock: each clip (cut 50 ms after its last word) goes through the engine's
 own VAD, `Segmenter` and `InterimPacer` in 50 ms frames, and every time the pacer asks for an interim the
 segment's audio is taken as that interim's window (as if every decode answered at once). Each window is then
 decoded as `LocalStream` decodes interims (greedy, window padding 2 s, the stream's keyterms as earlier text),
-once per `--config` (`WhisperDecoder.decode` keyword arguments, e.g. `loop_guard=false`).
+once per `--config` (`WhisperDecoder.decode` keyword arguments, e.g. `window_pad_s=1.0`); to compare
+checkouts, run it once with each on PYTHONPATH.
 `--glossary`: every corpus clip gets all 46 keyterms of tests/fixtures/keyterms (issue 13's worst case);
 `--keyterm-set`: the keyterm set's clips too, each with its own keyterms; `--dictation`: the clips of
 tests/fixtures/dictation too, primed with the dictation commands as a dictation stream primes them.
@@ -15,7 +16,9 @@ tests/fixtures/dictation too, primed with the dictation commands as a dictation 
 A window's interim counts as **runaway** when it has more words than 5 words per second of the window's
 speech allows (+2), or when it ends in one unit (of any length) repeated at least 4 times; `--show`
 prints them. Also printed: interims with text, mean decode time, and how many interims contain one of their
-clip's keyterms.
+clip's keyterms, and how many start with their clip's first word (the first window of a clip is the one
+that matters). `--first S`: only each segment's first window, asked for after S s of speech (the pacer's
+`first_s`), to compare e.g. window paddings for the first interim (`--config p1:window_pad_s=1.0`).
 """
 
 from __future__ import annotations
@@ -51,13 +54,16 @@ class Window:
     speech_s: float  # the segment's speech so far
     start: int  # the window's first sample in the clip
     keyterms: tuple[str, ...]
+    first: bool = False  # a segment's first interim
 
 
-def interim_windows(vad: SileroVad, clip: Clip, keyterms: tuple[str, ...]) -> list[Window]:
-    """The windows a live stream's interims decode, if every decode answered at once."""
+def interim_windows(
+    vad: SileroVad, clip: Clip, keyterms: tuple[str, ...], first_s: float | None = None
+) -> list[Window]:
+    """The windows a live stream's interims decode, if every decode answered at once (`first_s`: the pacer's)."""
     audio = (clip.trimmed().clip(-1, 1) * 32767).astype("<i2").astype(np.float32) / 32768.0
     segmenter = Segmenter(SegmenterConfig(endpointing_ms=300))
-    pacer = InterimPacer(0.5)
+    pacer = InterimPacer(0.5) if first_s is None else InterimPacer(0.5, first_s=first_s)
     state = VadState()
     shown = False
     windows: list[Window] = []
@@ -75,10 +81,11 @@ def interim_windows(vad: SileroVad, clip: Clip, keyterms: tuple[str, ...]) -> li
         ):
             pacer.asked(segmenter.last_speech_end)
             pacer.answered()
+            first = not shown
             shown = True  # the pacer's interval, not its retry: what a stream that shows text does
             speech = segmenter.last_speech_end - segmenter.speech_start_time
             window, origin = segmenter.segment_audio()
-            windows.append(Window(clip.name, window, speech, round(origin * RATE), keyterms))
+            windows.append(Window(clip.name, window, speech, round(origin * RATE), keyterms, first))
     return windows
 
 
@@ -123,6 +130,7 @@ def main() -> None:
     parser.add_argument("--dictation", action="store_true")
     parser.add_argument("--config", action="append", default=[])
     parser.add_argument("--show", action="store_true")
+    parser.add_argument("--first", type=float, help="only each segment's first window, after this much speech")
     args = parser.parse_args()
     configs = [parse_config(c) for c in args.config] or [("now", {})]
     vad = SileroVad()
@@ -136,32 +144,36 @@ def main() -> None:
         items += [(k.clip, k.keyterms) for k in keyterm_clips]
     if args.dictation:
         items += [(clip, GLOSSARY) for clip in dictation_clips()]
-    windows = [w for clip, kt in items for w in interim_windows(vad, clip, kt)]
+    windows = [w for clip, kt in items for w in interim_windows(vad, clip, kt, args.first)]
+    if args.first is not None:
+        windows = [w for w in windows if w.first]
     print(f"{len(items)} clips, {len(windows)} interim windows, glossary {len(terms)} terms")
     decoder = WhisperDecoder("tiny.en")
     decoder.decode(np.zeros(RATE, dtype=np.float32))
-    stats = {name: {"runaway": 0, "text": 0, "seconds": 0.0, "found": 0} for name, _ in configs}
+    stats = {name: {"runaway": 0, "text": 0, "seconds": 0.0, "found": 0, "first_ok": 0} for name, _ in configs}
+    references = {clip.name: clip.reference for clip, _ in items}
     for k, window in enumerate(windows):
         for j in range(len(configs)):
             name, options = configs[(j + k) % len(configs)]  # alternate who goes first
             began = time.perf_counter()
-            text = decoder.decode(
-                window.audio, hotwords=keyterm_text(window.keyterms), window_pad_s=2.0, **options  # type: ignore[arg-type]
-            ).text
+            kwargs: dict[str, object] = {"hotwords": keyterm_text(window.keyterms), "window_pad_s": 2.0, **options}
+            text = decoder.decode(window.audio, **kwargs).text  # type: ignore[arg-type]
             row = stats[name]
             row["seconds"] += time.perf_counter() - began
             row["text"] += bool(text)
             row["found"] += any(term_found(t, text) for t in window.keyterms)
+            said, heard = match_text(references[window.clip]).split()[:1], match_text(text).split()[:1]
+            row["first_ok"] += bool(said) and said == heard
             if runaway(text, window.speech_s):
                 row["runaway"] += 1
                 if args.show:
                     print(f"  [{name}] {window.clip} [{window.start}:{window.start + len(window.audio)}] "
                           f"{window.speech_s:.2f} s: {text[:160]!r}")
-    print(f"{'config':10s} {'runaway':>8s} {'with text':>9s} {'decode ms':>9s} {'keyterm in':>10s}")
+    print(f"{'config':10s} {'runaway':>8s} {'with text':>9s} {'decode ms':>9s} {'keyterm in':>10s} {'1st word':>8s}")
     for name, _ in configs:
         row = stats[name]
         print(f"{name:10s} {row['runaway']:8.0f} {row['text']:9.0f} {1000 * row['seconds'] / len(windows):9.0f} "
-              f"{row['found']:10.0f}")
+              f"{row['found']:10.0f} {row['first_ok']:8.0f}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
         --config before:max_segment_s=15 --config after:max_segment_s=6 [--out run.json]
     PYTHONPATH=src .venv/bin/python scripts/stop_latency.py --report run1.json run2.json ...
 
+`first=S,retry=S` in a --config set the streams' `InterimPacer.first_s` / `retry_s` (as in first_interim.py).
 --glossary: every stream is configured with all 46 keyterms of tests/fixtures/keyterms (issue 13's
 long glossary that does not help; on the corpus it made interims loop).
 
@@ -65,11 +66,16 @@ class Jobs(EngineObserver):
 
 
 async def one(
-    engine: LocalEngine, pcm: np.ndarray, onset: float, keyterms: tuple[str, ...] = ()
+    engine: LocalEngine, pcm: np.ndarray, onset: float, keyterms: tuple[str, ...] = (),
+    pacer: dict[str, float] | None = None,
 ) -> tuple[float, str, int, float, list[str]]:
     """(stop -> last final, transcript, finals, first interim after onset (s), the interims' texts)."""
     config = StreamConfig(endpointing_ms=300, interim_results=True, vad_events=False, keyterms=keyterms)
     stream = await engine.open(config)
+    if pacer:  # the stream's InterimPacer thresholds, as scripts/first_interim.py sets them
+        interims = stream._interims
+        interims.first_s = pacer.get("first", interims.first_s)
+        interims.retry_s = pacer.get("retry", interims.retry_s)
     audio = (pcm.clip(-1, 1) * 32767).astype("<i2").astype(np.float32) / 32768.0
     finals: list[tuple[float, FinalResult]] = []
     interims: list[float] = []
@@ -163,6 +169,7 @@ async def main() -> None:
         terms = glossary(load_keyterm_set(find_keyterm_set()))
     engines: dict[str, LocalEngine] = {}
     jobs: dict[str, Jobs] = {}
+    pacers = {name: {k: float(options.pop(k)) for k in ("first", "retry") if k in options} for name, options in configs}
     for name, options in configs:
         engines[name] = LocalEngine(LocalSettings(**options))
         jobs[name] = Jobs()
@@ -175,7 +182,7 @@ async def main() -> None:
         for clip in clips:
             for name in order:
                 pcm, onset = clip.trimmed(), clip.speech_start
-                latency, text, n_finals, first, texts = await one(engines[name], pcm, onset, terms)
+                latency, text, n_finals, first, texts = await one(engines[name], pcm, onset, terms, pacers[name])
                 rows.append({"config": name, "rep": rep, "clip": clip.name, "speech_s": clip.speech_end -
                              clip.speech_start, "latency_s": latency, "text": text, "finals": n_finals,
                              "reference": clip.reference, "first_interim_s": first,
