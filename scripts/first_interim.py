@@ -6,7 +6,8 @@
 Every clip is streamed at real-time pace (50 ms frames, interims on) up to 1.2 s after its onset (the
 benchmark's energy gate), then stopped; configurations take turns clip by clip. `first` and `retry` set
 the stream's `InterimPacer.first_s` and `retry_s` (speech before the first interim decode, new speech before
-asking again while none had text). Prints, per configuration,
+asking again while none had text); any other key is a `LocalSettings` field (e.g.
+`interim_window_pad_s=1`), and each configuration gets its own engine. Prints, per configuration,
 the first interim's arrival after onset (p50 / p95; clips with none counted apart), how many interim
 decodes ran before it, and how often its first word is the reference's first word (a hallucinated first
 word shows up there).
@@ -26,6 +27,7 @@ from voxrelay.bench.common import RATE, find_corpus, load_clips
 from voxrelay.bench.wer import normalize
 from voxrelay.engines.base import EngineObserver, InterimResult, StreamConfig
 from voxrelay.engines.local.engine import LocalEngine
+from voxrelay.engines.local.settings import LocalSettings
 
 _CHUNK = RATE // 20
 _AFTER_ONSET_S = 1.2
@@ -75,7 +77,7 @@ async def first_interim(
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus")
-    parser.add_argument("--config", action="append", required=True, help="NAME:first=S,retry=S")
+    parser.add_argument("--config", action="append", required=True, help="NAME:first=S,retry=S,SETTING=VALUE")
     parser.add_argument("--reps", type=int, default=1)
     args = parser.parse_args()
     clips = load_clips(Path(args.corpus) if args.corpus else find_corpus(), subsets=("real", "synth"))
@@ -83,19 +85,25 @@ async def main() -> None:
     for text in args.config:
         name, _, rest = text.partition(":")
         configs.append((name, {k: float(v) for k, v in (item.split("=") for item in rest.split(",") if item)}))
-    engine = LocalEngine()
-    decodes = Decodes()
-    engine.observe(decodes)
-    await engine.start()
+    engines: dict[str, tuple[LocalEngine, Decodes]] = {}
+    for name, options in configs:  # one engine per configuration (engine settings may differ)
+        settings = {k: v for k, v in options.items() if k not in ("first", "retry")}
+        engine, decodes = LocalEngine(LocalSettings(**settings)), Decodes()
+        engine.observe(decodes)
+        await engine.start()
+        engines[name] = engine, decodes
     rows: dict[str, list[tuple[float, bool, int]]] = {name: [] for name, _ in configs}
     for rep in range(args.reps):
         for clip in clips:
             for k in range(len(configs)):
                 name, options = configs[(k + rep) % len(configs)]
-                latency, text, n = await first_interim(engine, decodes, clip.trimmed(), clip.speech_start, options)
+                pacer = {k: v for k, v in options.items() if k in ("first", "retry")}
+                engine, decodes = engines[name]
+                latency, text, n = await first_interim(engine, decodes, clip.trimmed(), clip.speech_start, pacer)
                 said, heard = normalize(clip.reference).split()[:1], normalize(text).split()[:1]
                 rows[name].append((latency, bool(said) and said == heard, n))
-    await engine.stop()
+    for engine, _ in engines.values():
+        await engine.stop()
     print(f"{'config':10s} {'p50 ms':>7s} {'p95 ms':>7s} {'none':>5s} {'decodes':>8s} {'1st word ok':>11s}")
     for name, _ in configs:
         lat = np.array([r[0] for r in rows[name]]) * 1000

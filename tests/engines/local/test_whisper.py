@@ -8,7 +8,7 @@ import soxr
 
 from tests.support import clip, wer
 from voxrelay.engines.local.prompting import keyterm_text
-from voxrelay.engines.local.whisper import Context, WhisperDecoder, _drop_repeats
+from voxrelay.engines.local.whisper import Context, WhisperDecoder, _drop_repeats, _max_length, _token_budget
 
 # Clips of ordinary dictation, each a single utterance of 3-7 s.
 DICTATION = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
@@ -78,3 +78,26 @@ def test_a_full_glossary_leaves_room_for_the_whole_transcript(decoder: WhisperDe
     for pad, beam in ((2.0, 1), (8.0, 2)):  # the interim and the final settings
         text = decoder.decode(clip("s07_names_message.wav").pcm(), hotwords=glossary, window_pad_s=pad, beam_size=beam)
         assert "watanabe" in text.text.lower() and "thursday" in text.text.lower(), text.text
+
+
+def test_the_token_cap_holds_under_a_long_glossary() -> None:
+    """The earlier-text block counts in CTranslate2's max_length once, not twice (issue 16).
+
+    Before, a 196-token glossary lifted the cap of a 0.5 s interim from 14 tokens to ~210.
+    """
+    assert _max_length(_token_budget(0.5)) == 28  # no earlier text: CTranslate2 returns max_length // 2
+    assert _max_length(_token_budget(0.5), previous=196) == 14 + 196
+    assert _max_length(_token_budget(60.0, forced=20), previous=223) == 448  # at most 224 tokens, as before
+
+
+def test_short_windows_under_a_long_glossary_do_not_loop(decoder: WhisperDecoder) -> None:
+    """First interims under issue 13's 46-keyterm glossary (the windows `scripts/interim_loops.py` gives them).
+
+    Before issue 16 they ran to ~200 tokens: "Ever ever ever ...", "Please, please, please, ...".
+    """
+    from voxrelay.bench.keyterms import find_keyterm_set, glossary, load_keyterm_set
+
+    hotwords = keyterm_text(glossary(load_keyterm_set(find_keyterm_set())))
+    for name, start, end in (("moonshine_beckett.wav", 320, 8000), ("vctk_p226_001.wav", 11072, 19200)):
+        text = decoder.decode(clip(name).pcm()[start:end], hotwords=hotwords, window_pad_s=2.0).text
+        assert 0 < len(text.split()) <= 3, (name, text)

@@ -28,9 +28,12 @@ class InterimPacer:
     interval_s: float  # new speech between interims once the segment has shown text
     # Speech before the first decode of a segment, and new speech before asking again while no decode of it had
     # text. 0.2 s (before issue 16) put the first interim at p50 ~500 ms after onset under load, 0.15 s ~390 ms,
-    # with the same number of decodes before it (scripts/first_interim.py); 0.1 s was no sooner and decoded more.
-    first_s: float = 0.15
-    retry_s: float = 0.15
+    # with the same number of decodes before it (scripts/first_interim.py). 0.1 s alone was no sooner: about a
+    # third of its first decodes have no text, and the retry waited another 0.15 s of speech. Asked after 0.1 s
+    # and retried at the next frame of new speech (0.05 s), the first interim came p50 ~80 ms sooner, for ~0.3
+    # more decodes before it (docs/benchmarks.md, "First interim").
+    first_s: float = 0.1
+    retry_s: float = 0.05
     in_flight: bool = False
     stops_pending: int = 0
     _asked_at: float = 0.0  # the segment's speech end when the last interim was asked for

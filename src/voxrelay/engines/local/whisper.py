@@ -25,7 +25,7 @@ import numpy as np
 
 from voxrelay.engines.base import Word
 from voxrelay.engines.local.prompting import previous_text, transcript_tokenizer
-from voxrelay.engines.local.repeats import trim_periodic
+from voxrelay.engines.local.repeats import looping_tail, trim_periodic
 
 __all__ = ["Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
 
@@ -46,6 +46,9 @@ _MAX_TOKENS_PER_S = 8  # generated tokens (text and timestamps) per second of au
 _MAX_NEW_TOKENS = 224  # Whisper's limit: half its 448-token text context
 _LATE_SEGMENT_S = 0.1  # a new segment starting this close to (or past) the end of the audio is a repeat
 _MIN_REPEAT_WORDS = 3  # a repeated segment of this many words or more is a repeat
+# A unit repeated this often (the last copy may be cut short) at the end of a decode that ran to its token
+# cap is a loop; a repetition that ends before the cap ("no, no, no") is speech and stays.
+_LOOP_COPIES = 3
 # A context's text is forced without its final punctuation: after a forced "." Whisper
 # takes the speech as finished and often says nothing more.
 _SENTENCE_END = ".!?,;:"
@@ -243,14 +246,14 @@ class WhisperDecoder:
             seen = (_key(spoken),)
         duration = len(audio) / 16000 - offset
         previous = previous_text(tokenizer, hotwords=hotwords, prompt=prompt)  # keyterms, prompt: see `prompting`
+        # Whisper on a short window tends to repeat the utterance; a cap from the fastest plausible speech
+        # rate bounds the damage and the cost (see `_max_length`: the earlier text counts in it too).
+        budget = _token_budget(duration, len(prefix))
         result = model.model.generate(
             encoded,
             [[*previous, *tokenizer.sot_sequence, *prefix]],
             beam_size=beam_size,
-            # Whisper on a short window tends to repeat the utterance; a cap from the fastest plausible speech
-            # rate bounds the damage and the cost. The earlier text counts in max_length too (CTranslate2):
-            # left out, 30 keyterms cut the transcript short and 40 crashed the process (segfault in generate).
-            max_length=_max_length(duration, forced=len(prefix) + len(previous)),
+            max_length=_max_length(budget, len(previous)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -262,6 +265,8 @@ class WhisperDecoder:
         generated = result.sequences_ids[0][len(prefix) :]
         timed = _timed_segments(generated, tokenizer, offset)
         segments = _drop_repeats([(max(0.0, t - offset), tokens) for t, tokens in timed], tokenizer, duration, seen)
+        if len(result.sequences_ids[0]) >= budget:  # ran to its cap: a loop at its end is not speech
+            segments = _cut_loop(segments, tokenizer)
         tokens = [token for _, segment in segments for token in segment]
         if not tokens or (result.no_speech_prob > _NO_SPEECH_PROB and result.scores[0] < _LOW_LOGPROB * len(tokens)):
             return Decoded("", 0.0)
@@ -325,15 +330,39 @@ class WhisperDecoder:
         return words
 
 
-def _max_length(duration: float, forced: int = 0) -> int:
-    """`max_length` for CTranslate2 that lets Whisper generate `_MAX_TOKENS_PER_S` tokens a second.
+def _token_budget(duration: float, forced: int = 0) -> int:
+    """Tokens a decode of `duration` s may return: `forced` prefix tokens plus `_MAX_TOKENS_PER_S` a second (+10)."""
+    return int(min(_MAX_NEW_TOKENS, forced + 10 + duration * _MAX_TOKENS_PER_S))
 
-    CTranslate2's Whisper generates at most `max_length // 2` tokens (as openai/whisper's
-    `sample_len`: half the 448-token text context), so the budget is doubled here; without
-    that, a fast talker's last words were cut off (tokens, timestamps included, run at
-    4-5 a second in ordinary dictation). `forced` prefix tokens count against the budget.
+
+def _max_length(budget: int, previous: int = 0) -> int:
+    """`max_length` for CTranslate2's Whisper that returns at most `budget` tokens after `previous` earlier-text ones.
+
+    CTranslate2 returns at most `min(max_length // 2, max_length - previous)` tokens (prefix
+    included; measured with tiny.en, CTranslate2 4.8): half the 448-token text context, as
+    openai/whisper's `sample_len`, and the earlier-text block counts against it. Without the
+    doubling a fast talker's last words were cut off (tokens, timestamps included, run at 4-5 a
+    second in ordinary dictation); without `previous`, 30 keyterms cut the transcript short and
+    40 crashed the process (segfault in generate). Before issue 16 the earlier text was doubled
+    too, which lifted the cap by that much: a 46-keyterm glossary (196 tokens) let a 0.5 s
+    interim loop for ~200 tokens instead of 14.
     """
-    return 2 * int(min(_MAX_NEW_TOKENS, forced + 10 + duration * _MAX_TOKENS_PER_S))
+    return max(2 * budget, budget + previous)
+
+
+def _cut_loop(segments: list[tuple[float, list[int]]], tokenizer: Any) -> list[tuple[float, list[int]]]:
+    """`segments` without the loop at their end (`repeats.looping_tail`, case and spaces folded), if any."""
+    tokens = [token for _, segment in segments for token in segment]
+    cut = looping_tail([tokenizer.decode([t]).strip().lower() for t in tokens], _LOOP_COPIES)
+    if cut is None:
+        return segments
+    kept: list[tuple[float, list[int]]] = []
+    for start, segment in segments:
+        if cut <= 0:
+            break
+        kept.append((start, segment[:cut]))
+        cut -= len(segment)
+    return kept
 
 
 def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
