@@ -6,14 +6,16 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.support import clip, normalize, silence, wer
 from voxrelay.bench.offline import stream_finals
-from voxrelay.engines.base import FinalResult, StreamConfig
+from voxrelay.engines.base import FinalResult, InterimResult, StreamConfig
 from voxrelay.engines.local.engine import LocalEngine
+from voxrelay.engines.local.settings import LocalSettings
 
 # Clips with pauses inside: each streams as two or more finals, most after a short pause.
 MULTI_FINAL = [
@@ -113,3 +115,57 @@ def test_vad_runs_on_the_worker_thread_and_abort_drops_its_work(
         return engine.vad_worker.queued if engine.vad_worker else -1
 
     assert asyncio.run(abort_mid_stream()) == 0
+
+
+@pytest.mark.parametrize("mode", ["text", "decode"])
+def test_agreed_words_of_a_long_utterance_are_committed_while_it_goes_on(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `commit_agreed`, a long sentence is cut where interims agree (speech_final false) and loses no words.
+
+    Frames are paced at twice real time and each waits for the decodes asked for so far: every interim is answered
+    before much more audio comes, as on a quiet machine at real-time pace, however loaded this one is.
+    """
+    engine = LocalEngine(LocalSettings(commit_agreed=mode, max_segment_s=30.0))  # no length cut: commits only
+    long = clip("ljspeech_LJ001-0003.wav")
+    audio = np.concatenate([long.pcm(), silence(1.0)])
+
+    async def run() -> tuple[list[FinalResult], list[InterimResult]]:
+        await engine.start()
+        assert engine.scheduler is not None
+        decodes: list[asyncio.Future[object]] = []
+        submit = engine.scheduler.submit
+
+        def recorded(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            decodes.append(submit(*args, **kwargs))
+            return decodes[-1]
+
+        monkeypatch.setattr(engine.scheduler, "submit", recorded)
+        stream = await engine.open(StreamConfig(interim_results=True, vad_events=False))
+        events: list[object] = []
+
+        async def collect() -> None:
+            async for event in stream.events():
+                events.append(event)
+
+        collector = asyncio.create_task(collect())
+        for offset in range(0, len(audio), 800):
+            await stream.send_audio(audio[offset : offset + 800])
+            await asyncio.sleep(0.025)  # twice real time, so the stream has scored the frame (maybe asked for a decode)
+            pending = [d for d in decodes if not d.done()]
+            if pending:
+                await asyncio.wait(pending)
+        await stream.close()
+        await collector
+        await engine.stop()
+        return [e for e in events if isinstance(e, FinalResult)], [e for e in events if isinstance(e, InterimResult)]
+
+    finals, interims = asyncio.run(run())
+    committed = [f for f in finals if not f.speech_final]
+    assert committed, [f.transcript for f in finals]  # ~9.7 s without a pause: cut at least once
+    assert finals[-1].speech_final
+    for earlier, later in itertools.pairwise(finals):
+        assert earlier.end <= later.start + 1e-6  # disjoint, in order
+    text = " ".join(f.transcript for f in finals if f.transcript)
+    assert wer([long.reference], [text]) <= 0.15, text
+    assert all(not i.words for i in interims)  # timed for the agreement only: words were not asked for

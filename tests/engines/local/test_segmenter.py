@@ -84,3 +84,29 @@ def test_long_utterance_is_cut_at_its_quietest_point_without_losing_audio() -> N
     assert abs(cuts[0].start + len(cuts[0].audio) / RATE - cuts[1].start) < 1e-6
     total_speech = sum(np.count_nonzero(c.audio >= np.float32(0.4)) for c in cuts)
     assert total_speech == (len(probs) - windows(500)) * WINDOW
+
+
+def test_cut_between_splits_speech_in_its_quietest_window_and_the_utterance_goes_on() -> None:
+    seg = Segmenter(SegmenterConfig(max_segment_s=30.0, endpointing_ms=300))
+    speech = [0.9] * 40 + [0.6, 0.4, 0.7] + [0.9] * 40  # the dip is window 41 (0.4) of the speech
+    feed(seg, [0.0] * 10 + speech)
+    window_s = WINDOW / RATE
+    dip = (10 + 41) * window_s
+    cut = seg.cut_between(dip - 0.1, dip + 0.1)
+    assert cut is not None and not cut.speech_final
+    assert abs(cut.start + len(cut.audio) / RATE - (dip + window_s / 2)) < 1e-6  # in the middle of the dip
+    assert seg.in_speech and seg.speech_started is None  # no new SpeechStarted: the same utterance
+    rest = seg.cut_now()
+    assert rest is not None and abs(rest.start - (dip + window_s / 2)) < 1e-6
+    total = sum(np.count_nonzero(c.audio >= np.float32(0.4)) for c in (cut, rest))
+    assert total == len(speech) * WINDOW  # nothing lost, nothing twice
+
+
+def test_cut_between_refuses_outside_scored_speech() -> None:
+    seg = Segmenter(SegmenterConfig())
+    feed(seg, [0.0] * 10)
+    assert seg.cut_between(0.1, 0.2) is None  # no speech yet
+    feed(seg, [0.9] * 20)
+    end = seg.end_time
+    assert seg.cut_between(end + 0.5, end + 1.0) is None  # not scored yet
+    assert seg.cut_between(0.0, 0.0) is None  # at the segment's first sample: nothing to cut off

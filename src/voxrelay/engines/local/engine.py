@@ -17,6 +17,8 @@ How a stream works:
   Whisper segments within `final_context_s`: their audio, and their text as a forced
   start), so a short phrase after a pause ("ask not") is heard in context; only the
   new words come back.
+- With `commit_agreed`, a long segment is also cut where two consecutive interims agree on
+  its words (`local.agreement`), so a stop waits only for the tail after them.
 All state of a stream is changed by its one `_run` task; decodes run on the
 scheduler's thread and VAD on the engine's `VadWorker` thread, so neither blocks the
 event loop. A frame goes to the VAD worker as soon as it arrives (a finalize or stop
@@ -51,11 +53,12 @@ from voxrelay.engines.base import (
     UtteranceEnd,
 )
 from voxrelay.engines.files import FileRequest, FileTranscript
+from voxrelay.engines.local.agreement import AgreementConfig, Commit, PrefixAgreement, spoken
 from voxrelay.engines.local.file_lane import FileLane, whisper_model
 from voxrelay.engines.local.files import transcribe_file
 from voxrelay.engines.local.interims import InterimPacer
 from voxrelay.engines.local.prompting import keyterm_text, language_error
-from voxrelay.engines.local.results import dictated, shift, tail_context
+from voxrelay.engines.local.results import agreed_final, dictated, shift, tail_context, word_context
 from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
 from voxrelay.engines.local.settings import LocalSettings
@@ -192,11 +195,16 @@ class LocalStream(EngineStream):
         self._generation = 0  # bumps at every cut; interims of older segments are stale
         self._interims = InterimPacer(engine.interim_interval)
         self._interim_key = object()  # this stream's interims in the scheduler
+        settings = engine.settings
+        self._agreement = None if settings.commit_agreed == "off" else PrefixAgreement(
+            AgreementConfig(min_pending_s=settings.commit_min_pending_s, margin_s=settings.commit_margin_s)
+        )
         self._last_interim = ""
         self._history = ""  # recent final text, the decoding prompt
         self._dictation = config.dictation and config.punctuate  # spoken punctuation (protocol.dictation)
         self._sent = ""  # the last non-empty final as sent: dictation's text before the next result
         self._context: Context | None = None  # the end of the last final, decoded in front of the next
+        self._continues = False  # the last cut was inside speech (a length cut or a commit)
         self._last_word_end: float | None = None  # for UtteranceEnd
         self._utterance_end_sent = True
         self._finished = False
@@ -248,7 +256,7 @@ class LocalStream(EngineStream):
                 if isinstance(item, _Frame):
                     await self._on_audio(item.samples, await item.probabilities)
                 elif item.kind == "interim_done":
-                    self._on_interim(*item.payload)
+                    await self._on_interim(*item.payload)
                 elif item.kind == "finalize":
                     await self._flush(await item.payload, from_finalize=True)
                     self._interims.stop_handled()
@@ -302,7 +310,9 @@ class LocalStream(EngineStream):
 
     # Decoding.
 
-    def _decode_job(self, audio: np.ndarray, final: bool, context: Context | None = None) -> Decoded:
+    def _decode_job(
+        self, audio: np.ndarray, final: bool, context: Context | None = None, words: bool = False
+    ) -> Decoded:
         cfg = self._config
         return self._decoder.decode(
             audio,
@@ -312,20 +322,43 @@ class LocalStream(EngineStream):
             hotwords=keyterm_text(cfg.keyterms + GLOSSARY if self._dictation else cfg.keyterms),
             beam_size=self._engine.final_beam_size if final else 1,
             # Dictation judges a final's commands by the pauses around them: finals get word timings.
-            word_timestamps=cfg.word_timings or (final and cfg.dictation and cfg.punctuate),
+            word_timestamps=words or cfg.word_timings or (final and cfg.dictation and cfg.punctuate),
             punctuate=cfg.punctuate,
             window_pad_s=self._engine.final_window_pad_s if final else self._engine.interim_window_pad_s,
             context=context,
         )
 
-    async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
+    def _new_segment(self, *, committed: bool = False) -> None:
         self._generation += 1
         self._last_interim = ""
-        self._interims.new_segment()
+        if not committed:  # after a commit the next interim keeps its pace: this one's rest is shown already
+            self._interims.new_segment()
+        if self._agreement is not None:
+            self._agreement.reset()
         self._scheduler.cancel(self._interim_key)  # a waiting interim is of the segment just cut: stale
+
+    async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
+        self._new_segment()
         job = functools.partial(self._decode_job, cut.audio, True, self._context)
         decoded, _timing = await self._scheduler.submit(job, priority=FINAL)
         self._context = tail_context(cut.audio, decoded, self._engine.final_context_s)
+        self._send_final(cut, decoded, from_finalize)
+
+    async def _commit(self, commit: Commit, origin: float) -> bool:
+        """Cut the segment after agreed words (`local.agreement`) and send them as a final; False: no cut."""
+        cut = self._segmenter.cut_between(origin + commit.cut_after - 0.1, origin + commit.cut_before + 0.1)
+        if cut is None:
+            return False
+        if self._engine.settings.commit_agreed == "decode":
+            await self._decode_final(cut, from_finalize=False)
+            return True
+        self._new_segment(committed=True)
+        self._context = word_context(cut.audio, commit.words, self._engine.final_context_s)
+        self._send_final(cut, agreed_final(commit.words), from_finalize=False)
+        return True
+
+    def _send_final(self, cut: Cut, decoded: Decoded, from_finalize: bool) -> None:
+        self._continues = not cut.speech_final
         text, words = decoded.text, shift(decoded.words, cut.start)
         if self._dictation:
             text, words = dictated(text, words, final=True, before=self._sent)
@@ -357,28 +390,43 @@ class LocalStream(EngineStream):
             return
         audio, origin = segmenter.segment_audio()
         self._interims.asked(segmenter.last_speech_end)
-        generation = self._generation
-        future = self._scheduler.submit(
-            functools.partial(self._decode_job, audio, False), priority=INTERIM, key=self._interim_key
-        )
-        future.add_done_callback(functools.partial(self._interim_finished, generation, origin))
+        generation, duration = self._generation, len(audio) / self._engine.capabilities.sample_rate
+        # Word timings (an alignment pass) only where a commit may come: this decode or the next one agrees.
+        timed = self._agreement is not None and duration >= self._agreement.config.min_pending_s - 1.0
+        # After a cut inside speech the segment starts mid-sentence, maybe inside a word: with commits on, its
+        # interims (whose words become finals) are decoded after the committed audio and text, as finals are.
+        context = self._context if self._agreement is not None and self._continues else None
+        job = functools.partial(self._decode_job, audio, False, context, words=timed)
+        future = self._scheduler.submit(job, priority=INTERIM, key=self._interim_key)
+        future.add_done_callback(functools.partial(self._interim_finished, generation, origin, duration))
 
-    def _interim_finished(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
+    def _interim_finished(self, generation: int, origin: float, duration: float, future: asyncio.Future[Any]) -> None:
         # Runs as a future callback: hand the result to the stream's task, which owns the state.
         if not self._finished:
-            self._inbox.put_nowait(_Command("interim_done", (generation, origin, future)))
+            self._inbox.put_nowait(_Command("interim_done", (generation, origin, duration, future)))
 
-    def _on_interim(self, generation: int, origin: float, future: asyncio.Future[Any]) -> None:
+    async def _on_interim(self, generation: int, origin: float, duration: float, future: asyncio.Future[Any]) -> None:
         self._interims.answered()
         if future.cancelled():
             return
         if future.exception() is not None:
             raise future.exception()  # type: ignore[misc]
         decoded, _timing = future.result()
-        if generation != self._generation or not decoded.text or decoded.text == self._last_interim:
+        if generation != self._generation:
+            return
+        timed = decoded.words
+        # With a stop on its way, a commit of interim text still shortens the stop's decode; a decoded one would not.
+        free = self._engine.settings.commit_agreed == "text" or not self._interims.stops_pending
+        if self._agreement is not None and timed and free:
+            commit = self._agreement.offer(timed, duration)
+            if commit is not None and await self._commit(commit, origin):
+                # The rest of this decode is the new segment's first interim.
+                rest = spoken(timed)[len(commit.words) :]
+                decoded = Decoded(" ".join(w.punctuated_word for w in rest), decoded.confidence, rest)
+        if not decoded.text or decoded.text == self._last_interim:
             return
         self._last_interim = decoded.text
-        text, words = decoded.text, shift(decoded.words, origin)
+        text, words = decoded.text, shift(decoded.words if self._config.word_timings else (), origin)
         start = words[0].start if words else origin
         if self._dictation:  # an interim may still show a command word; its final decides
             text, words = dictated(text, words, final=False, before=self._sent)

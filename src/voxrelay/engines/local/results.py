@@ -8,7 +8,9 @@ from voxrelay.engines.base import Word
 from voxrelay.engines.local.whisper import Context, Decoded, Span
 from voxrelay.protocol.dictation import dictate_text, dictate_words
 
-__all__ = ["dictated", "shift", "tail_context"]
+__all__ = ["agreed_final", "dictated", "shift", "tail_context", "word_context"]
+
+_LEADING_PUNCTUATION = ",.;:!?- "
 
 
 def dictated(
@@ -42,7 +44,26 @@ def tail_context(audio: np.ndarray, decoded: Decoded, seconds: float) -> Context
         if duration - span.start > seconds:
             break
         tail.insert(0, span)
-    text = "".join(span.text for span in tail).strip().lstrip(",.;:!?- ")
+    text = "".join(span.text for span in tail).strip().lstrip(_LEADING_PUNCTUATION)
     if not tail or not text:
         return None
     return Context(audio[int(tail[0].start * 16000) :].copy(), text)
+
+
+def agreed_final(words: tuple[Word, ...]) -> Decoded:
+    """Committed interim words (`local.agreement`) as a final's decode: their text, mean word probability."""
+    text = " ".join(w.punctuated_word for w in words)
+    return Decoded(text, float(np.mean([w.confidence for w in words])) if words else 0.0, words)
+
+
+def word_context(audio: np.ndarray, words: tuple[Word, ...], seconds: float) -> Context | None:
+    """`tail_context` for a segment committed from interim words: the words that start within `seconds` of its end.
+
+    Word timings come from the alignment (less sure than a segment boundary), so the audio starts 50 ms early.
+    """
+    duration = len(audio) / 16000
+    tail = [w for w in words if duration - w.start <= seconds]
+    text = " ".join(w.punctuated_word for w in tail).strip().lstrip(_LEADING_PUNCTUATION)
+    if not tail or not any(c.isalnum() for c in text):
+        return None
+    return Context(audio[int(max(0.0, tail[0].start - 0.05) * 16000) :].copy(), text)

@@ -153,6 +153,28 @@ class Segmenter:
                 cut = self._length_cut() or cut
         return cut
 
+    def cut_between(self, earliest: float, latest: float) -> Cut | None:
+        """Cut the utterance while it goes on (`speech_final` false), in the middle of its quietest scored
+        VAD window that starts between the stream times `earliest` and `latest` (at `latest` if none does).
+
+        Returns None (no cut) when the segment holds no speech or the boundary is not inside its scored audio.
+        """
+        if not self.in_speech:
+            return None
+        first = int(earliest * self._rate) - self._origin
+        last = int(latest * self._rate) - self._origin
+        scored = len(self._window_probs)
+        base = self._scored - self._origin - scored * WINDOW  # segment sample of _window_probs[0]
+        lo, hi = max(0, -(-(first - base) // WINDOW)), min(scored, (last - base) // WINDOW + 1)
+        if lo < hi:
+            quietest = lo + int(np.argmin(self._window_probs[lo:hi]))
+            boundary = self._origin + base + quietest * WINDOW + WINDOW // 2
+        else:
+            boundary = self._origin + last
+        if not self._origin < boundary < self._scored:
+            return None
+        return self._split(boundary)
+
     def cut_now(self) -> Cut | None:
         """Finalize or stop: the whole segment as final if it holds any speech."""
         if self._speech_start is None:
@@ -190,6 +212,9 @@ class Segmenter:
         probs = self._window_probs[-span:]
         quietest = len(self._window_probs) - len(probs) + int(np.argmin(probs))
         boundary = self._scored - (len(self._window_probs) - quietest - 1) * WINDOW
+        return self._split(boundary)
+
+    def _split(self, boundary: int) -> Cut | None:
         cut = self._cut(boundary, speech_final=False, force=True)
         if cut is not None:
             # The utterance goes on after a length cut.

@@ -7,7 +7,7 @@ no model and needs none of the `whisper` extra, so options are checked before an
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -58,3 +58,13 @@ class LocalSettings(EngineSettings):
     # Seconds of the previous final decoded in front of the next; 0 = off. More costs encoder
     # time and, on the corpus, 3, 5 and 8 s gave the same WER.
     final_context_s: float = Field(default=3.0, ge=0, le=10)
+    # Commit agreed words of a long utterance while it goes on (issue 16, `engines/local/agreement.py`): when two
+    # consecutive interims of a segment agree on a word prefix whose end lies `commit_margin_s` before the newest
+    # audio, the segment is cut there (speech_final false). "text": the agreed interim words are the final (no
+    # extra decode); "decode": the committed part is decoded again as a final; "off": only pauses and
+    # `max_segment_s` cut. Interims of segments near `commit_min_pending_s` get word timings for it.
+    commit_agreed: Literal["off", "text", "decode"] = "off"
+    # Segments shorter than this never commit (a stop decodes them quickly anyway).
+    commit_min_pending_s: float = Field(default=3.0, gt=0, le=30)
+    # How far before the newest decoded audio the committed words must end.
+    commit_margin_s: float = Field(default=1.0, ge=0, le=10)
