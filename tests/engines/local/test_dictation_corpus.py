@@ -59,7 +59,10 @@ def test_no_corpus_word_becomes_punctuation(decoder: WhisperDecoder) -> None:
         pcm = load_audio(str(path), 16000)
         for glossary in (None, keyterm_text(GLOSSARY)):
             decoded = decoder.decode(
-                pcm, hotwords=glossary, beam_size=settings.final_beam_size, word_timestamps=True,
+                pcm,
+                hotwords=glossary,
+                beam_size=settings.final_beam_size,
+                word_timestamps=True,
                 window_pad_s=settings.final_window_pad_s,
             )
             text, kept = dictate_words(decoded.words, final=True)

@@ -281,7 +281,9 @@ def test_the_engine_decodes_a_file_as_whole_file_faster_whisper_does(engine: Loc
         assert previous.start <= segment.start
     for segment in segments:
         assert 0 <= segment.start < segment.end <= duration + 0.5 and segment.tokens
-        assert segment.words and all(segment.start - 0.5 <= w.start <= w.end <= segment.end + 0.5 for w in segment.words)
+        assert segment.words and all(
+            segment.start - 0.5 <= w.start <= w.end <= segment.end + 0.5 for w in segment.words
+        )
     assert normalize(" ".join(w.word for s in segments for w in s.words)) == normalize(text)
 
 

@@ -6,7 +6,7 @@ from voxrelay.engines.local.repeats import looping_tail
 
 
 def keys(text: str) -> list[str]:
-    """Tokens as `whisper._cut_loop` compares them, roughly: words and punctuation, case folded."""
+    """Tokens as `token_guards.cut_loop` compares them, roughly: words and punctuation, case folded."""
     return text.lower().replace(",", " ,").replace("...", " ...").split()
 
 
@@ -17,7 +17,9 @@ def cut(text: str, copies: int = 3) -> str:
 
 
 def test_a_loop_after_real_words_keeps_the_words_and_one_copy() -> None:
-    assert cut("The total comes to $342, $5, and $5, $5, $5, $5, $5, $5, $5") == "the total comes to $342 , $5 , and $5 ,"
+    assert (
+        cut("The total comes to $342, $5, and $5, $5, $5, $5, $5, $5, $5") == "the total comes to $342 , $5 , and $5 ,"
+    )
     assert cut("And so, my fella, and so, my fella, and so, my fella,") == "and so , my fella ,"
     assert cut("Mostly because... mostly because... mostly because... mostly") == "mostly because ..."
 

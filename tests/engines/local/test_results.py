@@ -8,8 +8,10 @@ from voxrelay.engines.local.results import dictated, shift
 
 def test_dictated_judges_timed_words_by_their_pauses() -> None:
     words = (
-        Word("dear", 0.0, 0.3, 0.9, "Dear"), Word("maria", 0.3, 0.7, 0.9, "Maria"),
-        Word("comma", 1.0, 1.3, 0.9, "comma"), Word("thanks", 1.6, 2.0, 0.9, "thanks"),
+        Word("dear", 0.0, 0.3, 0.9, "Dear"),
+        Word("maria", 0.3, 0.7, 0.9, "Maria"),
+        Word("comma", 1.0, 1.3, 0.9, "comma"),
+        Word("thanks", 1.6, 2.0, 0.9, "thanks"),
     )
     text, kept = dictated("Dear Maria comma thanks", words, final=True, before="")
     assert text == "Dear Maria, thanks"

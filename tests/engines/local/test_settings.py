@@ -136,7 +136,10 @@ def test_a_bad_keyword_names_the_option() -> None:
 def test_the_engine_takes_its_options_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = LocalEngine(LocalSettings(model="base.en", final_beam_size=1, decode_workers=2, max_segment_s=9))
     assert (engine.model_name, engine.final_beam_size, engine.decode_workers, engine.max_segment_s) == (
-        "base.en", 1, 2, 9,
+        "base.en",
+        1,
+        2,
+        9,
     )
     assert engine.decoder is None, "nothing loads before start()"
     monkeypatch.setenv("VOXRELAY_MODEL", "small.en")

@@ -8,7 +8,8 @@ import soxr
 
 from tests.support import clip, wer
 from voxrelay.engines.local.prompting import keyterm_text
-from voxrelay.engines.local.whisper import Context, WhisperDecoder, _drop_repeats, _max_length, _token_budget
+from voxrelay.engines.local.token_guards import drop_repeats
+from voxrelay.engines.local.whisper import Context, WhisperDecoder
 
 # Clips of ordinary dictation, each a single utterance of 3-7 s.
 DICTATION = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
@@ -44,18 +45,18 @@ def test_repeat_guard_keeps_repeated_digits_and_cuts_repeated_phrases(decoder: W
         return tokenizer.decode([token for _, tokens in kept for token in tokens]).strip()
 
     # A digit said twice is speech ("four four nine eight"), not a runaway repetition.
-    assert text(_drop_repeats(segments("4", "4", "9 8"), tokenizer, 3.0)) == "4 4 9 8"
+    assert text(drop_repeats(segments("4", "4", "9 8"), tokenizer, 3.0)) == "4 4 9 8"
     # A phrase of three or more words said again is Whisper repeating itself on a short window.
-    kept = _drop_repeats(segments("ask what you can do", "ask what you can do"), tokenizer, 3.0)
+    kept = drop_repeats(segments("ask what you can do", "ask what you can do"), tokenizer, 3.0)
     assert text(kept) == "ask what you can do"
     # A segment that starts at the very end of the audio holds no speech of it.
-    assert text(_drop_repeats(segments("hello there", "and more"), tokenizer, 0.55)) == "hello there"
+    assert text(drop_repeats(segments("hello there", "and more"), tokenizer, 0.55)) == "hello there"
 
 
 def test_repeat_guard_cuts_a_repeat_of_the_context(decoder: WhisperDecoder) -> None:
     tokenizer = decoder._tokenizer
     segments = [(0.0, tokenizer.encode(" and so my fellow Americans")), (1.0, tokenizer.encode(" ask not"))]
-    assert _drop_repeats(segments, tokenizer, 3.0, seen=("and so my fellow americans",)) == []
+    assert drop_repeats(segments, tokenizer, 3.0, seen=("and so my fellow americans",)) == []
 
 
 def test_silence_after_a_context_says_nothing(decoder: WhisperDecoder) -> None:
@@ -78,16 +79,6 @@ def test_a_full_glossary_leaves_room_for_the_whole_transcript(decoder: WhisperDe
     for pad, beam in ((2.0, 1), (8.0, 2)):  # the interim and the final settings
         text = decoder.decode(clip("s07_names_message.wav").pcm(), hotwords=glossary, window_pad_s=pad, beam_size=beam)
         assert "watanabe" in text.text.lower() and "thursday" in text.text.lower(), text.text
-
-
-def test_the_token_cap_holds_under_a_long_glossary() -> None:
-    """The earlier-text block counts in CTranslate2's max_length once, not twice (issue 16).
-
-    Before, a 196-token glossary lifted the cap of a 0.5 s interim from 14 tokens to ~210.
-    """
-    assert _max_length(_token_budget(0.5)) == 28  # no earlier text: CTranslate2 returns max_length // 2
-    assert _max_length(_token_budget(0.5), previous=196) == 14 + 196
-    assert _max_length(_token_budget(60.0, forced=20), previous=223) == 448  # at most 224 tokens, as before
 
 
 def test_short_windows_under_a_long_glossary_do_not_loop(decoder: WhisperDecoder) -> None:

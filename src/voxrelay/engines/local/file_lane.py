@@ -145,7 +145,6 @@ class FileLane:
                 self._on_timing(JobTiming(started - step.submitted, time.perf_counter() - started))
             step.loop.call_soon_threadsafe(settle_result, step.future, result)
 
-
     def _load(self) -> Any:
         try:
             return self._load_model()

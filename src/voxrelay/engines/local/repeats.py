@@ -1,7 +1,7 @@
 """Whisper's loops: "Please call Stella. Please call Stella. Please call..." and "Please, please, please, ...".
 
 On a short window Whisper sometimes repeats an utterance without a timestamp between the
-copies, so the segment-level guard in `whisper._drop_repeats` cannot see it; it happens
+copies, so the segment-level guard in `token_guards.drop_repeats` cannot see it; it happens
 more often with a keyterm prompt in front (measured on the corpus clip vctk_p226_001 with
 keyterm "Stella"). The cap on generated tokens bounds the damage; `trim_periodic` trims a
 segment that is nothing but copies of one phrase, and `looping_tail` finds a loop that

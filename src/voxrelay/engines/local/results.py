@@ -13,9 +13,7 @@ __all__ = ["agreed_final", "dictated", "shift", "tail_context", "word_context"]
 _LEADING_PUNCTUATION = ",.;:!?- "
 
 
-def dictated(
-    text: str, words: tuple[Word, ...], *, final: bool, before: str
-) -> tuple[str, tuple[Word, ...]]:
+def dictated(text: str, words: tuple[Word, ...], *, final: bool, before: str) -> tuple[str, tuple[Word, ...]]:
     """`text` and `words` with spoken punctuation commands applied (`protocol.dictation`).
 
     With word timings the pauses around a candidate count as evidence; without (interims), the text alone.

@@ -24,8 +24,14 @@ class LocalSettings(EngineSettings):
     legacy_env: ClassVar[dict[str, str]] = {
         name: f"VOXRELAY_{name.upper()}"
         for name in (
-            "model", "device", "compute_type", "cpu_threads", "decode_workers",
-            "interim_interval", "final_beam_size", "final_context_s",
+            "model",
+            "device",
+            "compute_type",
+            "cpu_threads",
+            "decode_workers",
+            "interim_interval",
+            "final_beam_size",
+            "final_context_s",
         )
     }
 

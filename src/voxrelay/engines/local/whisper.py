@@ -25,7 +25,14 @@ import numpy as np
 
 from voxrelay.engines.base import Word
 from voxrelay.engines.local.prompting import previous_text, transcript_tokenizer
-from voxrelay.engines.local.repeats import looping_tail, trim_periodic
+from voxrelay.engines.local.token_guards import (
+    cut_loop,
+    drop_repeats,
+    max_length,
+    repeat_key,
+    timed_segments,
+    token_budget,
+)
 
 __all__ = ["Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
 
@@ -42,13 +49,6 @@ _MAX_COMPRESSION_RATIO = 2.4
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # Short-window decoding (see WhisperDecoder.decode).
 _SHORT_WINDOW_MAX_S = 27.0
-_MAX_TOKENS_PER_S = 8  # generated tokens (text and timestamps) per second of audio
-_MAX_NEW_TOKENS = 224  # Whisper's limit: half its 448-token text context
-_LATE_SEGMENT_S = 0.1  # a new segment starting this close to (or past) the end of the audio is a repeat
-_MIN_REPEAT_WORDS = 3  # a repeated segment of this many words or more is a repeat
-# A unit repeated this often (the last copy may be cut short) at the end of a decode that ran to its token
-# cap is a loop; a repetition that ends before the cap ("no, no, no") is speech and stays.
-_LOOP_COPIES = 3
 # A context's text is forced without its final punctuation: after a forced "." Whisper
 # takes the speech as finished and often says nothing more.
 _SENTENCE_END = ".!?,;:"
@@ -243,17 +243,17 @@ class WhisperDecoder:
         if context is not None:
             spoken = context.text.strip().rstrip(_SENTENCE_END)
             prefix = [tokenizer.timestamp_begin, *tokenizer.encode(" " + spoken)]
-            seen = (_key(spoken),)
+            seen = (repeat_key(spoken),)
         duration = len(audio) / 16000 - offset
         previous = previous_text(tokenizer, hotwords=hotwords, prompt=prompt)  # keyterms, prompt: see `prompting`
         # Whisper on a short window tends to repeat the utterance; a cap from the fastest plausible speech
-        # rate bounds the damage and the cost (see `_max_length`: the earlier text counts in it too).
-        budget = _token_budget(duration, len(prefix))
+        # rate bounds the damage and the cost (see `max_length`: the earlier text counts in it too).
+        budget = token_budget(duration, len(prefix))
         result = model.model.generate(
             encoded,
             [[*previous, *tokenizer.sot_sequence, *prefix]],
             beam_size=beam_size,
-            max_length=_max_length(budget, len(previous)),
+            max_length=max_length(budget, len(previous)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -263,10 +263,10 @@ class WhisperDecoder:
         # The result starts with the forced prefix; what follows it continues the prefix's
         # segment, which begins (for the segment's own clock) at its first sample.
         generated = result.sequences_ids[0][len(prefix) :]
-        timed = _timed_segments(generated, tokenizer, offset)
-        segments = _drop_repeats([(max(0.0, t - offset), tokens) for t, tokens in timed], tokenizer, duration, seen)
+        timed = timed_segments(generated, tokenizer, offset)
+        segments = drop_repeats([(max(0.0, t - offset), tokens) for t, tokens in timed], tokenizer, duration, seen)
         if len(result.sequences_ids[0]) >= budget:  # ran to its cap: a loop at its end is not speech
-            segments = _cut_loop(segments, tokenizer)
+            segments = cut_loop(segments, tokenizer)
         tokens = [token for _, segment in segments for token in segment]
         if not tokens or (result.no_speech_prob > _NO_SPEECH_PROB and result.scores[0] < _LOW_LOGPROB * len(tokens)):
             return Decoded("", 0.0)
@@ -309,7 +309,13 @@ class WhisperDecoder:
         return transcript_tokenizer(self._model.hf_tokenizer, True, language)
 
     def _align(
-        self, tokenizer: Any, tokens: list[int], forced: list[int], encoded: Any, frames: int, offset: float,
+        self,
+        tokenizer: Any,
+        tokens: list[int],
+        forced: list[int],
+        encoded: Any,
+        frames: int,
+        offset: float,
         punctuate: bool,
     ) -> list[Word]:
         """Word timings of `tokens`, aligned after the `forced` context tokens, on the segment's clock."""
@@ -328,41 +334,6 @@ class WhisperDecoder:
             start, end = max(0.0, word["start"] - offset), max(0.0, word["end"] - offset)
             words.append(_word(spoken, start, end, word["probability"], punctuate))
         return words
-
-
-def _token_budget(duration: float, forced: int = 0) -> int:
-    """Tokens a decode of `duration` s may return: `forced` prefix tokens plus `_MAX_TOKENS_PER_S` a second (+10)."""
-    return int(min(_MAX_NEW_TOKENS, forced + 10 + duration * _MAX_TOKENS_PER_S))
-
-
-def _max_length(budget: int, previous: int = 0) -> int:
-    """`max_length` for CTranslate2's Whisper that returns at most `budget` tokens after `previous` earlier-text ones.
-
-    CTranslate2 returns at most `min(max_length // 2, max_length - previous)` tokens (prefix
-    included; measured with tiny.en, CTranslate2 4.8): half the 448-token text context, as
-    openai/whisper's `sample_len`, and the earlier-text block counts against it. Without the
-    doubling a fast talker's last words were cut off (tokens, timestamps included, run at 4-5 a
-    second in ordinary dictation); without `previous`, 30 keyterms cut the transcript short and
-    40 crashed the process (segfault in generate). Before issue 16 the earlier text was doubled
-    too, which lifted the cap by that much: a 46-keyterm glossary (196 tokens) let a 0.5 s
-    interim loop for ~200 tokens instead of 14.
-    """
-    return max(2 * budget, budget + previous)
-
-
-def _cut_loop(segments: list[tuple[float, list[int]]], tokenizer: Any) -> list[tuple[float, list[int]]]:
-    """`segments` without the loop at their end (`repeats.looping_tail`, case and spaces folded), if any."""
-    tokens = [token for _, segment in segments for token in segment]
-    cut = looping_tail([tokenizer.decode([t]).strip().lower() for t in tokens], _LOOP_COPIES)
-    if cut is None:
-        return segments
-    kept: list[tuple[float, list[int]]] = []
-    for start, segment in segments:
-        if cut <= 0:
-            break
-        kept.append((start, segment[:cut]))
-        cut -= len(segment)
-    return kept
 
 
 def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
@@ -384,45 +355,3 @@ def _result(
     else:
         confidence = 0.0
     return Decoded(" ".join(text.split()), confidence, tuple(words), spans)
-
-
-def _timed_segments(ids: list[int], tokenizer: Any, start: float = 0.0) -> list[tuple[float, list[int]]]:
-    """Split a timestamped token sequence into (start time, text tokens) segments.
-
-    Tokens before the first timestamp belong to a segment that began at `start`.
-    """
-    segments: list[tuple[float, list[int]]] = []
-    current: list[int] = []
-    for token in ids:
-        if token >= tokenizer.timestamp_begin:
-            if current:
-                segments.append((start, current))
-                current = []
-            start = (token - tokenizer.timestamp_begin) * 0.02
-        elif token < tokenizer.eot:
-            current.append(token)
-    if current:
-        segments.append((start, current))
-    return segments
-
-
-def _key(text: str) -> str:
-    return _PUNCTUATION.sub("", text).lower().strip()
-
-
-def _drop_repeats(
-    segments: list[tuple[float, list[int]]], tokenizer: Any, duration: float, seen: tuple[str, ...] = ()
-) -> list[tuple[float, list[int]]]:
-    """The segments up to the first that starts past the audio or repeats an earlier one (or one of `seen`)."""
-    kept: list[tuple[float, list[int]]] = []
-    keys = set(seen)
-    for start, tokens in segments:
-        tokens = trim_periodic(tokens, lambda u: len(_key(tokenizer.decode(u)).split()), _MIN_REPEAT_WORDS)
-        key = _key(tokenizer.decode(tokens))
-        if kept and start >= duration - _LATE_SEGMENT_S:
-            break
-        if len(key.split()) >= _MIN_REPEAT_WORDS and key in keys:
-            break  # a repeated phrase, not a repeated digit ("four four nine eight")
-        keys.add(key)
-        kept.append((start, tokens))
-    return kept
