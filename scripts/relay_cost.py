@@ -1,7 +1,7 @@
 """Gateway CPU per session set-up and per relayed message on the Deepgram proxy path (issue 17).
 
     PYTHONPATH=src .venv/bin/python scripts/relay_cost.py [--storm 1000] [--streams 1000] [--seconds 12]
-        [--storm-rounds 2] [--profile out.txt] [--json out.json]
+        [--storm-rounds 2] [--profile out.txt] [--native] [--stack floor] [--json out.json]
 
 The proxy benchmark's rig (`bench.upstream`, `bench.loadgen`), pinned as `voxrelay bench` pins it: the
 gateway (`voxrelay serve --engine deepgram`) on the first core, the fake upstream and the clients on the
@@ -19,7 +19,9 @@ others. Run it under `flock -x /tmp/voxrelay-bench.lock`. Three measurements, on
 
 `--profile FILE` runs `py-spy record --format raw` (collapsed stacks) on the gateway during the steady
 window of the streams run, `--profile-storm FILE` during the first storm (py-spy next to the Python in
-use, or on PATH).
+use, or on PATH; `--native` adds the C frames). `--stack floor` measures the stack floor instead of the
+gateway (`bench.floors_app`'s `uvicorn-sansio` relay, what `voxrelay serve` runs on, with no voxrelay
+logic), so the two profiles and costs can be set side by side: the gap is voxrelay's own.
 """
 
 from __future__ import annotations
@@ -76,14 +78,29 @@ def _idle_rate(pid: int, seconds: float = 3.0) -> float:
     return (process_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
 
 
+_NATIVE: list[str] = []  # ["--native"] with --native (py-spy then pauses the process to sample: no --nonblocking)
+
+
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen(
         [str(exe) if exe.exists() else shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid),
-         "--format", "raw", "--rate", "250", "--duration", str(max(1, int(seconds))), "--nonblocking",
-         "-o", str(out)],
+         "--format", "raw", "--rate", "250", "--duration", str(max(1, int(seconds))),
+         *(_NATIVE or ["--nonblocking"]), "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+class _Floor(Gateway):
+    """The `uvicorn-sansio` stack floor (`bench.floors_app`) where the gateway would run, same interface."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app",
+             "--stack", "uvicorn-sansio", "--port", str(self.port), "--upstream", upstream_url, "--api-key", KEY],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
 
 def _storm(gateway: Gateway, sessions: int, idle: float, profile: Path | None = None) -> dict[str, Any]:
@@ -158,19 +175,24 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the steady window")
     parser.add_argument("--profile-storm", type=Path, help="py-spy raw profile of the first storm's first 3 s")
+    parser.add_argument("--native", action="store_true", help="profiles include native (C) frames")
+    parser.add_argument("--stack", choices=("voxrelay", "floor"), default="voxrelay",
+                        help="the gateway, or the uvicorn-sansio floor relay in its place")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
+    if args.native:
+        _NATIVE.append("--native")
 
     port = free_port()
     cores = sorted(os.sched_getaffinity(0))
-    out: dict[str, Any] = {"cpu": _cpu_name(), "cores": len(cores)}
+    out: dict[str, Any] = {"cpu": _cpu_name(), "cores": len(cores), "stack": args.stack}
     env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
     sessions = max(args.storm, args.streams) + 10
-    with (
-        running_upstream(port) as upstream,
-        affinity_kept(),
-        Gateway("--engine", "deepgram", "--max-sessions", str(sessions), env=env) as gateway,
-    ):
+    server = (
+        _Floor(f"ws://127.0.0.1:{port}") if args.stack == "floor"
+        else Gateway("--engine", "deepgram", "--max-sessions", str(sessions), env=env)
+    )
+    with running_upstream(port) as upstream, affinity_kept(), server as gateway:
         if len(cores) >= 2:
             os.sched_setaffinity(gateway.proc.pid, {cores[0]})
             os.sched_setaffinity(upstream.pid, set(cores[1:]))
