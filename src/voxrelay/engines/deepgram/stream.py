@@ -44,6 +44,7 @@ from voxrelay.engines.base import (
     EngineStream,
     EngineWarning,
     EventOutbox,
+    EventSink,
     FinalResult,
     StreamConfig,
 )
@@ -94,6 +95,8 @@ class DeepgramStream(EngineStream):
         self._sending = True
         self._transport: WebSocketTransport | None = None  # the current connection's (claimed as it is made)
         self._clock = SendClock(0.0)  # the current connection's send times (read by its Watchdog)
+        self._ws: ClientConnection | None = None  # set while the current connection's sender waits for items
+        self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._unanswered: list[asyncio.TimerHandle] = []  # Finalizes sent, oldest first, each with its deadline
 
@@ -115,14 +118,30 @@ class DeepgramStream(EngineStream):
     # EngineStream interface.
 
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        """Send the frame from the caller's task while the sender is idle, else queue it for the sender.
+
+        A relay's frame then costs no task switch (the sender's wake-up was one per frame): websockets'
+        `send` only suspends while the upstream's buffer is full (the watchdog's stall check sees it,
+        as it sees the sender's). The sender is idle when it holds nothing: its inbox is empty, it
+        carries no item and no send of it is in progress, so the order of the stream's items is kept.
+        """
         if not isinstance(audio, bytes):
             raise TypeError("the deepgram engine takes the client's audio bytes")
-        self.send_audio_nowait(audio)
-
-    def send_audio_nowait(self, audio: bytes) -> bool:
-        if not self._closing and not self._finished and audio:
+        if self._closing or self._finished or not audio:
+            return
+        ws, clock = self._ws, self._clock
+        if ws is None or clock.began is not None or not self._inbox.empty() or self._carry is not None:
             self._inbox.put_nowait(audio)
-        return True
+            return
+        clock.began = self._loop.time()
+        self._record(audio)  # before the send, as the sender does: a reconnect replays it if it is lost
+        try:
+            await ws.send(audio)
+        except websockets.exceptions.ConnectionClosed:
+            return  # the reader reports why
+        finally:
+            clock.began = None
+        clock.last = self._loop.time()
 
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
@@ -151,6 +170,10 @@ class DeepgramStream(EngineStream):
     def events(self) -> AsyncIterator[EngineEvent]:
         return self._outbox.events()
 
+    def push_events(self, sink: EventSink) -> bool:
+        self._outbox.push_to(sink)  # the upstream reader delivers its results itself (`_read_loop`)
+        return True
+
     @property
     def dropped_audio_s(self) -> float:
         """Audio that fell out of the replay buffer before a final covered it (lost words)."""
@@ -169,7 +192,7 @@ class DeepgramStream(EngineStream):
                     url, headers = await engine.upstream_target(self._options)  # the SDK's, once per options
                     transport = self._transport = WebSocketTransport(url, headers, proxy=engine.proxy)
                     try:
-                        ws = await transport.open(engine.open_timeout_s)
+                        ws = await transport.connect(engine.open_timeout_s)
                         backlog: list[bytes] = []
                         if ready.done():
                             backlog = self._resume()
@@ -285,6 +308,7 @@ class DeepgramStream(EngineStream):
                 timed_out = not done
         finally:
             self._sending = False
+            self._ws = None  # `send_audio` queues again (for the next connection)
             watchdog.cancel()
             if watchdog.stalled:
                 transport.abort()  # an upstream that stopped reading would stall the close handshake too
@@ -312,6 +336,8 @@ class DeepgramStream(EngineStream):
                 clock.began = loop.time()
                 await ws.send(chunk)
                 clock.began = None
+            # From here on, `send_audio` may send on `ws` itself while this loop holds nothing.
+            self._ws = ws
             # `_sending` as well as cancellation: a cancel that lands as an awaited future
             # completes can be swallowed, and the loop must still end.
             while self._sending:
@@ -343,6 +369,7 @@ class DeepgramStream(EngineStream):
         except websockets.exceptions.ConnectionClosed:
             return  # the reader reports why
         finally:
+            self._ws = None
             clock.began = None
 
     def _connection_ending(self) -> bool:
@@ -359,17 +386,20 @@ class DeepgramStream(EngineStream):
         try:
             async for raw in ws:
                 if isinstance(raw, str):
-                    self._on_message(json.loads(raw))
+                    event = self._on_message(json.loads(raw))
+                    if event is not None and not self._finished and not self._aborted:
+                        await self._outbox.put_now(event)  # a pushed-to sink may send it to the client now
         except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
             errors.append(exc)
 
-    def _on_message(self, data: Any) -> None:
+    def _on_message(self, data: Any) -> EngineEvent | None:
+        """An upstream message: the event to deliver, if any (the reader delivers it)."""
         kind = data.get("type") if isinstance(data, dict) else None
         try:
             event = engine_event(kind, data, self._word_timings)
         except Exception as exc:  # a malformed message is skipped, never the end of the stream
             log.warning("deepgram: unreadable %s message: %s", kind, type(exc).__name__)
-            return
+            return None
         self._heard = True
         if event is not None:
             event = shifted(event, self._offset_s)
@@ -381,11 +411,12 @@ class DeepgramStream(EngineStream):
                 self._last_end = max(self._last_end, event.end)
                 if self._replay is not None:
                     self._replay.acknowledge(event.end)
-            self._emit(event)
-        elif kind == "Metadata":
+            return event
+        if kind == "Metadata":
             log.debug("deepgram stream metadata: request %s, %s s", data.get("request_id"), data.get("duration"))
         elif kind == "Error":
-            self._emit(EngineError("engine_error", self._engine.scrub(error_text(data)), fatal=False))
+            return EngineError("engine_error", self._engine.scrub(error_text(data)), fatal=False)
+        return None
 
     def _emit(self, event: EngineEvent) -> None:
         if not self._finished and not self._aborted:
