@@ -4,12 +4,14 @@ Created by `DeepgramEngine.open`, which calls `connect()`; then the gateway call
 `send_audio`/`finalize` any number of times, `close()` once (or `abort()`), and reads
 `events()` until it ends. One task (`_run`) owns the upstream WebSocket:
 
-- `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
-  CloseStream always follow the audio sent before them. After `keepalive_s` without
+- `send_audio`/`finalize`/`close` go to the `sender.UpstreamSender` (its task sends them in
+  order; an audio frame goes out from the caller's task while it holds nothing), so Finalize
+  and CloseStream always follow the audio sent before them. After `keepalive_s` without
   anything to send (a silent client), the connection's `Watchdog` queues KeepAlive, so
   Deepgram never closes an idle stream with NET-0001; the same timer fails a send that an
   upstream which stopped reading holds for `send_timeout_s`.
-- The reader maps the transport's JSON messages to engine events (`events.engine_event`).
+- The reader maps the transport's JSON messages to engine events (`events.engine_event`) and
+  delivers them (to a sink that `push_events` gave it, from the reader's own task).
   Deepgram answers Finalize only with audio buffered; one unanswered for `_FINALIZE_ANSWER_S` gets an
   empty `from_finalize` final (the contract of `EngineStream.finalize`); a later answer is a plain final.
 - `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes the
@@ -34,7 +36,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import websockets.exceptions
 from websockets.asyncio.client import ClientConnection
 
 from voxrelay.engines.base import (
@@ -51,9 +52,10 @@ from voxrelay.engines.base import (
 from voxrelay.engines.deepgram import failures
 from voxrelay.engines.deepgram.events import engine_event, error_text, shifted
 from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backoff_s
+from voxrelay.engines.deepgram.sender import CLOSE, FINALIZE, UpstreamSender
 from voxrelay.engines.deepgram.transport import WebSocketTransport
-from voxrelay.engines.deepgram.watchdog import SendClock, Watchdog
-from voxrelay.tasks import Mailbox, cancel_and_wait
+from voxrelay.engines.deepgram.watchdog import Watchdog
+from voxrelay.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from voxrelay.engines.deepgram.engine import DeepgramEngine
@@ -62,9 +64,6 @@ __all__ = ["DeepgramStream"]
 
 log = logging.getLogger(__name__)
 
-_FINALIZE = "finalize"
-_CLOSE = "close"
-_KEEPALIVE = "keepalive"
 _FINALIZE_ANSWER_S = 2.0
 
 
@@ -82,21 +81,15 @@ class DeepgramStream(EngineStream):
         self._header = HeaderCapture(config.encoding)  # webm/ogg: the header is re-sent first after a reconnect
         self._offset_s = 0.0  # session time of the current connection's t=0
         self._last_end = 0.0  # latest result end, in session time (the offset for containers)
-        self._close_sent = False
         self._heard = False  # the current connection answered something
         self.reconnects = 0
         self._options = options
-        self._inbox: Mailbox[bytes | str] = Mailbox()  # to the sender task (tasks.Mailbox: no per-get loop lookup)
+        self._sender = UpstreamSender(engine.control, self._record)  # sent on websockets' connection itself
         self._outbox = EventOutbox()
-        self._carry: bytes | str | None = None  # taken from the inbox but not sent when a connection ended
         self._closing = False  # close() was called: CloseStream follows the queued audio
         self._finished = False  # no more events will be produced
         self._aborted = False
-        self._sending = True
         self._transport: WebSocketTransport | None = None  # the current connection's (claimed as it is made)
-        self._clock = SendClock(0.0)  # the current connection's send times (read by its Watchdog)
-        self._ws: ClientConnection | None = None  # set while the current connection's sender waits for items
-        self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._unanswered: list[asyncio.TimerHandle] = []  # Finalizes sent, oldest first, each with its deadline
 
@@ -118,34 +111,15 @@ class DeepgramStream(EngineStream):
     # EngineStream interface.
 
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
-        """Send the frame from the caller's task while the sender is idle, else queue it for the sender.
-
-        A relay's frame then costs no task switch (the sender's wake-up was one per frame): websockets'
-        `send` only suspends while the upstream's buffer is full (the watchdog's stall check sees it,
-        as it sees the sender's). The sender is idle when it holds nothing: its inbox is empty, it
-        carries no item and no send of it is in progress, so the order of the stream's items is kept.
-        """
+        """Sent from the caller's task while the sender holds nothing, else queued (`sender.UpstreamSender`)."""
         if not isinstance(audio, bytes):
             raise TypeError("the deepgram engine takes the client's audio bytes")
-        if self._closing or self._finished or not audio:
-            return
-        ws, clock = self._ws, self._clock
-        if ws is None or clock.began is not None or not self._inbox.empty() or self._carry is not None:
-            self._inbox.put_nowait(audio)
-            return
-        clock.began = self._loop.time()
-        self._record(audio)  # before the send, as the sender does: a reconnect replays it if it is lost
-        try:
-            await ws.send(audio)
-        except websockets.exceptions.ConnectionClosed:
-            return  # the reader reports why
-        finally:
-            clock.began = None
-        clock.last = self._loop.time()
+        if not self._closing and not self._finished and audio:
+            await self._sender.send_audio(audio)
 
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
-            self._inbox.put_nowait(_FINALIZE)
+            self._sender.queue(FINALIZE)
             self._unanswered.append(asyncio.get_running_loop().call_later(_FINALIZE_ANSWER_S, self._no_answer))
 
     def _no_answer(self) -> None:
@@ -155,7 +129,7 @@ class DeepgramStream(EngineStream):
     async def close(self) -> None:
         if not self._closing and not self._finished:
             self._closing = True
-            self._inbox.put_nowait(_CLOSE)
+            self._sender.queue(CLOSE)
 
     async def abort(self) -> None:
         self._aborted = True
@@ -261,9 +235,6 @@ class DeepgramStream(EngineStream):
         self.reconnects += 1
         self._engine.reconnects += 1
         self._engine.report_reconnect("ok")
-        self._sending = True
-        if self._close_sent:
-            self._inbox.put_nowait(_CLOSE)  # CloseStream may not have arrived: send it again
         if self._replay is not None:
             self._offset_s = self._replay.offset_s
             log.info(
@@ -290,10 +261,10 @@ class DeepgramStream(EngineStream):
         """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
         engine = self._engine
         errors: list[BaseException] = []
-        self._clock = SendClock(asyncio.get_running_loop().time())
+        clock = self._sender.start_connection()
         reader = asyncio.create_task(self._read_loop(ws, errors), name="deepgram-read")
-        sender = asyncio.create_task(self._send_loop(ws, backlog), name="deepgram-send")
-        watchdog = Watchdog(sender, self._clock, engine.keepalive_s, engine.send_timeout_s, self._queue_keep_alive)
+        sender = asyncio.create_task(self._sender.run(ws, backlog), name="deepgram-send")
+        watchdog = Watchdog(sender, clock, engine.keepalive_s, engine.send_timeout_s, self._sender.keep_alive)
         timed_out = False
         send_error: BaseException | None = None
         try:
@@ -307,8 +278,7 @@ class DeepgramStream(EngineStream):
                 done, _ = await asyncio.wait({reader}, timeout=engine.close_timeout_s)
                 timed_out = not done
         finally:
-            self._sending = False
-            self._ws = None  # `send_audio` queues again (for the next connection)
+            self._sender.end_connection()
             watchdog.cancel()
             if watchdog.stalled:
                 transport.abort()  # an upstream that stopped reading would stall the close handshake too
@@ -325,61 +295,6 @@ class DeepgramStream(EngineStream):
         elif not self._closing:
             self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
         return None
-
-    async def _send_loop(self, ws: ClientConnection, backlog: list[bytes]) -> None:
-        control = self._engine.control  # sent on websockets' connection itself (see engine.py), not the SDK's
-        loop = asyncio.get_running_loop()
-        clock = self._clock  # the watchdog reads it: a send in progress too long is a stalled upstream
-        clock.last = loop.time()
-        try:
-            for chunk in backlog:  # a reconnect's replay (recorded already) or container header
-                clock.began = loop.time()
-                await ws.send(chunk)
-                clock.began = None
-            # From here on, `send_audio` may send on `ws` itself while this loop holds nothing.
-            self._ws = ws
-            # `_sending` as well as cancellation: a cancel that lands as an awaited future
-            # completes can be swallowed, and the loop must still end.
-            while self._sending:
-                item: bytes | str | None
-                if self._carry is not None:
-                    item, self._carry = self._carry, None
-                else:
-                    item = await self._inbox.get()
-                if self._connection_ending():
-                    # The connection is going away with an item in hand: it goes first on the next
-                    # connection (dropping it here lost 100 ms of audio in the fault test).
-                    self._carry = item
-                    return
-                clock.began = loop.time()
-                if isinstance(item, bytes):
-                    self._record(item)
-                    await ws.send(item)
-                elif item == _KEEPALIVE:
-                    await ws.send(control.keep_alive)
-                elif item == _FINALIZE:
-                    await ws.send(control.finalize)
-                else:
-                    self._close_sent = True
-                    await ws.send(control.finalize)
-                    await ws.send(control.close_stream)
-                    return
-                clock.last = clock.began
-                clock.began = None
-        except websockets.exceptions.ConnectionClosed:
-            return  # the reader reports why
-        finally:
-            self._ws = None
-            clock.began = None
-
-    def _connection_ending(self) -> bool:
-        """Whether `_serve` ended the connection (a method: the flag changes while the sender awaits)."""
-        return not self._sending
-
-    def _queue_keep_alive(self) -> None:
-        """Nothing was sent for `keepalive_s` (a silent client): queue a KeepAlive (called by the watchdog)."""
-        if self._inbox.empty() and self._carry is None:
-            self._inbox.put_nowait(_KEEPALIVE)
 
     async def _read_loop(self, ws: ClientConnection, errors: list[BaseException]) -> None:
         """Upstream messages -> engine events, until the upstream closes with 1000 (errors go to `errors`)."""
