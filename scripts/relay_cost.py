@@ -1,7 +1,7 @@
 """Gateway CPU per session set-up and per relayed message on the Deepgram proxy path (issue 17).
 
     PYTHONPATH=src .venv/bin/python scripts/relay_cost.py [--storm 1000] [--streams 1000] [--seconds 12]
-        [--storm-rounds 2] [--profile out.txt] [--json out.json]
+        [--storm-rounds 2] [--profile out.txt] [--native] [--stack floor] [--json out.json]
 
 The proxy benchmark's rig (`bench.upstream`, `bench.loadgen`), pinned as `voxrelay bench` pins it: the
 gateway (`voxrelay serve --engine deepgram`) on the first core, the fake upstream and the clients on the
@@ -19,7 +19,11 @@ others. Run it under `flock -x /tmp/voxrelay-bench.lock`. Three measurements, on
 
 `--profile FILE` runs `py-spy record --format raw` (collapsed stacks) on the gateway during the steady
 window of the streams run, `--profile-storm FILE` during the first storm (py-spy next to the Python in
-use, or on PATH).
+use, or on PATH; `--native` adds the C frames). `--profiler perf` samples C frames with `perf record -g`
+instead, without pausing the process; `--profiler perf-stat` counts CPU time, system calls and context
+switches. `--stack floor` measures the stack floor instead of the gateway (`bench.floors_app`'s
+`uvicorn-sansio` relay, what `voxrelay serve` runs on, with no voxrelay logic), so the two profiles and
+costs can be set side by side: the gap is voxrelay's own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from voxrelay.bench.common import Gateway, free_port, percentile, process_cpu_s, process_rss
 from voxrelay.bench.loadgen import FRAME_S, LoadResult, run_load
@@ -76,14 +82,35 @@ def _idle_rate(pid: int, seconds: float = 3.0) -> float:
     return (process_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
 
 
+_NATIVE: list[str] = []  # ["--native"] with --native (py-spy then pauses the process to sample: no --nonblocking)
+_PROFILER = ["py-spy"]  # or "perf" (C frames, no pauses), "perf-stat" (CPU time, system calls, context switches)
+
+
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).with_name("py-spy")
-    return subprocess.Popen(
-        [str(exe) if exe.exists() else shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid),
-         "--format", "raw", "--rate", "250", "--duration", str(max(1, int(seconds))), "--nonblocking",
-         "-o", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    duration = str(max(1, int(seconds)))
+    if _PROFILER[0] == "perf":
+        command = ["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", str(out), "--", "sleep", duration]
+    elif _PROFILER[0] == "perf-stat":
+        events = "task-clock,context-switches,raw_syscalls:sys_enter"
+        command = ["perf", "stat", "-e", events, "-p", str(pid), "-o", str(out), "--", "sleep", duration]
+    else:
+        exe = Path(sys.executable).with_name("py-spy")
+        command = [str(exe) if exe.exists() else shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid),
+                   "--format", "raw", "--rate", "250", "--duration", duration,
+                   *(_NATIVE or ["--nonblocking"]), "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class _Floor(Gateway):
+    """The `uvicorn-sansio` stack floor (`bench.floors_app`) where the gateway would run, same interface."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app",
+             "--stack", "uvicorn-sansio", "--port", str(self.port), "--upstream", upstream_url, "--api-key", KEY],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
 
 def _storm(gateway: Gateway, sessions: int, idle: float, profile: Path | None = None) -> dict[str, Any]:
@@ -158,19 +185,28 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the steady window")
     parser.add_argument("--profile-storm", type=Path, help="py-spy raw profile of the first storm's first 3 s")
+    parser.add_argument("--native", action="store_true", help="profiles include native (C) frames")
+    parser.add_argument("--profiler", choices=("py-spy", "perf", "perf-stat"), default="py-spy",
+                        help="what --profile/--profile-storm run: py-spy (Python frames), perf record -g (C frames, "
+                        "no pauses), perf stat (CPU time, system calls, context switches)")
+    parser.add_argument("--stack", choices=("voxrelay", "floor"), default="voxrelay",
+                        help="the gateway, or the uvicorn-sansio floor relay in its place")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
+    if args.native:
+        _NATIVE.append("--native")
+    _PROFILER[0] = args.profiler
 
     port = free_port()
     cores = sorted(os.sched_getaffinity(0))
-    out: dict[str, Any] = {"cpu": _cpu_name(), "cores": len(cores)}
+    out: dict[str, Any] = {"cpu": _cpu_name(), "cores": len(cores), "stack": args.stack}
     env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": f"ws://127.0.0.1:{port}"}
     sessions = max(args.storm, args.streams) + 10
-    with (
-        running_upstream(port) as upstream,
-        affinity_kept(),
-        Gateway("--engine", "deepgram", "--max-sessions", str(sessions), env=env) as gateway,
-    ):
+    server = (
+        _Floor(f"ws://127.0.0.1:{port}") if args.stack == "floor"
+        else Gateway("--engine", "deepgram", "--max-sessions", str(sessions), env=env)
+    )
+    with running_upstream(port) as upstream, affinity_kept(), server as gateway:
         if len(cores) >= 2:
             os.sched_setaffinity(gateway.proc.pid, {cores[0]})
             os.sched_setaffinity(upstream.pid, set(cores[1:]))
@@ -184,10 +220,19 @@ def main() -> int:
                          for i in range(rounds)]
         if args.streams:
             out["steady"] = _steady(gateway, args.streams, args.seconds, idle, args.profile)
+        if args.stack == "voxrelay":  # a reconnect replays audio and shifts timestamps: not the steady relay
+            out["upstream_reconnects"] = _reconnects(gateway)
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+def _reconnects(gateway: Gateway) -> float:
+    """The gateway's upstream reconnects so far (all results), from its /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{gateway.port}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("voxrelay_upstream_reconnects_total"))
 
 
 def _cpu_name() -> str:

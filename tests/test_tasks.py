@@ -70,3 +70,11 @@ async def test_a_cancelled_get_loses_no_item() -> None:
         await getter
     mailbox.put_nowait("kept")
     assert await mailbox.get() == "kept"
+
+
+def test_take_all_empties_the_mailbox_oldest_first() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    for item in (1, 2, 3):
+        mailbox.put_nowait(item)
+    assert mailbox.take_all() == [1, 2, 3]
+    assert mailbox.empty() and mailbox.take_all() == []

@@ -111,6 +111,12 @@ class Mailbox(Generic[T]):
     def qsize(self) -> int:
         return len(self._items)
 
+    def take_all(self) -> list[T]:
+        """Every item, oldest first, without waiting; the mailbox is left empty."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     async def get(self) -> T:
         """The oldest item; waits for one if there is none (cancelling the wait loses nothing)."""
         items = self._items

@@ -42,3 +42,20 @@ def test_metering_a_frame_costs_microseconds(tmp_path: Path) -> None:
     per_frame = (time.perf_counter() - began) / frames
     # ~1 µs here; 50 µs would still be 0.25 % of a core per 20 ms-frame stream. Far above it, something does I/O.
     assert per_frame < 50e-6, f"{per_frame * 1e6:.1f} µs per frame"
+
+
+async def test_a_flush_writes_every_live_row_when_they_take_several_statements(tmp_path: Path) -> None:
+    """Rows go in statements of a hundred (the loop runs between them): 250 live sessions, all written."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'usage.db'}")
+    try:
+        meter = Meter(usage_settings("unused"), engine)
+        await meter.start()
+        sessions = [meter.open(f"s{i}", KEY_ID, "stt-stream", "echo", "m") for i in range(250)]
+        for i, session in enumerate(sessions):
+            meter.add(session, float(i))
+        await meter.flush()
+        rows = await meter.store.sessions()
+        assert sorted(r["audio_seconds"] for r in rows) == [float(i) for i in range(250)]
+        await meter.stop()
+    finally:
+        await engine.dispose()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -47,6 +47,7 @@ __all__ = [
     "EngineFailure",
     "EngineStream",
     "EventOutbox",
+    "EventSink",
     "FinalResult",
     "InterimResult",
     "SpeechStarted",
@@ -69,7 +70,11 @@ class EngineStream(abc.ABC):
 
     @abc.abstractmethod
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
-        """Queue audio (raw bytes, or float32 mono PCM for engines that decode nothing)."""
+        """Queue audio (raw bytes, or float32 mono PCM for engines that decode nothing).
+
+        A stream may send it on from the caller's task instead (the Deepgram engine, while its
+        sender is idle): then this awaits only while the upstream takes no more.
+        """
 
     @abc.abstractmethod
     async def finalize(self) -> None:
@@ -92,11 +97,27 @@ class EngineStream(abc.ABC):
     def events(self) -> AsyncIterator[EngineEvent]:
         """Events in order; ends after `close()` has flushed, after `abort()`, or after a fatal error."""
 
-    def send_audio_nowait(self, audio: bytes) -> bool:
-        """Queue raw audio bytes without awaiting, exactly as `send_audio` would; False: not done, await
-        `send_audio` instead (this default). A stream whose `send_audio` only queues says True, so the
-        gateway hands it a frame from the task that read it instead of waking its writer task."""
+    def push_events(self, sink: EventSink) -> bool:
+        """Deliver the events to `sink` from now on, instead of through `events()`; False: this stream
+        cannot (the default), read `events()`. Call it once, right after `open`.
+
+        A relay's stream reads its upstream on a task of its own; pushing from that task saves
+        the task switch per event that a reader of `events()` costs (docs/benchmarks.md, issue 17).
+        """
         return False
+
+
+class EventSink(Protocol):
+    """Where a stream pushes its events (`EngineStream.push_events`), in order, then its end once."""
+
+    def on_event(self, event: EngineEvent) -> None:
+        """An event from a timer or a task that must not wait for the client: queue what it asks for."""
+
+    async def on_event_now(self, event: EngineEvent) -> None:
+        """An event from the stream's reader: its messages may be sent at once, from the caller's task."""
+
+    def on_end(self) -> None:
+        """No more events (after the flush that `close()` asked for, an abort or a fatal error)."""
 
 
 class EventOutbox:
@@ -108,13 +129,36 @@ class EventOutbox:
 
     def __init__(self) -> None:
         self._queue: Mailbox[EngineEvent | None] = Mailbox()  # one reader (tasks.Mailbox: cheaper per get)
+        self._sink: EventSink | None = None
+
+    def push_to(self, sink: EventSink) -> None:
+        """Deliver to `sink` from now on (what was put before goes first), not through `events()`."""
+        for item in self._queue.take_all():
+            if item is None:
+                sink.on_end()
+            else:
+                sink.on_event(item)
+        self._sink = sink
 
     def put(self, event: EngineEvent) -> None:
-        self._queue.put_nowait(event)
+        if self._sink is not None:
+            self._sink.on_event(event)
+        else:
+            self._queue.put_nowait(event)
+
+    async def put_now(self, event: EngineEvent) -> None:
+        """`put`, from the stream's reader: a sink may send the event's messages before this returns."""
+        if self._sink is not None:
+            await self._sink.on_event_now(event)
+        else:
+            self._queue.put_nowait(event)
 
     def end(self) -> None:
         """No more events: the reader's iteration stops after those already put."""
-        self._queue.put_nowait(None)
+        if self._sink is not None:
+            self._sink.on_end()
+        else:
+            self._queue.put_nowait(None)
 
     async def events(self) -> AsyncIterator[EngineEvent]:
         while (event := await self._queue.get()) is not None:

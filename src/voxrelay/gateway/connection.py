@@ -4,22 +4,20 @@ An endpoint module admits the handshake, builds its codec (a sans-I/O session, s
 `voxrelay.protocol.codec.Codec`) and calls `Connection.run(accept)`. From there the
 runner does the same for every endpoint:
 
-- the read loop: each frame is checked against the limits (frame size first, then the
-  byte rate; `security.limits`), then handed to the codec. Audio a protocol carries inside
-  text frames (OpenAI Realtime's base64 appends) is handed back by the codec's
-  `receive_text` and checked as audio: its decoded size against the audio-frame limit, its
-  bytes against the byte rate;
-- the event pump: engine events go to the codec;
-- ONE writer: whatever the codec asks for (send, open/feed/finalize/close the engine,
-  close the socket) goes on one queue (`WriterQueue`), and one task carries it out in order.
-  A frame read before a stop or a drain is therefore fed to the engine before the engine is
-  closed, and no two tasks ever write to the socket. While the queue is idle, the read loop
-  feeds an audio frame to a stream that takes it without awaiting (a relay) and the event
-  pump sends its messages itself, in the same order, a task switch per message cheaper;
-- the deadline (maximum duration), the idle timeout, drain and force-close;
-- the metrics (`SessionMetrics`), labelled by endpoint;
-- usage (`usage.SessionUsage`): audio seconds added up in memory as frames reach the engine; at
-  90 % of the key's quota a warning, at 100 % a stop (finals first), then error `quota_exceeded`.
+- the read loop: each frame is checked against the limits (frame size, then byte rate;
+  `security.limits`), then handed to the codec. Audio carried in text frames (OpenAI
+  Realtime's base64 appends) comes back from `receive_text` and is checked as audio;
+- engine events go to the codec: pushed by a relay's stream from its own reader
+  (`EngineStream.push_events`), else read by an event pump task;
+- ONE writer: whatever the codec asks for (send, open/feed/finalize/close the engine, close
+  the socket) goes on one queue (`WriterQueue`) and one task carries it out in order, so a
+  frame read before a stop or a drain reaches the engine first and no two tasks write at
+  once. While the queue is idle, the read loop feeds its audio frame and the engine's task
+  sends its messages themselves, in the writer's turn: no task switch per relayed message;
+- the deadline and the idle timeout (`SessionTimers`), drain and force-close;
+- the metrics (`SessionMetrics`), labelled by endpoint, and usage (`usage.SessionUsage`):
+  audio seconds added up in memory; at 90 % of the key's quota a warning, at 100 % a stop
+  (finals first), then error `quota_exceeded`.
 """
 
 from __future__ import annotations
@@ -33,8 +31,10 @@ from typing import Any
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from voxrelay.engines.base import EngineFailure
+from voxrelay.engines.base import EngineEvent, EngineFailure
+from voxrelay.gateway.frame_intake import take_frame
 from voxrelay.gateway.pipeline import AudioPipeline
+from voxrelay.gateway.session_timers import SessionTimers
 from voxrelay.gateway.state import Gateway
 from voxrelay.gateway.writer_queue import WriterQueue
 from voxrelay.ops.drain import InputCut
@@ -100,10 +100,12 @@ class Connection:
         self._outcome: Outcome = "disconnected"
         self._usage: SessionUsage | None = None
         self._drained = False
+        self._ending = False  # the session is being torn down: a stream's late events and end are ignored
         self._error_code: str | None = None  # the last error sent, for the usage record's outcome
         self._queue = WriterQueue()  # the reader waits at 256 queued actions (audio while a slow engine opens)
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._timers = SessionTimers(self._loop, self.limiter, codec, self._breached)  # deadline, idle timeout
         self.drain_cut = InputCut()  # a drain's stop waits for the frames already sent (ops/drain.py)
 
     async def run(self, accept: Callable[[], Awaitable[None]]) -> None:
@@ -114,23 +116,20 @@ class Connection:
             await self._refuse_at_capacity(accept)
             return
         gateway.sessions.add(sid)  # the slot is held from here on: admission and this run without a pause
-        deadline: asyncio.TimerHandle | None = None
         try:
             await accept()
             self._flush()  # what a codec says first, unasked (OpenAI Realtime's session.created)
             self._usage = SessionUsage(gateway.usage, sid, self.admission.owner, self.stats.endpoint, gateway.engine)
             gateway.drainer.connections.add(self)
             self.log.info("session %s opened", sid)
-            deadline = self._loop.call_later(gateway.settings.max_session_s, self._on_deadline)
+            self._timers.start(gateway.settings.max_session_s)
             self._spawn(self._write(), "write")
             self._spawn(self._read(), "read")
-            if self.limiter.guard.idle_timeout_s > 0:
-                self._spawn(self._watch_idle(), "idle")
             await self._closed.wait()
         finally:
+            self._ending = True
             gateway.drainer.connections.discard(self)
-            if deadline is not None:
-                deadline.cancel()
+            self._timers.cancel()
             self.drain_cut.cancel()
             self._queue.wake()  # a writer whose cancellation was swallowed (below) sees `_closed` and returns
             while self._tasks:  # tasks spawned while others were being cancelled (a late engine open) too
@@ -159,9 +158,8 @@ class Connection:
     # Drain (called by ops.drain.Drainer).
 
     def drain(self) -> None:
-        """The server is draining: the client is told now; the session ends gracefully once the
-        frames it already sent are read (`InputCut`), and those frames reach the engine first
-        because every action goes through the one queue, in order."""
+        """The server is draining: the client is told now; the session ends gracefully once the frames it
+        already sent are read (`InputCut`); they reach the engine first (one queue, in order)."""
         self._drained = True
         self.codec.drain_notice()
         self._flush()
@@ -179,34 +177,19 @@ class Connection:
     # Reading the socket.
 
     async def _read(self) -> None:
-        codec = self.codec
+        codec, cut = self.codec, self.drain_cut
         try:
             while not codec.closed:
                 message = await self.ws.receive()
-                self.drain_cut.frame_started()
+                cut.frame_started()
                 if message["type"] == "websocket.disconnect":
                     break
-                data, text = message.get("bytes"), message.get("text")
-                now = self._loop.time()
-                if data is not None:
-                    breach = self.limiter.on_frame(binary=True, nbytes=len(data), now=now)
-                    if breach is None:
-                        codec.receive_audio(data)
-                elif text is not None:
-                    breach = self.limiter.on_frame(binary=False, nbytes=len(text.encode()), now=now)
-                    carried = codec.receive_text(text) if breach is None else None
-                    if carried is not None:  # audio inside a text frame: the audio limits apply to it
-                        breach = self.limiter.on_frame(binary=True, nbytes=len(carried), now=now)
-                        if breach is None:
-                            codec.receive_audio(carried)
-                else:
-                    self.drain_cut.frame_done()
-                    continue
+                breach = take_frame(message, codec, self.limiter, self._loop.time())
                 if breach is not None:
                     self._breached(breach)
-                self._flush()
+                await self._carry_out(codec.actions())
                 await self._queue.room.wait()
-                self.drain_cut.frame_done()
+                cut.frame_done()
             else:
                 return  # the session ended itself: the writer sends what is left and closes
         except (WebSocketDisconnect, RuntimeError):
@@ -217,26 +200,64 @@ class Connection:
         codec.client_gone()
         self._closed.set()
 
+    async def _carry_out(self, actions: list[Action]) -> None:
+        """The read loop's actions. A lone audio frame while the writer is idle is fed from the read loop's
+        own task, in the writer's turn (a relay's stream sends it upstream before this returns): waking
+        the writer for it was a task switch per frame. Anything else goes to the writer, in order."""
+        if len(actions) == 1 and type(actions[0]) is FeedAudio and self._queue.idle and self.pipeline is not None:
+            self._queue.claim()
+            try:
+                await self._feed(actions[0].data)
+            except Exception:
+                self._internal_error()
+            finally:
+                self._queue.release()
+        elif actions:
+            self._queue.put(actions)
+
+    # Engine events (an `EventSink`): a stream that pushes them calls these itself, else the event pump does.
+
+    def on_event(self, event: EngineEvent) -> None:
+        if not self._ending:
+            self.codec.engine_event(event)
+            self._flush()
+
+    async def on_event_now(self, event: EngineEvent) -> None:
+        if self._ending:
+            return
+        try:
+            self.codec.engine_event(event)
+        except Exception:
+            self._internal_error()  # the engine's task must go on reading: the session ends instead
+            return
+        await self._flush_sends()
+
+    def on_end(self) -> None:
+        if not self._ending:
+            self.codec.engine_flushed(self._counter.audio_seconds() if self._counter else None)
+            self._flush()
+
     async def _pump_events(self) -> None:
         assert self.pipeline is not None
-        codec = self.codec
         try:
             async for event in self.pipeline.stream.events():
-                codec.engine_event(event)
-                await self._flush_sends()
-            codec.engine_flushed(self._counter.audio_seconds() if self._counter else None)
+                await self.on_event_now(event)
         except Exception as exc:
             self.log.exception("session %s: engine stream failed", self.session_id)
-            codec.fail("engine_error", f"the engine failed: {exc}")
-        self._flush()
+            self.codec.fail("engine_error", f"the engine failed: {exc}")
+            self._flush()
+            return
+        self.on_end()
 
     # Limits.
 
-    def _breached(self, breach: Breach) -> None:
+    def _breached(self, breach: Breach) -> None:  # a frame's, or a timer's (the deadline, the idle timeout)
         if breach.kind == "idle":
+            self.log.info("session %s: %s", self.session_id, breach.message)
             self.codec.idle_timeout(breach.message)
         else:
             self.codec.limit_exceeded(breach.message, breach.close_code)
+        self._flush()
 
     # Usage and quota.
 
@@ -256,33 +277,14 @@ class Connection:
             self.codec.quota_exceeded(notice.message)
         self._flush()
 
-    async def _watch_idle(self) -> None:
-        while not self.codec.closed:
-            await asyncio.sleep(self.limiter.idle_wait(self._loop.time()))
-            breach = self.limiter.idle_breach(self._loop.time())
-            if breach is not None and self.codec.accepting_input:
-                self.log.info("session %s: %s", self.session_id, breach.message)
-                self._breached(breach)
-                self._flush()
-                return
-
-    def _on_deadline(self) -> None:
-        self._breached(self.limiter.duration_breach())
-        self._flush()
-
     # The one writer: every action, in order, on one task.
 
     def _flush(self) -> None:
-        actions = self.codec.actions()
-        if not actions:
-            return
-        # Audio with nothing before it, to a stream that takes it at once (a relay): fed here, not by waking the writer.
-        if len(actions) == 1 and self._queue.idle and type(actions[0]) is FeedAudio and self._feed_now(actions[0]):
-            return
-        self._queue.put(actions)
+        self._queue.put(self.codec.actions())
 
     async def _flush_sends(self) -> None:
-        """`_flush` for the event pump: with nothing queued before them, it sends messages itself (as above)."""
+        """`_flush` for engine events: messages with nothing queued before them are sent from this task, in
+        the writer's turn (the engine's reader, or the event pump), not by waking the writer."""
         if not self._queue.idle:
             self._flush()
             return
@@ -294,23 +296,17 @@ class Connection:
         try:
             for action in actions:
                 try:
-                    await self._run(action)
+                    await self._send(action)  # type: ignore[arg-type]  # all SendText (checked above)
                 except Exception:
                     self._internal_error()
         finally:
             self._queue.release()
 
-    def _feed_now(self, action: FeedAudio) -> bool:  # as the writer would, if the stream takes it without awaiting
-        if self.pipeline is None:
-            return False
-        try:
-            if not self.pipeline.feed_nowait(action.data):
-                return False
-            self.stats.audio_fed()
-            self._meter()
-        except Exception:
-            self._internal_error()
-        return True
+    async def _feed(self, data: bytes) -> None:
+        assert self.pipeline is not None
+        self.stats.audio_fed()
+        await self.pipeline.feed(data)
+        self._meter()
 
     async def _write(self) -> None:
         while (action := await self._queue.take(self._closed)) is not None:
@@ -329,19 +325,22 @@ class Connection:
         self.codec.fail("internal", "internal server error")
         self._flush()
 
+    async def _send(self, action: SendText) -> None:
+        self.stats.sent(action.kind, action.code)
+        if action.kind == "error":
+            self._error_code = action.code
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            try:  # noqa: SIM105  (contextlib.suppress would build an object per message)
+                await self.ws.send_text(action.text)
+            except (WebSocketDisconnect, RuntimeError):
+                pass  # the client left: the read loop sees it
+
     async def _run(self, action: Action) -> None:
         if isinstance(action, SendText):
-            self.stats.sent(action.kind, action.code)
-            if action.kind == "error":
-                self._error_code = action.code
-            if self.ws.application_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                    await self.ws.send_text(action.text)
+            await self._send(action)
         elif isinstance(action, FeedAudio):
             if self.pipeline is not None:
-                self.stats.audio_fed()
-                await self.pipeline.feed(action.data)
-                self._meter()
+                await self._feed(action.data)
         elif isinstance(action, FinalizeEngine):
             if self.pipeline is not None:
                 if action.ends_turn:
@@ -371,12 +370,12 @@ class Connection:
         self.limiter.declare(action.audio_format.bytes_per_second)
         if self._usage is not None and action.options.model:
             self._usage.set_model(action.options.model)
-        self._spawn(self._pump_events(), "events")
-        self.codec.engine_opened()
+        self.codec.engine_opened()  # before any event the stream already has (`push_events` delivers those now)
+        if not self._counter.push_events(self):  # a relay's stream delivers from its own reader: no pump task
+            self._spawn(self._pump_events(), "events")
         self._flush()
 
-    def _on_audio_error(self, message: str) -> None:
-        # Called on the event loop when the audio cannot be decoded.
+    def _on_audio_error(self, message: str) -> None:  # on the event loop: the audio cannot be decoded
         self.codec.audio_error(message)
         self._flush()
 

@@ -78,14 +78,6 @@ class AudioPipeline:
         else:
             await self.stream.send_audio(data)
 
-    def feed_nowait(self, data: bytes) -> bool:
-        """`feed` without awaiting, for raw audio to a stream that queues it at once; False: await `feed`."""
-        if self._closing:
-            return True  # dropped, as `feed` drops it
-        if self._container is not None or self._linear16 is not None:
-            return False
-        return self.stream.send_audio_nowait(data)
-
     async def finalize(self) -> None:
         if self._closing:
             return

@@ -31,7 +31,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from voxrelay.engines.base import EngineEvent, EngineObserver, EngineStream
+from voxrelay.engines.base import EngineEvent, EngineObserver, EngineStream, EventSink
 from voxrelay.ops.looplag import LAG_BUCKETS, LoopLagProbe
 
 __all__ = [
@@ -310,12 +310,6 @@ class CountingStream(EngineStream):
             self._bytes += len(audio)
         await self.inner.send_audio(audio)
 
-    def send_audio_nowait(self, audio: bytes) -> bool:
-        if not self.inner.send_audio_nowait(audio):
-            return False
-        self._bytes += len(audio)
-        return True
-
     async def finalize(self) -> None:
         await self.inner.finalize()
 
@@ -327,6 +321,9 @@ class CountingStream(EngineStream):
 
     def events(self) -> AsyncIterator[EngineEvent]:
         return self.inner.events()
+
+    def push_events(self, sink: EventSink) -> bool:
+        return self.inner.push_events(sink)
 
     def audio_seconds(self) -> float | None:
         """Seconds received so far; None when only container bytes to a raw-audio engine were seen."""

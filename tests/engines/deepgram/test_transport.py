@@ -54,3 +54,15 @@ async def test_a_task_that_claims_transports_gets_each_one_made_in_it() -> None:
     assert claimed == [made] and elsewhere not in claimed
     elsewhere.abort()  # nothing to drop: never opened
     assert elsewhere.close_code is None
+
+
+async def test_connect_opens_for_one_caller_and_raises_a_refusal() -> None:
+    """A stream's own connect: no shared handshake task; a refused handshake raises from it too."""
+    async with FakeDeepgram(api_key=KEY) as fake:
+        transport = WebSocketTransport(listen_url(fake), {"Authorization": f"Token {KEY}"})
+        ws = await transport.connect(timeout=5)
+        assert await transport.connect(timeout=5) is ws and await transport.open() is ws
+        await transport.close()
+        refused = WebSocketTransport(listen_url(fake), {"Authorization": "Token wrong"})
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            await refused.connect(timeout=5)

@@ -5,8 +5,8 @@ This package is the only one that imports `deepgram`; its types stop here. The m
 - `engine`: `DeepgramEngine` (start, open, stop; the API key and `scrub`), and the
   mapping of a stream's config to Deepgram's query options.
 - `files`: whole-file transcription through Deepgram's pre-recorded API (`transcribe_file`).
-- `stream`: `DeepgramStream`, one session's upstream connection: sender, reader,
-  KeepAlive/stall `watchdog`, close handshake, reconnect loop.
+- `stream`: `DeepgramStream`, one session's upstream connection: reader, KeepAlive/stall
+  `watchdog`, close handshake, reconnect loop; `sender`: what it sends, in order.
 - `events`: Deepgram's JSON -> engine events (pure). `failures`: which failures are
   retried, and the messages clients read. `replay`: the reconnect policy and buffers.
 - `transport`: the WebSocket transport plugged into the SDK's `transport_factory` hook

@@ -4,12 +4,14 @@ Created by `DeepgramEngine.open`, which calls `connect()`; then the gateway call
 `send_audio`/`finalize` any number of times, `close()` once (or `abort()`), and reads
 `events()` until it ends. One task (`_run`) owns the upstream WebSocket:
 
-- `send_audio`/`finalize`/`close` queue items for the sender task, so Finalize and
-  CloseStream always follow the audio sent before them. After `keepalive_s` without
+- `send_audio`/`finalize`/`close` go to the `sender.UpstreamSender` (its task sends them in
+  order; an audio frame goes out from the caller's task while it holds nothing), so Finalize
+  and CloseStream always follow the audio sent before them. After `keepalive_s` without
   anything to send (a silent client), the connection's `Watchdog` queues KeepAlive, so
   Deepgram never closes an idle stream with NET-0001; the same timer fails a send that an
   upstream which stopped reading holds for `send_timeout_s`.
-- The reader maps the transport's JSON messages to engine events (`events.engine_event`).
+- The reader maps the transport's JSON messages to engine events (`events.engine_event`) and
+  delivers them (to a sink that `push_events` gave it, from the reader's own task).
   Deepgram answers Finalize only with audio buffered; one unanswered for `_FINALIZE_ANSWER_S` gets an
   empty `from_finalize` final (the contract of `EngineStream.finalize`); a later answer is a plain final.
 - `close()` sends Finalize then CloseStream and keeps reading until Deepgram closes the
@@ -34,7 +36,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import websockets.exceptions
 from websockets.asyncio.client import ClientConnection
 
 from voxrelay.engines.base import (
@@ -44,15 +45,17 @@ from voxrelay.engines.base import (
     EngineStream,
     EngineWarning,
     EventOutbox,
+    EventSink,
     FinalResult,
     StreamConfig,
 )
 from voxrelay.engines.deepgram import failures
 from voxrelay.engines.deepgram.events import engine_event, error_text, shifted
 from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backoff_s
+from voxrelay.engines.deepgram.sender import CLOSE, FINALIZE, UpstreamSender
 from voxrelay.engines.deepgram.transport import WebSocketTransport
-from voxrelay.engines.deepgram.watchdog import SendClock, Watchdog
-from voxrelay.tasks import Mailbox, cancel_and_wait
+from voxrelay.engines.deepgram.watchdog import Watchdog
+from voxrelay.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from voxrelay.engines.deepgram.engine import DeepgramEngine
@@ -61,9 +64,6 @@ __all__ = ["DeepgramStream"]
 
 log = logging.getLogger(__name__)
 
-_FINALIZE = "finalize"
-_CLOSE = "close"
-_KEEPALIVE = "keepalive"
 _FINALIZE_ANSWER_S = 2.0
 
 
@@ -81,19 +81,15 @@ class DeepgramStream(EngineStream):
         self._header = HeaderCapture(config.encoding)  # webm/ogg: the header is re-sent first after a reconnect
         self._offset_s = 0.0  # session time of the current connection's t=0
         self._last_end = 0.0  # latest result end, in session time (the offset for containers)
-        self._close_sent = False
         self._heard = False  # the current connection answered something
         self.reconnects = 0
         self._options = options
-        self._inbox: Mailbox[bytes | str] = Mailbox()  # to the sender task (tasks.Mailbox: no per-get loop lookup)
+        self._sender = UpstreamSender(engine.control, self._record)  # sent on websockets' connection itself
         self._outbox = EventOutbox()
-        self._carry: bytes | str | None = None  # taken from the inbox but not sent when a connection ended
         self._closing = False  # close() was called: CloseStream follows the queued audio
         self._finished = False  # no more events will be produced
         self._aborted = False
-        self._sending = True
         self._transport: WebSocketTransport | None = None  # the current connection's (claimed as it is made)
-        self._clock = SendClock(0.0)  # the current connection's send times (read by its Watchdog)
         self._task: asyncio.Task[None] | None = None
         self._unanswered: list[asyncio.TimerHandle] = []  # Finalizes sent, oldest first, each with its deadline
 
@@ -115,18 +111,15 @@ class DeepgramStream(EngineStream):
     # EngineStream interface.
 
     async def send_audio(self, audio: bytes | np.ndarray) -> None:
+        """Sent from the caller's task while the sender holds nothing, else queued (`sender.UpstreamSender`)."""
         if not isinstance(audio, bytes):
             raise TypeError("the deepgram engine takes the client's audio bytes")
-        self.send_audio_nowait(audio)
-
-    def send_audio_nowait(self, audio: bytes) -> bool:
         if not self._closing and not self._finished and audio:
-            self._inbox.put_nowait(audio)
-        return True
+            await self._sender.send_audio(audio)
 
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
-            self._inbox.put_nowait(_FINALIZE)
+            self._sender.queue(FINALIZE)
             self._unanswered.append(asyncio.get_running_loop().call_later(_FINALIZE_ANSWER_S, self._no_answer))
 
     def _no_answer(self) -> None:
@@ -136,7 +129,7 @@ class DeepgramStream(EngineStream):
     async def close(self) -> None:
         if not self._closing and not self._finished:
             self._closing = True
-            self._inbox.put_nowait(_CLOSE)
+            self._sender.queue(CLOSE)
 
     async def abort(self) -> None:
         self._aborted = True
@@ -150,6 +143,10 @@ class DeepgramStream(EngineStream):
 
     def events(self) -> AsyncIterator[EngineEvent]:
         return self._outbox.events()
+
+    def push_events(self, sink: EventSink) -> bool:
+        self._outbox.push_to(sink)  # the upstream reader delivers its results itself (`_read_loop`)
+        return True
 
     @property
     def dropped_audio_s(self) -> float:
@@ -169,7 +166,7 @@ class DeepgramStream(EngineStream):
                     url, headers = await engine.upstream_target(self._options)  # the SDK's, once per options
                     transport = self._transport = WebSocketTransport(url, headers, proxy=engine.proxy)
                     try:
-                        ws = await transport.open(engine.open_timeout_s)
+                        ws = await transport.connect(engine.open_timeout_s)
                         backlog: list[bytes] = []
                         if ready.done():
                             backlog = self._resume()
@@ -238,9 +235,6 @@ class DeepgramStream(EngineStream):
         self.reconnects += 1
         self._engine.reconnects += 1
         self._engine.report_reconnect("ok")
-        self._sending = True
-        if self._close_sent:
-            self._inbox.put_nowait(_CLOSE)  # CloseStream may not have arrived: send it again
         if self._replay is not None:
             self._offset_s = self._replay.offset_s
             log.info(
@@ -267,10 +261,10 @@ class DeepgramStream(EngineStream):
         """Run one upstream connection (`backlog` goes first); returns the failure if it is worth a reconnect."""
         engine = self._engine
         errors: list[BaseException] = []
-        self._clock = SendClock(asyncio.get_running_loop().time())
+        clock = self._sender.start_connection()
         reader = asyncio.create_task(self._read_loop(ws, errors), name="deepgram-read")
-        sender = asyncio.create_task(self._send_loop(ws, backlog), name="deepgram-send")
-        watchdog = Watchdog(sender, self._clock, engine.keepalive_s, engine.send_timeout_s, self._queue_keep_alive)
+        sender = asyncio.create_task(self._sender.run(ws, backlog), name="deepgram-send")
+        watchdog = Watchdog(sender, clock, engine.keepalive_s, engine.send_timeout_s, self._sender.keep_alive)
         timed_out = False
         send_error: BaseException | None = None
         try:
@@ -284,7 +278,7 @@ class DeepgramStream(EngineStream):
                 done, _ = await asyncio.wait({reader}, timeout=engine.close_timeout_s)
                 timed_out = not done
         finally:
-            self._sending = False
+            self._sender.end_connection()
             watchdog.cancel()
             if watchdog.stalled:
                 transport.abort()  # an upstream that stopped reading would stall the close handshake too
@@ -302,74 +296,25 @@ class DeepgramStream(EngineStream):
             self._emit(EngineError("engine_error", "Deepgram closed the stream unexpectedly"))
         return None
 
-    async def _send_loop(self, ws: ClientConnection, backlog: list[bytes]) -> None:
-        control = self._engine.control  # sent on websockets' connection itself (see engine.py), not the SDK's
-        loop = asyncio.get_running_loop()
-        clock = self._clock  # the watchdog reads it: a send in progress too long is a stalled upstream
-        clock.last = loop.time()
-        try:
-            for chunk in backlog:  # a reconnect's replay (recorded already) or container header
-                clock.began = loop.time()
-                await ws.send(chunk)
-                clock.began = None
-            # `_sending` as well as cancellation: a cancel that lands as an awaited future
-            # completes can be swallowed, and the loop must still end.
-            while self._sending:
-                item: bytes | str | None
-                if self._carry is not None:
-                    item, self._carry = self._carry, None
-                else:
-                    item = await self._inbox.get()
-                if self._connection_ending():
-                    # The connection is going away with an item in hand: it goes first on the next
-                    # connection (dropping it here lost 100 ms of audio in the fault test).
-                    self._carry = item
-                    return
-                clock.began = loop.time()
-                if isinstance(item, bytes):
-                    self._record(item)
-                    await ws.send(item)
-                elif item == _KEEPALIVE:
-                    await ws.send(control.keep_alive)
-                elif item == _FINALIZE:
-                    await ws.send(control.finalize)
-                else:
-                    self._close_sent = True
-                    await ws.send(control.finalize)
-                    await ws.send(control.close_stream)
-                    return
-                clock.last = clock.began
-                clock.began = None
-        except websockets.exceptions.ConnectionClosed:
-            return  # the reader reports why
-        finally:
-            clock.began = None
-
-    def _connection_ending(self) -> bool:
-        """Whether `_serve` ended the connection (a method: the flag changes while the sender awaits)."""
-        return not self._sending
-
-    def _queue_keep_alive(self) -> None:
-        """Nothing was sent for `keepalive_s` (a silent client): queue a KeepAlive (called by the watchdog)."""
-        if self._inbox.empty() and self._carry is None:
-            self._inbox.put_nowait(_KEEPALIVE)
-
     async def _read_loop(self, ws: ClientConnection, errors: list[BaseException]) -> None:
         """Upstream messages -> engine events, until the upstream closes with 1000 (errors go to `errors`)."""
         try:
             async for raw in ws:
                 if isinstance(raw, str):
-                    self._on_message(json.loads(raw))
+                    event = self._on_message(json.loads(raw))
+                    if event is not None and not self._finished and not self._aborted:
+                        await self._outbox.put_now(event)  # a pushed-to sink may send it to the client now
         except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
             errors.append(exc)
 
-    def _on_message(self, data: Any) -> None:
+    def _on_message(self, data: Any) -> EngineEvent | None:
+        """An upstream message: the event to deliver, if any (the reader delivers it)."""
         kind = data.get("type") if isinstance(data, dict) else None
         try:
             event = engine_event(kind, data, self._word_timings)
         except Exception as exc:  # a malformed message is skipped, never the end of the stream
             log.warning("deepgram: unreadable %s message: %s", kind, type(exc).__name__)
-            return
+            return None
         self._heard = True
         if event is not None:
             event = shifted(event, self._offset_s)
@@ -381,11 +326,12 @@ class DeepgramStream(EngineStream):
                 self._last_end = max(self._last_end, event.end)
                 if self._replay is not None:
                     self._replay.acknowledge(event.end)
-            self._emit(event)
-        elif kind == "Metadata":
+            return event
+        if kind == "Metadata":
             log.debug("deepgram stream metadata: request %s, %s s", data.get("request_id"), data.get("duration"))
         elif kind == "Error":
-            self._emit(EngineError("engine_error", self._engine.scrub(error_text(data)), fatal=False))
+            return EngineError("engine_error", self._engine.scrub(error_text(data)), fatal=False)
+        return None
 
     def _emit(self, event: EngineEvent) -> None:
         if not self._finished and not self._aborted:

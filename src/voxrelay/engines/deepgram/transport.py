@@ -77,14 +77,21 @@ class WebSocketTransport:
         if self.ws is not None:
             return self.ws
         if self._connecting is None:
-            self._connecting = asyncio.ensure_future(
-                websockets.asyncio.client.connect(
-                    self.url, additional_headers=self.headers, compression=None, open_timeout=timeout,
-                    proxy=self._proxy,
-                )
-            )
+            self._connecting = asyncio.ensure_future(self._connect(timeout))
         self.ws = await asyncio.shield(self._connecting)
         return self.ws
+
+    async def connect(self, timeout: float = 10.0) -> ClientConnection:
+        """`open` for ONE caller (a stream's own task): no shared handshake task, one task fewer per
+        connect. Cancelling the caller aborts the handshake (websockets does). Raises as `open`."""
+        if self.ws is None:
+            self.ws = await self._connect(timeout)
+        return self.ws
+
+    def _connect(self, timeout: float) -> websockets.asyncio.client.connect:
+        return websockets.asyncio.client.connect(
+            self.url, additional_headers=self.headers, compression=None, open_timeout=timeout, proxy=self._proxy,
+        )
 
     async def send(self, data: str | bytes) -> None:
         await (self.ws or await self.open()).send(data)
