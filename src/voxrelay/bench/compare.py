@@ -103,6 +103,20 @@ def _summaries(part: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str,
     return part["results"][this]["summary"], part["results"][other]["summary"]
 
 
+def _timing_rows(
+    a: Mapping[str, Any], b: Mapping[str, Any], stop: tuple[bool, bool], ep: tuple[bool, bool]
+) -> list[Row]:
+    """What both clip sets report after the stop latency: untimed stops, speech_final, first interim."""
+    return [
+        Row("clips whose last final came before the stop (not timed)", "clips",
+            (a.get("final_before_stop"),), (b.get("final_before_stop"),), "", stop),
+        Row("speech_final after end of speech p50 / p95", "ms", _ms(a["speech_final_after_speech_end_s"], "p50", "p95"),
+            _ms(b["speech_final_after_speech_end_s"], "p50", "p95"), failed=ep),
+        Row("first interim after speech onset p50 / p95", "ms", _ms(a["first_interim_after_onset_s"], "p50", "p95"),
+            _ms(b["first_interim_after_onset_s"], "p50", "p95"), failed=ep),
+    ]
+
+
 def corpus_rows(part: Mapping[str, Any]) -> list[Row]:
     """The corpus measures (`bench.local`'s), this tree against the other side."""
     a, b = _summaries(part)
@@ -111,12 +125,7 @@ def corpus_rows(part: Mapping[str, Any]) -> list[Row]:
     return [
         Row("final after stop p50 / p95", "ms", _ms(a["final_after_stop_s"], "p50", "p95"),
             _ms(b["final_after_stop_s"], "p50", "p95"), failed=stop),
-        Row("clips whose last final came before the stop (not timed)", "clips",
-            (a.get("final_before_stop"),), (b.get("final_before_stop"),), "", stop),
-        Row("speech_final after end of speech p50 / p95", "ms", _ms(a["speech_final_after_speech_end_s"], "p50", "p95"),
-            _ms(b["speech_final_after_speech_end_s"], "p50", "p95"), failed=ep),
-        Row("first interim after speech onset p50 / p95", "ms", _ms(a["first_interim_after_onset_s"], "p50", "p95"),
-            _ms(b["first_interim_after_onset_s"], "p50", "p95"), failed=ep),
+        *_timing_rows(a, b, stop, ep),
         Row("streaming WER", "%", (_percent(a.get("streaming_wer")),), (_percent(b.get("streaming_wer")),),
             failed=ep),
         Row(f"gap to whole-file WER ({_number(whole, '%')} %)", "points", (_gap(a),), (_gap(b),), failed=ep),
@@ -172,12 +181,7 @@ def long_rows(part: Mapping[str, Any]) -> list[Row]:
     rows += [
         Row("final after stop against seconds of speech: slope", "ms/s", (fit_a.get("slope_ms_per_s"),),
             (fit_b.get("slope_ms_per_s"),), failed=stop),
-        Row("clips whose last final came before the stop (not timed)", "clips",
-            (a.get("final_before_stop"),), (b.get("final_before_stop"),), "", stop),
-        Row("speech_final after end of speech p50 / p95", "ms", _ms(a["speech_final_after_speech_end_s"], "p50", "p95"),
-            _ms(b["speech_final_after_speech_end_s"], "p50", "p95"), failed=ep),
-        Row("first interim after speech onset p50 / p95", "ms", _ms(a["first_interim_after_onset_s"], "p50", "p95"),
-            _ms(b["first_interim_after_onset_s"], "p50", "p95"), failed=ep),
+        *_timing_rows(a, b, stop, ep),
     ]
     for group in ("development", "report-only"):
         if group not in ga and group not in gb:
