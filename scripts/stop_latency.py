@@ -57,12 +57,14 @@ class Jobs(EngineObserver):
         self.run_s = {"final": 0.0, "interim": 0.0, "file": 0.0}
         self.count = {"final": 0, "interim": 0, "file": 0}
         self.last_final_wait_s = 0.0
+        self.last_final_run_s = 0.0
 
     def job_timing(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
         self.run_s[kind] += run_s
         self.count[kind] += 1
         if kind == "final":
             self.last_final_wait_s = wait_s
+            self.last_final_run_s = run_s
 
 
 async def one(
@@ -128,7 +130,7 @@ def summarize(rows: list[dict[str, object]], names: list[str], cpu: dict[str, di
         print(f"{name:12s} {np.percentile(lat[ok], 50):7.0f} {np.percentile(lat[ok], 95):7.0f} {lat[ok].max():7.0f} "
               f"{slope:10.1f} {w:6.2f} {run_s['final']:8.1f} {run_s['interim']:9.1f} {count['interim']:8.0f} "
               f"{pct([r['stop_final_wait_s'] for r in mine]):>12s} {pct([r['first_interim_s'] for r in mine]):>19s} "
-              f"{runaways:4d}/{sent}")
+              f"{runaways:4d}/{sent}  stop's decode p50/p95 {pct([r.get('stop_final_run_s', np.nan) for r in mine])}")
 
 
 def report(paths: list[str]) -> None:
@@ -186,7 +188,8 @@ async def main() -> None:
                 rows.append({"config": name, "rep": rep, "clip": clip.name, "speech_s": clip.speech_end -
                              clip.speech_start, "latency_s": latency, "text": text, "finals": n_finals,
                              "reference": clip.reference, "first_interim_s": first,
-                             "stop_final_wait_s": jobs[name].last_final_wait_s, "interims": len(texts),
+                             "stop_final_wait_s": jobs[name].last_final_wait_s,
+                             "stop_final_run_s": jobs[name].last_final_run_s, "interims": len(texts),
                              "runaway_interims": sum(runaway(t, clip.reference) for t in texts)})
             print(f"rep {rep} {clip.name}: " + "  ".join(
                 f"{r['config']} {1000 * r['latency_s']:.0f} ms" for r in rows[-len(order):]), flush=True)
