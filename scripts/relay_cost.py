@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from voxrelay.bench.common import Gateway, free_port, percentile, process_cpu_s, process_rss
+from voxrelay.bench.floors import server_command
 from voxrelay.bench.loadgen import FRAME_S, LoadResult, run_load
 from voxrelay.bench.proxy import affinity_kept
 from voxrelay.bench.sansio import run_on_uvloop
@@ -102,14 +103,13 @@ def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
 
 
 class _Floor(Gateway):
-    """The `uvicorn-sansio` stack floor (`bench.floors_app`) where the gateway would run, same interface."""
+    """The `uvicorn-sansio` stack floor (`bench.floors`' command for it) where the gateway would run, same interface."""
 
     def __init__(self, upstream_url: str) -> None:
-        self.port = free_port()
+        self.port, self.log = free_port(), None
+        command, env = server_command("uvicorn-sansio", self.port, upstream_url, max_sessions=0)
         self.proc = subprocess.Popen(
-            [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app",
-             "--stack", "uvicorn-sansio", "--port", str(self.port), "--upstream", upstream_url, "--api-key", KEY],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env}
         )
 
 

@@ -37,7 +37,7 @@ from voxrelay.bench.proxy import affinity_kept, level_row, split_cores
 from voxrelay.bench.sansio import run_on_uvloop
 from voxrelay.bench.upstream import BENCH_KEY, running_upstream
 
-__all__ = ["ALL_STACKS", "FloorResults", "format_table", "run_floors"]
+__all__ = ["ALL_STACKS", "FloorResults", "format_table", "run_floors", "server_command"]
 
 REFERENCE = "voxrelay"  # the real gateway on the same rig
 ALL_STACKS = (*STACKS, REFERENCE, VOXRELAY_ON_GRANIAN)
@@ -92,7 +92,8 @@ def _core_ticks(cores: set[int]) -> tuple[int, int, int]:
     return busy, stolen, total
 
 
-def _command(stack: str, port: int, upstream_url: str, max_sessions: int) -> tuple[list[str], dict[str, str]]:
+def server_command(stack: str, port: int, upstream_url: str, max_sessions: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and extra environment that serve `stack` on `port`, relaying to `upstream_url`."""
     if stack == REFERENCE:
         serve = ["serve", "--port", str(port), "--log-level", "warning", "--engine", "deepgram"]
         env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": upstream_url}
@@ -109,7 +110,7 @@ def _command(stack: str, port: int, upstream_url: str, max_sessions: int) -> tup
 def _server(stack: str, upstream_url: str, cores: set[int] | None, max_sessions: int) -> Iterator[tuple[int, int]]:
     """Start `stack` pinned to `cores`, wait for its /healthz, yield (pid, port); stop it after."""
     port = free_port()
-    command, env = _command(stack, port, upstream_url, max_sessions)
+    command, env = server_command(stack, port, upstream_url, max_sessions)
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env})
     try:
         if cores is not None:
