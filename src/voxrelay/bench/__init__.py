@@ -16,7 +16,10 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voxrelay.bench.longset import LongClip
 
 __all__ = ["run_bench"]
 
@@ -140,7 +143,6 @@ def _run_compare(
     report-only (`--corpus DIR` elsewhere, `--long-set DIR`), then both sides' measures on them."""
     from voxrelay.bench.common import find_corpus, load_clips
     from voxrelay.bench.interleaved import run_compare
-    from voxrelay.bench.longset import build_long_set, load_report_set
 
     shipped = find_corpus()
     chosen = None
@@ -150,16 +152,7 @@ def _run_compare(
         clips = load_clips(source, limit=limit or (2 if quick else None))
         kind = "development" if source == shipped.resolve() else "report-only"
         chosen = (clips, [{"clips": len(clips), "source": f"from `{source}`", "kind": kind}])
-    longs = None
-    if long:
-        built = build_long_set(shipped, limit=2 if quick else None)
-        material = [{"clips": len(built), "source": f"built from `{shipped}` (`bench.longset`)",
-                     "kind": "development"}]
-        if long_set is not None:
-            extra = load_report_set(long_set, limit=2 if quick else None)
-            material.append({"clips": len(extra), "source": f"from `{long_set.resolve()}`", "kind": "report-only"})
-            built += extra
-        longs = (built, material)
+    longs = _long_clips(quick, long_set) if long else None
     return run_compare(
         other_ref=ref if folder is None else None, other_dir=folder, corpus=chosen, long=longs,
         levels=levels if levels is not None else ([2] if quick else [8, 14]),
@@ -168,18 +161,30 @@ def _run_compare(
     )
 
 
+def _long_clips(quick: bool, long_set: Path | None) -> tuple[list[LongClip], list[dict[str, Any]]]:
+    """The long-utterance clips: the set built from the shipped corpus (development material), then the
+    report-only clips of `long_set`; and what each part is, for the report."""
+    from voxrelay.bench.common import find_corpus
+    from voxrelay.bench.longset import build_long_set, load_report_set
+
+    shipped = find_corpus()
+    clips = build_long_set(shipped, limit=2 if quick else None)
+    material = [{"clips": len(clips), "source": f"built from `{shipped}` (`bench.longset`)", "kind": "development"}]
+    if long_set is not None:
+        extra = load_report_set(long_set, limit=2 if quick else None)
+        material.append({"clips": len(extra), "source": f"from `{long_set.resolve()}`", "kind": "report-only"})
+        clips += extra
+    return clips, material
+
+
 def _run_long(
     quick: bool,
     long_set: Path | None,
     levels: Sequence[int] | None,
     tick: Callable[[str, int], Callable[[], None]],
 ) -> dict[str, Any]:
-    from voxrelay.bench.common import find_corpus
     from voxrelay.bench.long_utterances import run_long
-    from voxrelay.bench.longset import build_long_set, load_report_set
 
-    clips = build_long_set(find_corpus(), limit=2 if quick else None)
-    if long_set is not None:
-        clips += load_report_set(long_set, limit=2 if quick else None)
+    clips, _ = _long_clips(quick, long_set)
     levels = levels if levels is not None else ([2] if quick else [4, 8, 12, 16])
     return run_long(clips, levels=levels, per_session=1 if quick else 2, progress=tick).to_dict()

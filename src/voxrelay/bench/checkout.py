@@ -12,6 +12,7 @@ repository's worktrees and refs are not touched.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -59,14 +60,18 @@ def _head(repo: Path, src: Path) -> tuple[str | None, bool]:
         return None, False
 
 
+def _at(commit: str | None, dirty: bool) -> str:
+    """" at <commit>" for a report's description (and whether `src` has uncommitted changes); "" outside git."""
+    return "" if commit is None else f" at {commit}" + (" with uncommitted changes in src" if dirty else "")
+
+
 def this_tree() -> Tree:
     """The code this bench runs (its `src` folder), with its commit and whether `src` has uncommitted changes."""
     import voxrelay
 
     src = Path(voxrelay.__file__).resolve().parents[1]
     commit, dirty = _head(src.parent, src)
-    at = "" if commit is None else f" at {commit}" + (" with uncommitted changes in src" if dirty else "")
-    return Tree("this tree", src, commit, f"`{src}`{at}")
+    return Tree("this tree", src, commit, f"`{src}`{_at(commit, dirty)}")
 
 
 @contextmanager
@@ -105,8 +110,7 @@ def checkout_dir(folder: Path) -> Tree:
         raise CompareError(f"--compare-dir {folder}: no voxrelay package in it or in its src/")
     commit, dirty = _head(folder, src)
     label = commit + ("+changes" if dirty else "") if commit else folder.name
-    at = "" if commit is None else f" at {commit}" + (" with uncommitted changes in src" if dirty else "")
-    return Tree(label, src, commit, f"the checkout `{folder}`{at}")
+    return Tree(label, src, commit, f"the checkout `{folder}`{_at(commit, dirty)}")
 
 
 def _imported_from(src: Path) -> Path:
@@ -118,8 +122,6 @@ def _imported_from(src: Path) -> Path:
 
 
 def _env(src: Path) -> dict[str, str]:
-    import os
-
     return {**os.environ, "PYTHONPATH": str(src)}
 
 
