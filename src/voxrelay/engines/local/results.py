@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from voxrelay.engines.base import Word
-from voxrelay.engines.local.whisper import Context, Decoded, Span
+from voxrelay.engines.local.whisper import LEADING_PUNCTUATION, Context, Decoded, Span
 from voxrelay.protocol.dictation import dictate_text, dictate_words
 
 __all__ = ["agreed_final", "dictated", "shift", "tail_context", "word_context"]
-
-_LEADING_PUNCTUATION = ",.;:!?- "
 
 
 def dictated(text: str, words: tuple[Word, ...], *, final: bool, before: str) -> tuple[str, tuple[Word, ...]]:
@@ -42,7 +40,7 @@ def tail_context(audio: np.ndarray, decoded: Decoded, seconds: float) -> Context
         if duration - span.start > seconds:
             break
         tail.insert(0, span)
-    text = "".join(span.text for span in tail).strip().lstrip(_LEADING_PUNCTUATION)
+    text = "".join(span.text for span in tail).strip().lstrip(LEADING_PUNCTUATION)
     if not tail or not text:
         return None
     return Context(audio[int(tail[0].start * 16000) :].copy(), text)
@@ -61,7 +59,7 @@ def word_context(audio: np.ndarray, words: tuple[Word, ...], seconds: float) -> 
     """
     duration = len(audio) / 16000
     tail = [w for w in words if duration - w.start <= seconds]
-    text = " ".join(w.punctuated_word for w in tail).strip().lstrip(_LEADING_PUNCTUATION)
+    text = " ".join(w.punctuated_word for w in tail).strip().lstrip(LEADING_PUNCTUATION)
     if not tail or not any(c.isalnum() for c in text):
         return None
     return Context(audio[int(max(0.0, tail[0].start - 0.05) * 16000) :].copy(), text)

@@ -34,7 +34,7 @@ from voxrelay.engines.local.token_guards import (
     token_budget,
 )
 
-__all__ = ["Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
+__all__ = ["LEADING_PUNCTUATION", "Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
 
 log = logging.getLogger(__name__)
 # faster-whisper logs every call at INFO; keep it quiet unless asked for.
@@ -52,7 +52,7 @@ _SHORT_WINDOW_MAX_S = 27.0
 # A context's text is forced without its final punctuation: after a forced "." Whisper
 # takes the speech as finished and often says nothing more.
 _SENTENCE_END = ".!?,;:"
-_LEADING_PUNCTUATION = ",.;:!?- "  # how a continued sentence may start; not part of the new text
+LEADING_PUNCTUATION = ",.;:!?- "  # how a continued sentence may start; not part of the new text (nor a context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +276,7 @@ class WhisperDecoder:
         # The context's final already ended its sentence for the reader: start a new one.
         capitalize = context is not None and context.text.rstrip()[-1:] in ".!?"
         if context is not None:
-            text = text.lstrip(_LEADING_PUNCTUATION)  # ", differs from..." continues a sentence
+            text = text.lstrip(LEADING_PUNCTUATION)  # ", differs from..." continues a sentence
             text = text[0].upper() + text[1:] if capitalize else text
         words: list[Word] = []
         if word_timestamps:
