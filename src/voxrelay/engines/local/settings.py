@@ -66,10 +66,10 @@ class LocalSettings(EngineSettings):
     final_context_s: float = Field(default=3.0, ge=0, le=10)
     # Commit agreed words of a long utterance while it goes on (issue 16, `engines/local/agreement.py`): when two
     # consecutive interims of a segment agree on a word prefix whose end lies `commit_margin_s` before the newest
-    # audio, the segment is cut there (speech_final false). "text": the agreed interim words are the final (no
-    # extra decode); "decode": the committed part is decoded again as a final; "off": only pauses and
-    # `max_segment_s` cut. Interims of segments near `commit_min_pending_s` get word timings for it.
-    commit_agreed: Literal["off", "text", "decode"] = "off"
+    # audio, the segment is cut there (speech_final false) and the agreed interim words are its final ("text");
+    # "off": only pauses and `max_segment_s` cut. Measured: same stop latency, same WER, same CPU, so off by
+    # default (docs/benchmarks.md; decoding the committed part again broke words at the cuts and was removed).
+    commit_agreed: Literal["off", "text"] = "off"
     # Segments shorter than this never commit (a stop decodes them quickly anyway).
     commit_min_pending_s: float = Field(default=3.0, gt=0, le=30)
     # How far before the newest decoded audio the committed words must end.

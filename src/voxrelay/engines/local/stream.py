@@ -260,9 +260,6 @@ class LocalStream(EngineStream):
         cut = self._segmenter.cut_between(origin + commit.cut_after - 0.1, origin + commit.cut_before + 0.1)
         if cut is None:
             return False
-        if self._engine.settings.commit_agreed == "decode":
-            await self._decode_final(cut, from_finalize=False)
-            return True
         self._new_segment(committed=True)
         self._context = word_context(cut.audio, commit.words, self._engine.final_context_s)
         self._send_final(cut, agreed_final(commit.words), from_finalize=False)
@@ -326,9 +323,7 @@ class LocalStream(EngineStream):
         if generation != self._generation:
             return
         timed = decoded.words
-        # With a stop on its way, a commit of interim text still shortens the stop's decode; a decoded one would not.
-        free = self._engine.settings.commit_agreed == "text" or not self._interims.stops_pending
-        if self._agreement is not None and timed and free:
+        if self._agreement is not None and timed:  # even with a stop on its way: the stop then decodes less
             commit = self._agreement.offer(timed, duration)
             if commit is not None and await self._commit(commit, origin):
                 # The rest of this decode is the new segment's first interim.
