@@ -34,6 +34,7 @@ import numpy as np
 
 from voxrelay.bench.common import RATE, Clip, find_corpus, load_clips, speech_bounds
 from voxrelay.bench.keyterms import find_keyterm_set, glossary, load_keyterm_set, match_text, term_found
+from voxrelay.bench.offline import linear16_round_trip
 from voxrelay.client import load_audio
 from voxrelay.engines.local.interims import InterimPacer
 from voxrelay.engines.local.prompting import keyterm_text
@@ -61,7 +62,7 @@ def interim_windows(
     vad: SileroVad, clip: Clip, keyterms: tuple[str, ...], first_s: float | None = None
 ) -> list[Window]:
     """The windows a live stream's interims decode, if every decode answered at once (`first_s`: the pacer's)."""
-    audio = (clip.trimmed().clip(-1, 1) * 32767).astype("<i2").astype(np.float32) / 32768.0
+    audio = linear16_round_trip(clip.trimmed())
     segmenter = Segmenter(SegmenterConfig(endpointing_ms=300))
     pacer = InterimPacer(0.5) if first_s is None else InterimPacer(0.5, first_s=first_s)
     state = VadState()

@@ -21,7 +21,7 @@ from voxrelay.engines.base import EngineObserver, FinalResult, StreamConfig
 from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.engines.local.settings import LocalSettings
 
-__all__ = ["OfflineResults", "bench_stream", "run_offline", "stream_finals"]
+__all__ = ["OfflineResults", "bench_stream", "linear16_round_trip", "run_offline", "stream_finals"]
 
 _CHUNK = RATE // 20  # 50 ms frames, as the benchmark client sends them
 
@@ -31,7 +31,8 @@ def bench_stream(clip: Clip) -> np.ndarray:
     return np.concatenate([clip.trimmed(), np.zeros(int(1.5 * RATE), dtype=np.float32)])
 
 
-def _linear16_round_trip(pcm: np.ndarray) -> np.ndarray:
+def linear16_round_trip(pcm: np.ndarray) -> np.ndarray:
+    """`pcm` as the gateway decodes it after the client sent it as linear16."""
     # client.to_linear16 scales by 32767, audio.Linear16Decoder divides by 32768.
     return (pcm.clip(-1.0, 1.0) * 32767).astype("<i2").astype(np.float32) / 32768.0
 
@@ -53,7 +54,7 @@ async def stream_finals(
         keyterms=keyterms,
     )
     stream = await engine.open(config)
-    audio = _linear16_round_trip(pcm)
+    audio = linear16_round_trip(pcm)
     finals: list[FinalResult] = []
 
     async def collect() -> None:
