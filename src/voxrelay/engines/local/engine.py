@@ -90,7 +90,12 @@ class LocalEngine(Engine):
 
     def _load(self) -> tuple[WhisperDecoder, SileroVad]:
         decoder = WhisperDecoder(
-            self.model_name, self._device, self._compute_type, self._cpu_threads, workers=self.decode_workers
+            self.model_name,
+            self._device,
+            self._compute_type,
+            self._cpu_threads,
+            workers=self.decode_workers,
+            token_threads=self.settings.token_threads,
         )
         # Warm up: the first call allocates CTranslate2's buffers.
         decoder.decode(np.zeros(16000, dtype=np.float32))

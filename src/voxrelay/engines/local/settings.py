@@ -41,8 +41,12 @@ class LocalSettings(EngineSettings):
     device: str = Field(default="cpu", min_length=1)
     # CTranslate2 compute type, e.g. int8, float16.
     compute_type: str = Field(default="int8", min_length=1)
-    # Threads per decode; 0 = CTranslate2's default.
+    # Threads of the encoder per decode; 0 = CTranslate2's default.
     cpu_threads: int = Field(default=0, ge=0)
+    # Threads of the token loop (generation, word alignment) per decode, on a second handle of the model (CPU
+    # only); 0 = the encoder's handle and threads. One thread decodes tokens ~2x faster than two on a 2-core
+    # AMD EPYC (tiny.en, same tokens: per-step thread syncs cost more than they gain; docs/benchmarks.md).
+    token_threads: int = Field(default=1, ge=0)
     # Threads of the file lane's own model (uploads; see engines/local/file_lane.py).
     file_cpu_threads: int = Field(default=1, ge=0)
     # Added to the file lane's threads' nice value (Linux; 0 = off): live decodes get the cores first.

@@ -13,6 +13,7 @@ transcript, so Whisper only has to continue it, as it does inside a whole file.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -101,8 +102,16 @@ class WhisperDecoder:
     """One loaded Whisper model, shared by every local session."""
 
     def __init__(
-        self, model: str, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0, workers: int = 1
+        self,
+        model: str,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        workers: int = 1,
+        token_threads: int = 0,
     ) -> None:
+        """`cpu_threads` run the encoder (0: CTranslate2's default); `token_threads` > 0 gives the token loop
+        (generation, word alignment) a second handle on the same model files with that many threads (CPU only)."""
         from faster_whisper import WhisperModel
 
         self.model_name = model
@@ -113,6 +122,15 @@ class WhisperDecoder:
             cpu_threads=cpu_threads,
             num_workers=workers,  # concurrent decode calls from that many threads
         )
+        # The token loop multiplies small matrices one step at a time: on two cores, two threads syncing at every
+        # step decode ~2x slower than one (tiny.en, same tokens; docs/benchmarks.md), while the encoder's big
+        # matrices gain from both. So tokens may run on their own one-thread handle (~40 MB more for tiny.en).
+        self._tokens: Any = self._model.model
+        self._aligner: Any = self._model
+        if token_threads > 0 and device == "cpu":
+            self._tokens = _token_model(model, compute_type, token_threads, workers)
+            self._aligner = copy.copy(self._model)  # faster-whisper's alignment, run by the token handle
+            self._aligner.model = self._tokens
         self.multilingual = bool(self._model.model.is_multilingual)
         from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -231,7 +249,6 @@ class WhisperDecoder:
         punctuate: bool,
         context: Context | None = None,
     ) -> Decoded:
-        model = self._model
         offset = 0.0  # seconds of context in front of the segment
         prefix: list[int] = []  # forced tokens after the start of transcript
         seen: tuple[str, ...] = ()
@@ -249,7 +266,7 @@ class WhisperDecoder:
         # Whisper on a short window tends to repeat the utterance; a cap from the fastest plausible speech
         # rate bounds the damage and the cost (see `max_length`: the earlier text counts in it too).
         budget = token_budget(duration, len(prefix))
-        result = model.model.generate(
+        result = self._tokens.generate(
             encoded,
             [[*previous, *tokenizer.sot_sequence, *prefix]],
             beam_size=beam_size,
@@ -319,7 +336,7 @@ class WhisperDecoder:
         punctuate: bool,
     ) -> list[Word]:
         """Word timings of `tokens`, aligned after the `forced` context tokens, on the segment's clock."""
-        aligned = self._model.find_alignment(tokenizer, [forced + tokens], encoded, frames)[0]
+        aligned = self._aligner.find_alignment(tokenizer, [forced + tokens], encoded, frames)[0]
         words: list[Word] = []
         seen = 0  # tokens of the alignment consumed so far
         for word in aligned:
@@ -334,6 +351,19 @@ class WhisperDecoder:
             start, end = max(0.0, word["start"] - offset), max(0.0, word["end"] - offset)
             words.append(_word(spoken, start, end, word["probability"], punctuate))
         return words
+
+
+def _token_model(model: str, compute_type: str, threads: int, workers: int) -> Any:
+    """A second CTranslate2 handle on `model`'s files (already on disk: the first handle loaded them)."""
+    import ctranslate2
+    from faster_whisper.utils import download_model
+
+    path = resolve_model(model)
+    if not os.path.isdir(path):
+        path = download_model(path, local_files_only=True)
+    return ctranslate2.models.Whisper(
+        path, device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=workers
+    )
 
 
 def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
