@@ -14,6 +14,7 @@ import pytest
 from tests.support import clip, normalize, silence, wer
 from voxrelay.bench.offline import stream_finals
 from voxrelay.engines.base import FinalResult, InterimResult, StreamConfig
+from voxrelay.engines.local.early_final import EarlyFinal
 from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.engines.local.settings import LocalSettings
 
@@ -72,6 +73,30 @@ def test_finals_with_context_hold_only_their_own_words(engine: LocalEngine) -> N
         for earlier, later in itertools.pairwise(finals):
             tail = normalize(earlier).split()[-3:]
             assert len(tail) < 3 or normalize(later).split()[:3] != tail, (name, finals)
+
+
+def test_an_endpoint_final_decoded_during_its_pause_is_the_same_final(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Early finals: an endpoint's final comes from the decode started at its post-roll, with the text it had
+    without that decode (the same audio and context), and the final after the stop is decoded as before."""
+    taken: list[bool] = []
+    take = EarlyFinal.take
+
+    def counting_take(self: EarlyFinal, cut: Any, context: object) -> Any:
+        future = take(self, cut, context)
+        taken.append(future is not None)
+        return future
+
+    monkeypatch.setattr(EarlyFinal, "take", counting_take)
+    names = ["jfk_inaugural.wav", "s12_pause_shopping.wav", "s13_pause_letter.wav"]
+    early = [[f.transcript for f in stream(engine, name)] for name in names]
+    assert sum(taken) >= len(names), taken  # every clip had at least one endpoint answered early
+    monkeypatch.setattr(engine.settings, "early_final", False)
+    taken.clear()
+    assert [[f.transcript for f in stream(engine, name)] for name in names] == early
+    assert taken == []
+    assert wer([clip(n).reference for n in names], [" ".join(t) for t in early]) <= 0.2
 
 
 def test_word_timings_of_a_final_decoded_with_context(engine: LocalEngine) -> None:

@@ -110,3 +110,32 @@ def test_cut_between_refuses_outside_scored_speech() -> None:
     end = seg.end_time
     assert seg.cut_between(end + 0.5, end + 1.0) is None  # not scored yet
     assert seg.cut_between(0.0, 0.0) is None  # at the segment's first sample: nothing to cut off
+
+
+def test_endpoint_audio_is_the_endpoint_cut_known_from_the_post_roll_on() -> None:
+    seg = Segmenter(SegmenterConfig(endpointing_ms=300))
+    feed(seg, [0.0] * 20 + [0.9] * 30)
+    assert seg.endpoint_audio() is None  # still speaking
+    early, quiet = None, 0
+    while not (cuts := feed(seg, [0.0])):
+        quiet += 1
+        ready = seg.endpoint_audio()
+        assert (ready is not None) == (quiet * WINDOW >= 0.2 * RATE), quiet  # from the 200 ms post-roll on
+        if ready is not None and early is None:
+            early = ready
+    assert early is not None
+    audio, start = early
+    assert cuts[0].speech_final and start == cuts[0].start
+    assert np.array_equal(audio, cuts[0].audio)  # the audio the endpoint took
+    assert seg.endpoint_audio() is None  # nothing pending after the cut
+
+
+def test_endpoint_audio_is_withdrawn_when_speech_resumes() -> None:
+    seg = Segmenter(SegmenterConfig(endpointing_ms=300))
+    feed(seg, [0.9] * 30 + [0.0] * windows(250))
+    ready = seg.endpoint_audio()
+    assert ready is not None
+    feed(seg, [0.9] * 10)
+    assert seg.endpoint_audio() is None
+    cuts = feed(seg, [0.0] * windows(400))
+    assert len(cuts) == 1 and len(cuts[0].audio) > len(ready[0])  # the later endpoint takes the resumed speech

@@ -153,6 +153,21 @@ class Segmenter:
                 cut = self._length_cut() or cut
         return cut
 
+    def endpoint_audio(self) -> tuple[np.ndarray, float] | None:
+        """The audio an endpoint would cut, and the stream time of its first sample, while a pause is on.
+
+        An endpoint cut takes the segment up to `post_roll_ms` after the last speech window. Once the pause has
+        lasted that long that audio is all here and cannot change unless speech resumes (or a length cut comes
+        first), so it can be decoded before the endpoint; None before that, after it, and without speech.
+        """
+        endpoint = self.config.endpointing_ms * self._rate // 1000
+        if not self.in_speech or not self._post_roll <= self._silence < endpoint:
+            return None
+        n = min(self._speech_end + self._post_roll, self._origin + self._audio.size) - self._origin
+        if n <= 0:
+            return None
+        return self._audio.view(0, n).copy(), self._origin / self._rate
+
     def cut_between(self, earliest: float, latest: float) -> Cut | None:
         """Cut the utterance while it goes on (`speech_final` false), in the middle of its quietest scored
         VAD window that starts between the stream times `earliest` and `latest` (at `latest` if none does).

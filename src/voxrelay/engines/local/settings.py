@@ -74,6 +74,10 @@ class LocalSettings(EngineSettings):
     # "off": only pauses and `max_segment_s` cut. Measured: same stop latency, same WER, same CPU, so off by
     # default (docs/benchmarks.md; decoding the committed part again broke words at the cuts and was removed).
     commit_agreed: Literal["off", "text"] = "off"
+    # Decode an endpoint's final as soon as the pause has lasted its post-roll (200 ms), before the endpoint
+    # (`engines/local/early_final.py`): the same audio, so the same text, up to endpointing - 200 ms sooner;
+    # a pause that long inside speech costs one decode.
+    early_final: bool = True
     # Segments shorter than this never commit (a stop decodes them quickly anyway).
     commit_min_pending_s: float = Field(default=3.0, gt=0, le=30)
     # How far before the newest decoded audio the committed words must end.

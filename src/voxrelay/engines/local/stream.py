@@ -17,6 +17,8 @@ How a stream works:
   Whisper segments within `final_context_s`: their audio, and their text as a forced
   start), so a short phrase after a pause ("ask not") is heard in context; only the
   new words come back.
+- A pause that has lasted the final's post-roll (200 ms) has its endpoint final decoded at once
+  (`local.early_final`); if the endpoint comes with that audio, the final is ready sooner.
 - With `commit_agreed`, a long segment is also cut where two consecutive interims agree on
   its words (`local.agreement`), so a stop waits only for the tail after them.
 All state of a stream is changed by its one `_run` task; decodes run on the
@@ -50,6 +52,7 @@ from voxrelay.engines.base import (
     UtteranceEnd,
 )
 from voxrelay.engines.local.agreement import AgreementConfig, Commit, PrefixAgreement, spoken
+from voxrelay.engines.local.early_final import EarlyFinal
 from voxrelay.engines.local.interims import InterimPacer
 from voxrelay.engines.local.prompting import keyterm_text
 from voxrelay.engines.local.results import agreed_final, dictated, shift, tail_context, word_context
@@ -110,6 +113,7 @@ class LocalStream(EngineStream):
                 AgreementConfig(min_pending_s=settings.commit_min_pending_s, margin_s=settings.commit_margin_s)
             )
         )
+        self._early = EarlyFinal(self._scheduler) if settings.early_final else None
         self._last_interim = ""
         self._history = ""  # recent final text, the decoding prompt
         self._dictation = config.dictation and config.punctuate  # spoken punctuation (protocol.dictation)
@@ -142,6 +146,8 @@ class LocalStream(EngineStream):
     async def abort(self) -> None:
         self._finished = True
         self._scheduler.release(self._interim_key)
+        if self._early is not None:
+            self._early.close()
         self._vad.close()  # here too: a task cancelled before its first step never runs its `finally`
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -182,6 +188,8 @@ class LocalStream(EngineStream):
         finally:
             self._finished = True
             self._scheduler.release(self._interim_key)
+            if self._early is not None:
+                self._early.close()
             self._vad.close()  # frames queued after a stop or an abort are never scored
             if not self._task.cancelled():
                 self._outbox.end()
@@ -192,6 +200,7 @@ class LocalStream(EngineStream):
         self._note_speech_started()
         if cut is not None:
             await self._decode_final(cut, from_finalize=False)
+        self._maybe_decode_early()
         self._maybe_utterance_end()
         self._maybe_request_interim()
 
@@ -248,10 +257,23 @@ class LocalStream(EngineStream):
             self._agreement.reset()
         self._scheduler.cancel(self._interim_key)  # a waiting interim is of the segment just cut: stale
 
+    def _maybe_decode_early(self) -> None:
+        early, segmenter = self._early, self._segmenter
+        if early is None or early.pending_for(segmenter.last_speech_end):
+            return
+        ready = segmenter.endpoint_audio()
+        if ready is None:
+            early.drop()  # speech resumed (or no pause yet): an early decode of an older pause is stale
+            return
+        audio, start = ready
+        job = functools.partial(self._decode_job, audio, True, self._context)
+        early.start(start, len(audio), segmenter.last_speech_end, self._context, job)
+
     async def _decode_final(self, cut: Cut, *, from_finalize: bool) -> None:
+        early = self._early.take(cut, self._context) if self._early is not None else None
         self._new_segment()
         job = functools.partial(self._decode_job, cut.audio, True, self._context)
-        decoded, _timing = await self._scheduler.submit(job, priority=FINAL)
+        decoded, _timing = await (early or self._scheduler.submit(job, priority=FINAL))
         self._context = tail_context(cut.audio, decoded, self._engine.final_context_s)
         self._send_final(cut, decoded, from_finalize)
 
@@ -261,6 +283,8 @@ class LocalStream(EngineStream):
         if cut is None:
             return False
         self._new_segment(committed=True)
+        if self._early is not None:
+            self._early.drop()
         self._context = word_context(cut.audio, commit.words, self._engine.final_context_s)
         self._send_final(cut, agreed_final(commit.words), from_finalize=False)
         return True
