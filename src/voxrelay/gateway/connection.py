@@ -177,7 +177,7 @@ class Connection:
     # Reading the socket.
 
     async def _read(self) -> None:
-        codec, cut = self.codec, self.drain_cut
+        codec, cut, room = self.codec, self.drain_cut, self._queue.room
         try:
             while not codec.closed:
                 message = await self.ws.receive()
@@ -188,7 +188,8 @@ class Connection:
                 if breach is not None:
                     self._breached(breach)
                 await self._carry_out(codec.actions())
-                await self._queue.room.wait()
+                if not room.is_set():  # awaited only when the writer is behind: no coroutine per frame
+                    await room.wait()
                 cut.frame_done()
             else:
                 return  # the session ended itself: the writer sends what is left and closes
@@ -268,9 +269,11 @@ class Connection:
     def _meter(self) -> None:
         """Add the audio received to the key's use (in memory); act when the quota's 90 % or 100 % is reached."""
         notice = self._usage.update(self._audio_seconds()) if self._usage is not None else None
-        if notice is not None and notice.kind == "warning":
+        if notice is None:
+            return  # nothing to say (every frame but one or two per session): nothing to flush
+        if notice.kind == "warning":
             self.codec.quota_warning(notice.message)
-        elif notice is not None:
+        else:
             self.log.info("session %s: %s", self.session_id, notice.message)
             # Audio read but not yet fed is past the quota: it is dropped, the rest (finals, close) goes on.
             self._queue.drop_audio()
