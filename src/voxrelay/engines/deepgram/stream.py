@@ -32,7 +32,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,12 +110,17 @@ class DeepgramStream(EngineStream):
 
     # EngineStream interface.
 
-    async def send_audio(self, audio: bytes | np.ndarray) -> None:
-        """Sent from the caller's task while the sender holds nothing, else queued (`sender.UpstreamSender`)."""
+    def send_audio(self, audio: bytes | np.ndarray) -> Coroutine[Any, Any, None]:
+        """Sent from the caller's task while the sender holds nothing, else queued (`sender.UpstreamSender`).
+
+        Returns the sender's coroutine for the caller to await, not one of its own: a coroutine
+        layer less per relayed frame (issue 17).
+        """
         if not isinstance(audio, bytes):
             raise TypeError("the deepgram engine takes the client's audio bytes")
         if not self._closing and not self._finished and audio:
-            await self._sender.send_audio(audio)
+            return self._sender.send_audio(audio)
+        return _nothing()
 
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
@@ -343,3 +348,7 @@ class DeepgramStream(EngineStream):
             self._outbox.end()
             for deadline in self._unanswered:
                 deadline.cancel()
+
+
+async def _nothing() -> None:
+    """What `send_audio` returns for audio it drops (after close, or empty)."""
