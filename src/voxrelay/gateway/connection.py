@@ -224,6 +224,8 @@ class Connection:
             self._flush()
 
     async def on_event_now(self, event: EngineEvent) -> None:
+        """`on_event` from the stream's reader (or the event pump): a message with nothing queued before it
+        is sent from this task, in the writer's turn, not by waking the writer."""
         if self._ending:
             return
         try:
@@ -231,7 +233,21 @@ class Connection:
         except Exception:
             self._internal_error()  # the engine's task must go on reading: the session ends instead
             return
-        await self._flush_sends()
+        queue = self._queue
+        if not queue.idle:
+            self._flush()
+            return
+        actions = self.codec.actions()
+        if len(actions) != 1 or type(action := actions[0]) is not SendText:  # an event's message is one SendText
+            queue.put(actions)  # anything else (an error and its close) goes to the writer, in order
+            return
+        queue.claim()  # the writer waits meanwhile; the reader queues its audio
+        try:
+            await self._send(action)
+        except Exception:
+            self._internal_error()
+        finally:
+            queue.release()
 
     def on_end(self) -> None:
         if not self._ending:
@@ -284,26 +300,6 @@ class Connection:
 
     def _flush(self) -> None:
         self._queue.put(self.codec.actions())
-
-    async def _flush_sends(self) -> None:
-        """`_flush` for engine events: messages with nothing queued before them are sent from this task, in
-        the writer's turn (the engine's reader, or the event pump), not by waking the writer."""
-        if not self._queue.idle:
-            self._flush()
-            return
-        actions = self.codec.actions()
-        if not actions or not all(type(action) is SendText for action in actions):
-            self._queue.put(actions)
-            return
-        self._queue.claim()  # the writer waits meanwhile; the reader queues its audio
-        try:
-            for action in actions:
-                try:
-                    await self._send(action)  # type: ignore[arg-type]  # all SendText (checked above)
-                except Exception:
-                    self._internal_error()
-        finally:
-            self._queue.release()
 
     async def _feed(self, data: bytes) -> None:
         assert self.pipeline is not None
