@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -55,6 +54,7 @@ from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backof
 from voxrelay.engines.deepgram.sender import CLOSE, FINALIZE, UpstreamSender
 from voxrelay.engines.deepgram.transport import WebSocketTransport
 from voxrelay.engines.deepgram.watchdog import Watchdog
+from voxrelay.protocol import json_text
 from voxrelay.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ class DeepgramStream(EngineStream):
         try:
             async for raw in ws:
                 if isinstance(raw, str):
-                    event = self._on_message(json.loads(raw))
+                    event = self._on_message(json_text.loads(raw))  # json.loads, less its regex passes
                     if event is not None and not self._finished and not self._aborted:
                         await self._outbox.put_now(event)  # a pushed-to sink may send it to the client now
         except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
