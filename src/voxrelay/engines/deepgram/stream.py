@@ -322,7 +322,8 @@ class DeepgramStream(EngineStream):
             return None
         self._heard = True
         if event is not None:
-            event = shifted(event, self._offset_s)
+            if self._offset_s:  # after a reconnect only
+                event = shifted(event, self._offset_s)
             if isinstance(event, FinalResult):
                 if event.from_finalize and not self._unanswered:  # a late answer: its deadline passed
                     event = dataclasses.replace(event, from_finalize=False)
