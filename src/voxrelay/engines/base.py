@@ -17,9 +17,9 @@ Events are read concurrently with `async for event in stream.events()`.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -146,12 +146,14 @@ class EventOutbox:
         else:
             self._queue.put_nowait(event)
 
-    async def put_now(self, event: EngineEvent) -> None:
-        """`put`, from the stream's reader: a sink may send the event's messages before this returns."""
+    def put_now(self, event: EngineEvent) -> Coroutine[Any, Any, None]:
+        """`put`, from the stream's reader (await it): a sink may send the event's messages before the
+        await returns. The sink's own coroutine is handed back, so a relayed result crosses no
+        coroutine layer here (issue 17)."""
         if self._sink is not None:
-            await self._sink.on_event_now(event)
-        else:
-            self._queue.put_nowait(event)
+            return self._sink.on_event_now(event)
+        self._queue.put_nowait(event)
+        return _nothing()
 
     def end(self) -> None:
         """No more events: the reader's iteration stops after those already put."""
@@ -163,6 +165,10 @@ class EventOutbox:
     async def events(self) -> AsyncIterator[EngineEvent]:
         while (event := await self._queue.get()) is not None:
             yield event
+
+
+async def _nothing() -> None:
+    """What `EventOutbox.put_now` hands back once the event is queued."""
 
 
 @dataclass(frozen=True, slots=True)

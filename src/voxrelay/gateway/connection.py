@@ -177,7 +177,7 @@ class Connection:
     # Reading the socket.
 
     async def _read(self) -> None:
-        codec, cut = self.codec, self.drain_cut
+        codec, cut, room = self.codec, self.drain_cut, self._queue.room
         try:
             while not codec.closed:
                 message = await self.ws.receive()
@@ -188,7 +188,8 @@ class Connection:
                 if breach is not None:
                     self._breached(breach)
                 await self._carry_out(codec.actions())
-                await self._queue.room.wait()
+                if not room.is_set():  # awaited only when the writer is behind: no coroutine per frame
+                    await room.wait()
                 cut.frame_done()
             else:
                 return  # the session ended itself: the writer sends what is left and closes
@@ -223,6 +224,8 @@ class Connection:
             self._flush()
 
     async def on_event_now(self, event: EngineEvent) -> None:
+        """`on_event` from the stream's reader (or the event pump): a message with nothing queued before it
+        is sent from this task, in the writer's turn, not by waking the writer."""
         if self._ending:
             return
         try:
@@ -230,7 +233,21 @@ class Connection:
         except Exception:
             self._internal_error()  # the engine's task must go on reading: the session ends instead
             return
-        await self._flush_sends()
+        queue = self._queue
+        if not queue.idle:
+            self._flush()
+            return
+        actions = self.codec.actions()
+        if len(actions) != 1 or type(action := actions[0]) is not SendText:  # an event's message is one SendText
+            queue.put(actions)  # anything else (an error and its close) goes to the writer, in order
+            return
+        queue.claim()  # the writer waits meanwhile; the reader queues its audio
+        try:
+            await self._send(action)
+        except Exception:
+            self._internal_error()
+        finally:
+            queue.release()
 
     def on_end(self) -> None:
         if not self._ending:
@@ -268,9 +285,11 @@ class Connection:
     def _meter(self) -> None:
         """Add the audio received to the key's use (in memory); act when the quota's 90 % or 100 % is reached."""
         notice = self._usage.update(self._audio_seconds()) if self._usage is not None else None
-        if notice is not None and notice.kind == "warning":
+        if notice is None:
+            return  # nothing to say (every frame but one or two per session): nothing to flush
+        if notice.kind == "warning":
             self.codec.quota_warning(notice.message)
-        elif notice is not None:
+        else:
             self.log.info("session %s: %s", self.session_id, notice.message)
             # Audio read but not yet fed is past the quota: it is dropped, the rest (finals, close) goes on.
             self._queue.drop_audio()
@@ -281,26 +300,6 @@ class Connection:
 
     def _flush(self) -> None:
         self._queue.put(self.codec.actions())
-
-    async def _flush_sends(self) -> None:
-        """`_flush` for engine events: messages with nothing queued before them are sent from this task, in
-        the writer's turn (the engine's reader, or the event pump), not by waking the writer."""
-        if not self._queue.idle:
-            self._flush()
-            return
-        actions = self.codec.actions()
-        if not actions or not all(type(action) is SendText for action in actions):
-            self._queue.put(actions)
-            return
-        self._queue.claim()  # the writer waits meanwhile; the reader queues its audio
-        try:
-            for action in actions:
-                try:
-                    await self._send(action)  # type: ignore[arg-type]  # all SendText (checked above)
-                except Exception:
-                    self._internal_error()
-        finally:
-            self._queue.release()
 
     async def _feed(self, data: bytes) -> None:
         assert self.pipeline is not None

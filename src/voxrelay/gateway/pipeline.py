@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,7 @@ class AudioPipeline:
         self._container: ContainerDecoder | None = None
         self._closing = False
         self._feeder: asyncio.Task[None] | None = None
+        self._raw = engine.capabilities.raw_audio  # the client's bytes go to the stream untouched
         if not engine.capabilities.raw_audio:
             if audio_format.is_container:
                 self._container = ContainerDecoder(
@@ -66,7 +68,14 @@ class AudioPipeline:
                     audio_format.sample_rate, audio_format.channels, engine.capabilities.sample_rate
                 )
 
-    async def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> Coroutine[Any, Any, None]:
+        """The coroutine that feeds `data` (await it). A raw-audio engine's is its stream's own: the relay
+        path has no coroutine layer here (issue 17)."""
+        if self._raw and not self._closing:
+            return self.stream.send_audio(data)
+        return self._feed_decoded(data)
+
+    async def _feed_decoded(self, data: bytes) -> None:
         if self._closing:
             return
         if self._container is not None:
@@ -75,8 +84,6 @@ class AudioPipeline:
             pcm = self._linear16.decode(data)
             if pcm.size:
                 await self.stream.send_audio(pcm)
-        else:
-            await self.stream.send_audio(data)
 
     async def finalize(self) -> None:
         if self._closing:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from voxrelay.protocol import events as ev
+from voxrelay.protocol import json_text
 from voxrelay.protocol.deepgram_params import ParamWarning
 
 __all__ = [
@@ -240,4 +241,4 @@ ServerMessage = (
 
 def encode(message: ServerMessage) -> str:
     """The JSON text frame for a server message."""
-    return json.dumps(message.to_dict(), ensure_ascii=False)
+    return json_text.dumps(message.to_dict())  # json.dumps(..., ensure_ascii=False), its C encoder built once

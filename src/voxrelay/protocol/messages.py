@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voxrelay.protocol import json_text
 from voxrelay.protocol.dictation import DICTATION_ENDPOINTING_MS
 
 __all__ = [
@@ -268,8 +269,6 @@ ServerMessage = (
 )
 
 
-# `json.dumps(..., ensure_ascii=False)` builds an encoder per call; a relay encodes every transcript.
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 _FIELDS: dict[type, tuple[str, ...]] = {}  # per message class: its fields but `type`, in order
 
 
@@ -282,7 +281,7 @@ def encode(message: ServerMessage) -> str:
     for name in fields:
         value = getattr(message, name)
         body[name] = round(value, 3) if isinstance(value, float) else value
-    return _ENCODER.encode(body)
+    return json_text.dumps(body)  # json.dumps(body, ensure_ascii=False), its C encoder built once
 
 
 

@@ -327,17 +327,17 @@ class SttStreamCodec:
         return [_encode(action) if isinstance(action, SendMessage) else action for action in actions]
 
 
+_TRANSCRIPT_KINDS: dict[type, SendKind] = {m.InterimTranscript: "interim", m.FinalTranscript: "final"}
+
+
 def _encode(action: SendMessage) -> SendText:
     message = action.message
-    kind: SendKind = "other"
-    code: str | None = None
-    if isinstance(message, m.InterimTranscript):
-        kind = "interim"
-    elif isinstance(message, m.FinalTranscript):
-        kind = "final"
-    elif isinstance(message, m.ErrorMessage):
-        kind, code = "error", message.code
-    return SendText(m.encode(message), kind, code)
+    kind = _TRANSCRIPT_KINDS.get(type(message))  # one lookup for the messages a relay sends most
+    if kind is not None:
+        return SendText(m.encode(message), kind, None)
+    if isinstance(message, m.ErrorMessage):
+        return SendText(m.encode(message), "error", message.code)
+    return SendText(m.encode(message), "other", None)
 
 
 _CODES: dict[str, m.ErrorCode] = {

@@ -36,16 +36,7 @@ def engine_event(kind: str | None, data: dict[str, Any], with_words: bool = True
     if kind == "Results":
         alternatives = data["channel"]["alternatives"]
         best = alternatives[0] if alternatives else {}
-        words = tuple(
-            Word(
-                w["word"],
-                float(w["start"]),
-                float(w["end"]),
-                float(w.get("confidence") or 0.0),
-                w.get("punctuated_word") or w["word"],
-            )
-            for w in (best.get("words") or () if with_words else ())
-        )
+        words = _words(best.get("words")) if with_words else ()  # no generator per result without words
         start = float(data["start"])
         end = start + float(data["duration"])
         transcript = best.get("transcript") or ""
@@ -66,6 +57,19 @@ def engine_event(kind: str | None, data: dict[str, Any], with_words: bool = True
     if kind == "UtteranceEnd":
         return UtteranceEnd(float(data["last_word_end"]))
     return None
+
+
+def _words(raw: list[dict[str, Any]] | None) -> tuple[Word, ...]:
+    return tuple(
+        Word(
+            w["word"],
+            float(w["start"]),
+            float(w["end"]),
+            float(w.get("confidence") or 0.0),
+            w.get("punctuated_word") or w["word"],
+        )
+        for w in raw or ()
+    )
 
 
 def error_text(data: dict[str, Any]) -> str:

@@ -30,9 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +54,7 @@ from voxrelay.engines.deepgram.replay import HeaderCapture, ReplayBuffer, backof
 from voxrelay.engines.deepgram.sender import CLOSE, FINALIZE, UpstreamSender
 from voxrelay.engines.deepgram.transport import WebSocketTransport
 from voxrelay.engines.deepgram.watchdog import Watchdog
+from voxrelay.protocol import json_text
 from voxrelay.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -110,12 +110,17 @@ class DeepgramStream(EngineStream):
 
     # EngineStream interface.
 
-    async def send_audio(self, audio: bytes | np.ndarray) -> None:
-        """Sent from the caller's task while the sender holds nothing, else queued (`sender.UpstreamSender`)."""
+    def send_audio(self, audio: bytes | np.ndarray) -> Coroutine[Any, Any, None]:
+        """Sent from the caller's task while the sender holds nothing, else queued (`sender.UpstreamSender`).
+
+        Returns the sender's coroutine for the caller to await, not one of its own: a coroutine
+        layer less per relayed frame (issue 17).
+        """
         if not isinstance(audio, bytes):
             raise TypeError("the deepgram engine takes the client's audio bytes")
         if not self._closing and not self._finished and audio:
-            await self._sender.send_audio(audio)
+            return self._sender.send_audio(audio)
+        return _nothing()
 
     async def finalize(self) -> None:
         if not self._closing and not self._finished:
@@ -301,7 +306,7 @@ class DeepgramStream(EngineStream):
         try:
             async for raw in ws:
                 if isinstance(raw, str):
-                    event = self._on_message(json.loads(raw))
+                    event = self._on_message(json_text.loads(raw))  # json.loads, less its regex passes
                     if event is not None and not self._finished and not self._aborted:
                         await self._outbox.put_now(event)  # a pushed-to sink may send it to the client now
         except Exception as exc:  # a close other than 1000, a dropped connection, invalid JSON
@@ -317,7 +322,8 @@ class DeepgramStream(EngineStream):
             return None
         self._heard = True
         if event is not None:
-            event = shifted(event, self._offset_s)
+            if self._offset_s:  # after a reconnect only
+                event = shifted(event, self._offset_s)
             if isinstance(event, FinalResult):
                 if event.from_finalize and not self._unanswered:  # a late answer: its deadline passed
                     event = dataclasses.replace(event, from_finalize=False)
@@ -343,3 +349,7 @@ class DeepgramStream(EngineStream):
             self._outbox.end()
             for deadline in self._unanswered:
                 deadline.cancel()
+
+
+async def _nothing() -> None:
+    """What `send_audio` returns for audio it drops (after close, or empty)."""

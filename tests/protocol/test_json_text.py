@@ -1,0 +1,47 @@
+"""json_text: json.dumps(..., ensure_ascii=False) and json.loads, the same text, values and errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from voxrelay.protocol import json_text
+
+MESSAGES: list[Any] = [
+    {"type": "interim_transcript", "transcript": "héllo \"wörld\"\n\u2028"},
+    {"type": "final_transcript", "transcript": "", "start": 1.234, "end": 1e-7, "speech_final": True},
+    {"type": "Results", "channel": {"alternatives": [{"words": [], "confidence": 0.0}]}, "x": None, "n": -3},
+    {"big": 10**30, "inf": float("inf"), "nan": float("nan")},
+    ["a", 1, 2.5, False],
+    "just a string",
+    {},
+]
+
+
+@pytest.mark.parametrize("value", MESSAGES)
+def test_dumps_is_json_dumps(value: Any) -> None:
+    assert json_text.dumps(value) == json.dumps(value, ensure_ascii=False)
+
+
+def test_dumps_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError):
+        json_text.dumps({"a": object()})
+
+
+@pytest.mark.parametrize(
+    "text", [json.dumps(m, ensure_ascii=False) for m in MESSAGES] + [' {"a": 1}', '{"a": 1}\n', "\t[1]\r\n", "NaN"]
+)
+def test_loads_is_json_loads(text: str) -> None:
+    expected, got = json.loads(text), json_text.loads(text)
+    assert json.dumps(got) == json.dumps(expected)  # NaN != NaN: compare the text
+
+
+@pytest.mark.parametrize("text", ["", "  ", "{", '{"a": 1} x', "[1, 2]]", "{'a': 1}", "nul"])
+def test_loads_fails_as_json_loads(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        json_text.loads(text)
+    assert str(got.value) == str(expected.value)
