@@ -71,8 +71,8 @@ class LocalSettings(EngineSettings):
     # Commit agreed words of a long utterance while it goes on (issue 16, `engines/local/agreement.py`): when two
     # consecutive interims of a segment agree on a word prefix whose end lies `commit_margin_s` before the newest
     # audio, the segment is cut there (speech_final false) and the agreed interim words are its final ("text");
-    # "off": only pauses and `max_segment_s` cut. Measured: same stop latency, same WER, same CPU, so off by
-    # default (docs/benchmarks.md; decoding the committed part again broke words at the cuts and was removed).
+    # "off": only pauses and `max_segment_s` cut. Off by default: through the gateway it cost WER (corpus 3.9 ->
+    # 6.5 %) and capacity for a lower stop p95 (docs/benchmarks.md; decoding the committed part again was removed).
     commit_agreed: Literal["off", "text"] = "off"
     # Decode an endpoint's final as soon as the pause has lasted its post-roll (200 ms), before the endpoint
     # (`engines/local/early_final.py`): the same audio, so the same text, up to endpointing - 200 ms sooner;
