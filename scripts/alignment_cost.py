@@ -55,13 +55,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     settings = LocalSettings()
-    decoder = WhisperDecoder(
-        settings.model,
-        settings.device,
-        settings.compute_type,
-        settings.cpu_threads,
-        token_threads=settings.token_threads,
-    )
+    decoder = WhisperDecoder.from_settings(settings)
     print(f"{settings.model}, {settings.compute_type}, beam {settings.final_beam_size}, CPU: {cpu_name()}")
     totals: dict[bool, list[float]] = {False: [], True: []}
     for path in CLIPS:

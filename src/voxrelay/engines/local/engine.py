@@ -51,7 +51,6 @@ class LocalEngine(Engine):
         self.settings = settings
         self._device = settings.device
         self._compute_type = settings.compute_type
-        self._cpu_threads = settings.cpu_threads
         self.decode_workers = settings.decode_workers
         self.interim_interval = settings.interim_interval
         self.max_segment_s = settings.max_segment_s
@@ -89,14 +88,7 @@ class LocalEngine(Engine):
         self.observer.job_timing("file", timing.wait, timing.run)
 
     def _load(self) -> tuple[WhisperDecoder, SileroVad]:
-        decoder = WhisperDecoder(
-            self.model_name,
-            self._device,
-            self._compute_type,
-            self._cpu_threads,
-            workers=self.decode_workers,
-            token_threads=self.settings.token_threads,
-        )
+        decoder = WhisperDecoder.from_settings(self.settings)
         # Warm up: the first call allocates CTranslate2's buffers.
         decoder.decode(np.zeros(16000, dtype=np.float32))
         return decoder, SileroVad()

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from voxrelay.engines.local.token_guards import (
     timed_segments,
     token_budget,
 )
+
+if TYPE_CHECKING:
+    from voxrelay.engines.local.settings import LocalSettings
 
 __all__ = ["LEADING_PUNCTUATION", "Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
 
@@ -136,6 +139,18 @@ class WhisperDecoder:
 
         self._tokenizer = transcript_tokenizer(self._model.hf_tokenizer, self.multilingual, None)
         self._suppressed = list(get_suppressed_tokens(self._tokenizer, [-1]))
+
+    @classmethod
+    def from_settings(cls, settings: LocalSettings) -> WhisperDecoder:
+        """The decoder `settings` describe (model, device, compute type, threads, workers)."""
+        return cls(
+            settings.model,
+            settings.device,
+            settings.compute_type,
+            settings.cpu_threads,
+            workers=settings.decode_workers,
+            token_threads=settings.token_threads,
+        )
 
     @property
     def model(self) -> Any:
