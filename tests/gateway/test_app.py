@@ -26,7 +26,7 @@ from tests.support import (
     wer,
 )
 from voxrelay.client import StreamResult, load_audio, stream_audio, to_linear16
-from voxrelay.engines.local.whisper import resolve_model
+from voxrelay.engines.local.model_files import resolve_model
 
 # Clips over a range of speakers, lengths and content; about 60 s of audio in all.
 WER_CLIPS = [

@@ -169,7 +169,7 @@ def whole_file() -> dict[str, str]:
     """faster-whisper's own whole-file transcription of the same clips with the same model."""
     from faster_whisper import WhisperModel
 
-    from voxrelay.engines.local.whisper import resolve_model
+    from voxrelay.engines.local.model_files import resolve_model
 
     model = WhisperModel(resolve_model("tiny.en"), device="cpu", compute_type="int8")
     out = {}

@@ -255,7 +255,7 @@ def whole_file_transcripts(clips: Sequence[Clip], model: str = "tiny.en") -> lis
     """faster-whisper's own transcription of each whole file (its defaults: beam 5, 30 s windows)."""
     from faster_whisper import WhisperModel
 
-    from voxrelay.engines.local.whisper import resolve_model
+    from voxrelay.engines.local.model_files import resolve_model
 
     whisper = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
     out = []

@@ -8,6 +8,7 @@ import pytest
 from faster_whisper.tokenizer import Tokenizer
 from tokenizers import Tokenizer as HfTokenizer
 
+from voxrelay.engines.local.model_files import resolve_model
 from voxrelay.engines.local.prompting import (
     MAX_PREVIOUS_TOKENS,
     keyterm_text,
@@ -16,7 +17,6 @@ from voxrelay.engines.local.prompting import (
     transcript_tokenizer,
 )
 from voxrelay.engines.local.repeats import trim_periodic
-from voxrelay.engines.local.whisper import resolve_model
 
 
 @pytest.fixture(scope="module")

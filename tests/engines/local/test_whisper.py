@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soxr
@@ -11,7 +9,7 @@ import soxr
 from tests.support import clip, wer
 from voxrelay.engines.local.prompting import keyterm_text
 from voxrelay.engines.local.token_guards import drop_repeats
-from voxrelay.engines.local.whisper import Context, WhisperDecoder, resolve_model
+from voxrelay.engines.local.whisper import Context, WhisperDecoder
 
 # Clips of ordinary dictation, each a single utterance of 3-7 s.
 DICTATION = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
@@ -117,27 +115,3 @@ def test_a_one_thread_token_handle_decodes_the_same_words(decoder: WhisperDecode
             (w.word, round(w.start, 2), round(w.end, 2)) for w in shared.words
         ]
 
-
-def test_a_hub_model_name_loads_both_handles_from_the_hub_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A model named by its hub id loads through faster-whisper's hub path; the token handle finds the same files.
-
-    No network here: the hub cache is laid out by hand from the shipped tiny.en files, and the hub is offline.
-    """
-    revision = "0" * 40
-    repo = tmp_path / "models--Systran--faster-whisper-tiny.en"
-    snapshot = repo / "snapshots" / revision
-    snapshot.mkdir(parents=True)
-    for shipped in Path(resolve_model("tiny.en")).iterdir():
-        (snapshot / shipped.name).symlink_to(shipped)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    hub = WhisperDecoder("Systran/faster-whisper-tiny.en", token_threads=1)
-    assert hub._tokens is not hub._model.model
-    chosen = clip("s10_dictation_email.wav")
-    assert wer([chosen.reference], [hub.decode(chosen.pcm(), window_pad_s=8.0, beam_size=2).text]) < 0.2

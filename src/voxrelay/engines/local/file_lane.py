@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxrelay.engines.base import EngineFailure
+from voxrelay.engines.local.model_files import resolve_model
 from voxrelay.engines.local.scheduler import JobTiming
-from voxrelay.engines.local.whisper import resolve_model
 from voxrelay.tasks import cancel_future, settle_exception, settle_result
 
 __all__ = ["FileLane", "whisper_model"]

