@@ -38,8 +38,6 @@ class EarlyFinal:
         self._scheduler = scheduler
         self._key = object()  # a waiting early decode can be withdrawn
         self._pending: _Pending | None = None
-        self.used = 0  # endpoints answered by an early decode
-        self.dropped = 0  # early decodes whose audio the next cut did not take
 
     def pending_for(self, speech_end: float) -> bool:
         """True if an early decode of the pause after `speech_end` is on its way."""
@@ -62,7 +60,6 @@ class EarlyFinal:
         self._pending = None
         same = pending.start == cut.start and pending.samples == len(cut.audio) and pending.context is context
         if cut.speech_final and same and not pending.future.cancelled():
-            self.used += 1
             return pending.future
         self._withdraw()
         return None
@@ -78,7 +75,6 @@ class EarlyFinal:
         self._scheduler.release(self._key)
 
     def _withdraw(self) -> None:
-        self.dropped += 1
         self._scheduler.cancel(self._key)  # a decode already running cannot be stopped: its result is dropped
 
 
