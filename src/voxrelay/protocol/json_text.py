@@ -1,11 +1,15 @@
-"""JSON text frames at the standard library's C speed: `dumps` and `loads`, with `json`'s results. Pure.
+"""JSON text frames at C speed: `dumps` (json's own text) and `loads` (json's values, parsed by orjson). Pure.
 
 A relay encodes every message it sends a client and decodes every one its upstream sends
 (30,000 a second at 1000 Deepgram streams; docs/benchmarks.md, issue 17). The `json` module's
 convenience layers cost more than its C halves there: `json.dumps(obj, ensure_ascii=False)`
 builds a `JSONEncoder` per call, `JSONEncoder.encode` builds its C encoder per call, and
-`json.loads` runs two regular expressions around the C scanner. Here the C encoder and
-scanner are built once:
+`json.loads` runs two regular expressions around the C scanner. Here the C encoder is built
+once, and `loads` (its one caller: the Deepgram engine's reader of upstream frames) is
+orjson's parser, ~3x json's C scanner on a result with words (13.6 -> 4.3 us, AMD EPYC;
+docs/benchmarks.md). Its values are `json.loads`'s, but for one documented difference:
+an integer beyond 64 bits becomes a float (no Deepgram frame has one). What orjson refuses
+(not JSON, NaN, Infinity, lone surrogates) goes to `json.loads`, so errors stay json's:
 
     text = dumps({"type": "interim_transcript", "transcript": "hello"})   # == json.dumps(..., ensure_ascii=False)
     data = loads(text)                                                   # == json.loads(text), errors included
@@ -22,11 +26,11 @@ from collections.abc import Callable
 from json import encoder as _std
 from typing import Any
 
+import orjson
+
 __all__ = ["dumps", "loads"]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
-_DECODER = json.JSONDecoder()
-_scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]  # C, unstubbed
 
 
 def _c_dumps() -> Callable[[Any], str] | None:
@@ -52,12 +56,9 @@ dumps: Callable[[Any], str] = _c_dumps() or _ENCODER.encode
 
 
 def loads(text: str) -> Any:
-    """`json.loads(text)`: the same value, the same errors. A frame that is one JSON value with nothing
-    around it (every frame a server sends) takes the C scanner alone."""
+    """`json.loads(text)`: the same value (but an integer beyond 64 bits, which comes back as a float) and
+    the same errors."""
     try:
-        value, end = _scan(text, 0)
-    except StopIteration:
-        return json.loads(text)  # leading whitespace, or not JSON: json's answer (its error)
-    if end == len(text):
-        return value
-    return json.loads(text)  # trailing whitespace, or extra data: json's answer
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # not JSON, or what only json takes (NaN, Infinity, lone surrogates): json's answer
