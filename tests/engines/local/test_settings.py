@@ -45,7 +45,7 @@ def test_defaults_are_those_of_before() -> None:
     settings = LocalSettings()
     assert {name: getattr(settings, name) for name in BEFORE} == BEFORE
     assert settings.max_segment_s == 6.0 and settings.context_prompt is False
-    assert (settings.final_window_pad_s, settings.interim_window_pad_s) == (6.0, 2.0)
+    assert (settings.final_window_pad_s, settings.interim_window_pad_s) == (8.0, 2.0)
     assert (settings.file_cpu_threads, settings.file_nice) == (1, 19)
     assert settings.token_threads == 1  # issue 16: the token loop on its own one-thread handle
 

@@ -62,9 +62,8 @@ class LocalSettings(EngineSettings):
     final_beam_size: int = Field(default=2, ge=1, le=10)
     # Give Whisper the previous finals' text as a prompt.
     context_prompt: bool = False
-    # Encoder window = audio + this much silence (None: Whisper's full 30 s); see WhisperDecoder.decode. Finals
-    # had 8 s while the padding was log-mel zeros; as silent audio 6 s lost no word on the corpus (5 s did).
-    final_window_pad_s: float | None = Field(default=6.0, ge=0, le=30)
+    # Encoder window = audio + this padding (None: Whisper's full 30 s); see WhisperDecoder.decode.
+    final_window_pad_s: float | None = Field(default=8.0, ge=0, le=30)
     interim_window_pad_s: float | None = Field(default=2.0, ge=0, le=30)
     # Seconds of the previous final decoded in front of the next; 0 = off. More costs encoder
     # time and, on the corpus, 3, 5 and 8 s gave the same WER.
