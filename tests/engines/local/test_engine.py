@@ -68,8 +68,11 @@ def test_context_of_the_previous_final_lowers_wer(engine: LocalEngine, endpointi
 def test_finals_with_context_hold_only_their_own_words(engine: LocalEngine) -> None:
     for name in MULTI_FINAL:
         finals = [f.transcript for f in stream(engine, name, endpointing_ms=200) if f.transcript]
-        spoken = normalize(" ".join(finals)).split()
-        assert len(spoken) <= len(normalize(clip(name).reference).split()) + 2, (name, finals)
+        # Numbers are left out of the count: how Whisper groups digits ("555-213-4498", "555. / 213 / 449-8")
+        # changes it, while the normalised reference is one number; repeated words are what this looks for.
+        spoken = [w for w in normalize(" ".join(finals)).split() if not w.isdigit()]
+        said = [w for w in normalize(clip(name).reference).split() if not w.isdigit()]
+        assert len(spoken) <= len(said) + 2, (name, finals)
         for earlier, later in itertools.pairwise(finals):
             tail = normalize(earlier).split()[-3:]
             assert len(tail) < 3 or normalize(later).split()[:3] != tail, (name, finals)

@@ -10,7 +10,7 @@ from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.settings import SettingsError, load_settings
 
-# The options `voxrelay serve` gave the local engine before per-engine settings, with their defaults.
+# The options `voxrelay serve` gave the local engine before per-engine settings, with their defaults (one changed since).
 BEFORE = {
     "model": "tiny.en",
     "device": "cpu",
@@ -18,7 +18,7 @@ BEFORE = {
     "cpu_threads": 0,
     "decode_workers": 1,
     "interim_interval": 0.5,
-    "final_beam_size": 2,
+    "final_beam_size": 1,  # was 2 before issue 16 (silence padding made beam 1 as good and cheaper)
     "final_context_s": 3.0,
 }
 # A valid value for each, different from the default.
@@ -45,7 +45,7 @@ def test_defaults_are_those_of_before() -> None:
     settings = LocalSettings()
     assert {name: getattr(settings, name) for name in BEFORE} == BEFORE
     assert settings.max_segment_s == 6.0 and settings.context_prompt is False
-    assert (settings.final_window_pad_s, settings.interim_window_pad_s) == (8.0, 2.0)
+    assert (settings.final_window_pad_s, settings.interim_window_pad_s) == (6.0, 2.0)
     assert (settings.file_cpu_threads, settings.file_nice) == (1, 19)
     assert settings.token_threads == 1  # issue 16: the token loop on its own one-thread handle
 

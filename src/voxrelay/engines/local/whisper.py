@@ -53,6 +53,7 @@ _MAX_COMPRESSION_RATIO = 2.4
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
 # Short-window decoding (see WhisperDecoder.decode).
 _SHORT_WINDOW_MAX_S = 27.0
+_DIGITAL_SILENCE = 1e-4  # peak under -80 dBFS: nothing was recorded
 # A context's text is forced without its final punctuation: after a forced "." Whisper
 # takes the speech as finished and often says nothing more.
 _SENTENCE_END = ".!?,;:"
@@ -160,13 +161,16 @@ class WhisperDecoder:
         window. With `window_pad_s`, only the audio plus that much padding is encoded
         (guarded against the repetitions Whisper makes on short windows). On the corpus
         (tiny.en, greedy): pad 2 s costs ~1/3 of the full window at +0.8 WER points; pad
-        8 s about half, and WER 5.5 % against 6.3 % for the full window. None = 30 s.
+        8 s about half, and WER 5.5 % against 6.3 % for the full window (padding then log-mel zeros; as
+        silence, see `_encode`, finals take 6 s). None = 30 s. Digital silence decodes to nothing.
 
         `context` (short windows only) is decoded in front of the segment, and only what
         comes after its text is returned; see `Context`. When Whisper finds nothing new
         after it, or context and segment do not fit the window, the segment is decoded alone.
         """
         if window_pad_s is not None and len(audio) < (_SHORT_WINDOW_MAX_S * 16000):
+            if not len(audio) or float(np.abs(audio).max()) < _DIGITAL_SILENCE:
+                return Decoded("", 0.0)  # a muted input: Whisper answers "you" to it in a window of silence
             pad_s = window_pad_s
 
             def short(context: Context | None) -> Decoded:
@@ -305,14 +309,21 @@ class WhisperDecoder:
         return _result([text], words, [logprob], punctuate, spans)
 
     def _encode(self, audio: np.ndarray, pad_s: float) -> tuple[Any, int]:
-        """The encoder output for `audio` plus `pad_s` of padding, and how many mel frames hold audio."""
+        """The encoder output for `audio` plus `pad_s` of silence, and how many mel frames hold audio.
+
+        The padding is silent audio, as Whisper was trained on (openai/whisper pads zero samples before its
+        log-mel, so padding frames sit 8 dB under the loudest), not zeros in the log-mel as faster-whisper pads
+        (for Whisper a level, not silence). With silence, 6 s of padding lost no word on the corpus where 8 s of
+        log-mel zeros were needed (docs/benchmarks.md); the audio's own frames are the same either way.
+        """
         import ctranslate2
 
-        features = self._model.feature_extractor(audio)
-        content = features.shape[-1]
+        content = (len(audio) + 160) // 160  # the feature extractor's frames of `audio` (hop 160)
         frames = min(3000, content + int(pad_s * 100))  # 100 mel frames per second
+        features = self._model.feature_extractor(np.pad(audio, (0, (frames - min(content, frames)) * 160)))
         window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
-        window[0, :, : min(content, frames)] = features[:, :frames]
+        held = min(features.shape[-1], frames)
+        window[0, :, :held] = features[:, :held]
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
         return encoded, min(content, frames)
 
