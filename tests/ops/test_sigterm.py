@@ -51,7 +51,10 @@ async def test_sigterm_drains_live_sessions_on_both_endpoints_then_exits_0() -> 
             for ws in stt:
                 messages = [json.loads(raw) async for raw in ws]
                 types = [m["type"] for m in messages]
-                assert {"type": "warning", "code": "draining"}.items() <= messages[0].items(), types
+                # The fake may answer the first second of audio before the signal lands: the warning need not
+                # come first, but once, before the session's end.
+                warned = [i for i, m in enumerate(messages) if m["type"] == "warning" and m.get("code") == "draining"]
+                assert len(warned) == 1 and warned[0] < len(messages) - 1, types
                 finals = [(m["start"], m["end"]) for m in messages if m["type"] == "final_transcript"]
                 assert covered_bytes(finals) == FRAMES * len(FRAME), messages
                 assert "error" not in types, messages  # e.g. "audio after stop is ignored": audio was lost
