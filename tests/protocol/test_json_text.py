@@ -1,4 +1,4 @@
-"""json_text: json.dumps(..., ensure_ascii=False) and json.loads, the same text, values and errors (but one)."""
+"""json_text: compact JSON of json's values (but NaN and infinities), and json.loads's values and errors (but one)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,27 @@ MESSAGES: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("value", MESSAGES)
-def test_dumps_is_json_dumps(value: Any) -> None:
+FINITE = [m for m in MESSAGES if m is not MESSAGES[3]] + [{"big": 2**64 - 1, "small": -(2**63), "x": [1e-7, 1e16, -0.0]}]
+
+
+@pytest.mark.parametrize("value", FINITE)
+def test_dumps_has_json_dumps_values(value: Any) -> None:
+    assert json.loads(json_text.dumps(value)) == json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def test_dumps_is_compact_utf8_text_as_deepgram_sends() -> None:
+    text = json_text.dumps({"type": "Results", "channel_index": [0, 1], "transcript": "héllo\u2028", "start": 2.5})
+    assert text == '{"type":"Results","channel_index":[0,1],"transcript":"héllo\u2028","start":2.5}'
+
+
+def test_dumps_writes_null_for_what_is_not_a_json_number() -> None:
+    # The one value difference from json.dumps, which writes NaN / Infinity (JSON.parse refuses them).
+    assert json.loads(json_text.dumps({"inf": float("inf"), "nan": float("nan"), "ok": 1.5})) == {
+        "inf": None, "nan": None, "ok": 1.5}
+
+
+@pytest.mark.parametrize("value", [{"big": 2**64}, {1: "a", "b": [2]}, {"lone": "\ud800"}])
+def test_dumps_gives_json_text_for_what_only_json_encodes(value: Any) -> None:
     assert json_text.dumps(value) == json.dumps(value, ensure_ascii=False)
 
 

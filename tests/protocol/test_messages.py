@@ -64,7 +64,7 @@ def test_bad_client_text(text: str, code: str, needle: str) -> None:
 
 def test_encode_puts_type_first_and_rounds_times() -> None:
     text = m.encode(m.FinalTranscript("Hello there.", 0.12345, 1.98765, True))
-    assert text.startswith('{"type": "final_transcript"')
+    assert text.startswith('{"type":"final_transcript"')
     assert json.loads(text) == {
         "type": "final_transcript",
         "transcript": "Hello there.",

@@ -241,4 +241,4 @@ ServerMessage = (
 
 def encode(message: ServerMessage) -> str:
     """The JSON text frame for a server message."""
-    return json_text.dumps(message.to_dict())  # json.dumps(..., ensure_ascii=False), its C encoder built once
+    return json_text.dumps(message.to_dict())  # compact JSON, as Deepgram sends; orjson (protocol/json_text.py)

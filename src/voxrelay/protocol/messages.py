@@ -281,7 +281,7 @@ def encode(message: ServerMessage) -> str:
     for name in fields:
         value = getattr(message, name)
         body[name] = round(value, 3) if isinstance(value, float) else value
-    return json_text.dumps(body)  # json.dumps(body, ensure_ascii=False), its C encoder built once
+    return json_text.dumps(body)  # compact JSON by orjson (protocol/json_text.py)
 
 
 
