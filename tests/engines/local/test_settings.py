@@ -10,13 +10,14 @@ from voxrelay.engines.local.engine import LocalEngine
 from voxrelay.engines.local.settings import LocalSettings
 from voxrelay.engines.settings import SettingsError, load_settings
 
-# The options `voxrelay serve` gave the local engine before per-engine settings, with their defaults (one changed since).
+# The options `voxrelay serve` gave the local engine before per-engine settings, with their defaults (three changed
+# since; decode_workers follows the cores, here two of them: see `two_cores`).
 BEFORE = {
     "model": "tiny.en",
     "device": "cpu",
     "compute_type": "int8",
-    "cpu_threads": 0,
-    "decode_workers": 1,
+    "cpu_threads": 1,  # was 0 (CTranslate2's 4) before issue 16's decode workers, one thread each
+    "decode_workers": 2,  # was 1; now one per usable core
     "interim_interval": 0.5,
     "final_beam_size": 1,  # was 2 before issue 16 (silence padding made beam 1 as good and cheaper)
     "final_context_s": 3.0,
@@ -41,6 +42,31 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def allow_cores(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Make the process's CPU affinity `count` cores, as `usable_cores` reads it."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(count)), raising=False)
+
+
+@pytest.fixture
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    allow_cores(monkeypatch, 2)
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (6, 6), (16, 16), (64, 16)])
+def test_decode_workers_default_to_one_per_usable_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
+) -> None:
+    allow_cores(monkeypatch, cores)
+    assert LocalSettings().decode_workers == workers
+
+
+def test_decode_workers_set_explicitly_ignore_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    allow_cores(monkeypatch, 8)
+    monkeypatch.setenv("VOXRELAY_LOCAL_DECODE_WORKERS", "1")
+    assert LocalSettings().decode_workers == 1
+
+
+@pytest.mark.usefixtures("two_cores")
 def test_defaults_are_those_of_before() -> None:
     settings = LocalSettings()
     assert {name: getattr(settings, name) for name in BEFORE} == BEFORE

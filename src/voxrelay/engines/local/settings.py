@@ -7,6 +7,7 @@ no model and needs none of the `whisper` extra, so options are checked before an
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -14,7 +15,13 @@ from pydantic_settings import SettingsConfigDict
 
 from voxrelay.engines.settings import EngineSettings
 
-__all__ = ["LocalSettings"]
+__all__ = ["LocalSettings", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one), at most 16: the default decode workers."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 16))
 
 
 class LocalSettings(EngineSettings):
@@ -41,8 +48,10 @@ class LocalSettings(EngineSettings):
     device: str = Field(default="cpu", min_length=1)
     # CTranslate2 compute type, e.g. int8, float16.
     compute_type: str = Field(default="int8", min_length=1)
-    # Threads of the encoder per decode; 0 = CTranslate2's default.
-    cpu_threads: int = Field(default=0, ge=0)
+    # Threads of the encoder per decode; 0 = CTranslate2's default (4). 1 with one decode worker per core: on
+    # 2 cores a decode alone took as long as with 2 or 4 encoder threads, and two at once gave ~60 % more decodes
+    # a second (issue 16, "decode workers, one thread each" in docs/benchmarks.md; was 0).
+    cpu_threads: int = Field(default=1, ge=0)
     # Threads of the token loop (generation, word alignment) per decode, on a second handle of the model (CPU
     # only); 0 = the encoder's handle and threads. One thread decodes tokens ~2x faster than two on a 2-core
     # AMD EPYC (tiny.en, same tokens: per-step thread syncs cost more than they gain; docs/benchmarks.md).
@@ -51,8 +60,10 @@ class LocalSettings(EngineSettings):
     file_cpu_threads: int = Field(default=1, ge=0)
     # Added to the file lane's threads' nice value (Linux; 0 = off): live decodes get the cores first.
     file_nice: int = Field(default=19, ge=0, le=19)
-    # Decodes run at once (each with cpu_threads).
-    decode_workers: int = Field(default=1, ge=1, le=16)
+    # Decodes run at once (each with cpu_threads encoder threads and token_threads token threads); default one
+    # per usable core (was 1): a stop's final no longer waits behind a running interim, and under load the
+    # decodes of both workers fill the cores that one decode's single-threaded token loop leaves idle.
+    decode_workers: int = Field(default_factory=usable_cores, ge=1, le=16)
     # Seconds between interim decodes.
     interim_interval: float = Field(default=0.5, gt=0, le=10)
     # An utterance longer than this is cut (at its quietest point of the last 3 s), its part decoded as a final
