@@ -165,3 +165,38 @@ async def test_a_released_key_starts_afresh() -> None:
         assert order[-2:] == ["old-b", "other-b"]
     finally:
         scheduler.close()
+
+
+def test_a_job_outliving_its_event_loop_leaves_the_worker_serving() -> None:
+    # A session's loop can end while a second worker still decodes for it (a test's asyncio.run, a shutdown):
+    # the result has nobody to go to, and the worker must not die of it.
+    scheduler = InferenceScheduler(workers=1)
+    running, release, finished = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)  # type: ignore[assignment]
+
+    def slow() -> str:
+        running.set()
+        release.wait(10)
+        finished.set()
+        return "late"
+
+    async def submit_and_leave() -> None:
+        scheduler.submit(slow, priority=INTERIM)
+        assert await asyncio.to_thread(running.wait, 10)
+
+    async def next_job() -> str:
+        result, _timing = await scheduler.submit(lambda: "next", priority=FINAL)
+        return str(result)
+
+    try:
+        asyncio.run(submit_and_leave())  # this loop is closed while `slow` still runs
+        release.set()
+        assert finished.wait(10)
+        assert asyncio.run(asyncio.wait_for(next_job(), 10)) == "next"
+        assert errors == []
+    finally:
+        threading.excepthook = previous_hook
+        release.set()
+        scheduler.close()
