@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Mailbox", "Wakeup", "cancel_and_wait", "cancel_future", "settle_exception", "settle_result"]
+__all__ = ["Mailbox", "Wakeup", "cancel_and_wait", "cancel_future", "hand_back", "settle_exception", "settle_result"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,18 @@ def settle_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
 def cancel_future(future: asyncio.Future[Any]) -> None:
     """Cancel the future (run on its loop)."""
     future.cancel()
+
+
+def hand_back(loop: asyncio.AbstractEventLoop, settle: Callable[..., None], *args: Any) -> bool:
+    """From a worker thread, run `settle(*args)` on `loop`; False if the loop is closed (its `asyncio.run` ended
+    while the thread still worked for it: nobody is left to await the result, and the thread must live on)."""
+    try:
+        loop.call_soon_threadsafe(settle, *args)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+        return False
+    return True
 
 
 # Hot-path hand-offs between a connection's tasks. On Python 3.11 every blocking `asyncio.Event.wait()`

@@ -39,7 +39,7 @@ from typing import Any
 from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.local.model_files import resolve_model
 from voxrelay.engines.local.scheduler import JobTiming
-from voxrelay.tasks import cancel_future, settle_exception, settle_result
+from voxrelay.tasks import cancel_future, hand_back, settle_exception, settle_result
 
 __all__ = ["FileLane", "whisper_model"]
 
@@ -102,7 +102,7 @@ class FileLane:
         with self._cond:
             self._closed = True
             for step in self._queue:
-                step.loop.call_soon_threadsafe(cancel_future, step.future)
+                hand_back(step.loop, cancel_future, step.future)
             self._queue.clear()
             self._cond.notify_all()
             thread = self._thread
@@ -139,11 +139,11 @@ class FileLane:
                 self.model = self._load()  # on this thread, so CTranslate2's threads inherit its priority
             result = step.fn(self.model)
         except BaseException as exc:  # handed to the awaiting upload, never lost
-            step.loop.call_soon_threadsafe(settle_exception, step.future, exc)
+            hand_back(step.loop, settle_exception, step.future, exc)
         else:
             if self._on_timing is not None:
                 self._on_timing(JobTiming(started - step.submitted, time.perf_counter() - started))
-            step.loop.call_soon_threadsafe(settle_result, step.future, result)
+            hand_back(step.loop, settle_result, step.future, result)
 
     def _load(self) -> Any:
         try:

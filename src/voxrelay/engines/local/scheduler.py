@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxrelay.tasks import cancel_future, settle_exception, settle_result
+from voxrelay.tasks import cancel_future, hand_back, settle_exception, settle_result
 
 __all__ = ["FINAL", "INTERIM", "InferenceScheduler", "JobTiming"]
 
@@ -128,7 +128,7 @@ class InferenceScheduler:
         with self._cond:
             self._closed = True
             for job in self._heap:
-                _hand_back(job, cancel_future)
+                hand_back(job.loop, cancel_future, job.future)
             self._heap.clear()
             self._cond.notify_all()
         for thread in self._threads:
@@ -156,22 +156,13 @@ class InferenceScheduler:
             try:
                 result = job.fn()
             except BaseException as exc:  # handed to the awaiting session, never lost
-                _hand_back(job, settle_exception, exc)
+                hand_back(job.loop, settle_exception, job.future, exc)
             else:
                 timing = JobTiming(started - job.submitted, time.perf_counter() - started)
                 if self._on_timing is not None:
                     self._on_timing(job.priority, timing)
-                _hand_back(job, settle_result, (result, timing))
+                hand_back(job.loop, settle_result, job.future, (result, timing))
             finally:
                 with self._cond:
                     self.busy -= 1
 
-
-def _hand_back(job: _Job, settle: Callable[..., None], *args: Any) -> None:
-    """Settle `job`'s future on the loop that submitted it. A loop already closed (its `asyncio.run` ended while
-    another worker still decoded for it) has nobody left to await the future: dropped, and the worker lives on."""
-    try:
-        job.loop.call_soon_threadsafe(settle, job.future, *args)
-    except RuntimeError:
-        if not job.loop.is_closed():
-            raise

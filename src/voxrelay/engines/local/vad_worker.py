@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voxrelay.engines.local.vad import SileroVad, VadState
+from voxrelay.tasks import hand_back
 
 __all__ = ["VadSession", "VadWorker", "VadWorkerClosed"]
 
@@ -183,9 +184,7 @@ def _hand_back(outcomes: list[_Outcome]) -> None:
     for outcome in outcomes:
         by_loop[outcome[0].loop].append(outcome)
     for loop, items in by_loop.items():
-        try:
-            loop.call_soon_threadsafe(_resolve, items)
-        except RuntimeError:  # the loop is closed: nobody is waiting for these any more
+        if not hand_back(loop, _resolve, items):  # the loop is closed: nobody is waiting for these any more
             log.warning("VAD worker: dropped %d results for a closed event loop", len(items))
 
 
