@@ -1,0 +1,121 @@
+"""Streaming finals' WER when a clip starts at a random moment, as a browser's microphone delivers it.
+
+    PYTHONPATH=src .venv/bin/python scripts/lead_wer.py --leads 3 \
+        --config today: --config full:final_window_pad_s=null [--clip s01_command_lights.wav --leads 40]
+
+Where the segment starts (the VAD's 32 ms windows against the speech) depends on how much silence
+came first, and tiny.en's words on a short clip depend on it: a single decode per clip, as
+`scripts/wer_gap.py` makes, hides that. Every clip of the test fixtures (or --clip) is streamed
+once per lead: 0.3-1.3 s of silence before, 0.3-0.8 s after, a gain of 0.7-1.0, and every second
+lead through 16 -> 48 -> 16 kHz resampling at a random phase (a fake microphone's path in Chromium).
+Interims are off (finals do not depend on them). Prints each clip's mean WER per configuration, then
+the pooled WER, how many streams had any error and more than 20 % (the browser tests' bound), and
+the finals' mean decode time. Configurations as in scripts/stop_latency.py (`NAME:option=value,...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import wave
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soxr
+from stop_latency import parse_config  # the script's own directory is on sys.path
+
+from voxrelay.bench.wer import wer
+from voxrelay.engines.base import EngineObserver, FinalResult, StreamConfig
+from voxrelay.engines.local.engine import LocalEngine
+from voxrelay.engines.local.settings import LocalSettings
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "audio"
+RATE = 16000
+
+
+class FinalTimes(EngineObserver):
+    def __init__(self) -> None:
+        self.run_s = 0.0
+        self.count = 0
+
+    def job_timing(self, kind: Literal["final", "interim", "file"], wait_s: float, run_s: float) -> None:
+        if kind == "final":
+            self.run_s += run_s
+            self.count += 1
+
+
+def fixtures(only: str | None) -> list[tuple[str, str, np.ndarray]]:
+    clips = []
+    for line in (FIXTURES / "refs.tsv").read_text().splitlines():
+        fields = line.split("\t")
+        if line.startswith("#") or not fields[0].endswith(".wav") or (only and fields[0] != only):
+            continue
+        with wave.open(str(FIXTURES / fields[0])) as source:
+            pcm = np.frombuffer(source.readframes(source.getnframes()), "<i2").astype(np.float32) / 32768
+        clips.append((fields[0], fields[-1], pcm))
+    return clips
+
+
+def as_delivered(pcm: np.ndarray, rng: np.random.Generator, resample: bool) -> np.ndarray:
+    lead, tail, gain = rng.uniform(0.3, 1.3), rng.uniform(0.3, 0.8), rng.uniform(0.7, 1.0)
+    audio = np.concatenate([np.zeros(int(lead * RATE), np.float32), pcm * gain, np.zeros(int(tail * RATE), np.float32)])
+    if resample:
+        up = soxr.resample(audio, RATE, 3 * RATE)
+        audio = soxr.resample(up[int(rng.integers(0, 3)) :], 3 * RATE, RATE)
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").astype(np.float32) / 32768
+
+
+async def transcribe(engine: LocalEngine, audio: np.ndarray) -> str:
+    stream = await engine.open(StreamConfig(endpointing_ms=300, interim_results=False, vad_events=False))
+    finals: list[str] = []
+
+    async def collect() -> None:
+        async for event in stream.events():
+            if isinstance(event, FinalResult) and event.transcript:
+                finals.append(event.transcript)
+
+    collector = asyncio.create_task(collect())
+    for offset in range(0, len(audio), RATE // 20):
+        await stream.send_audio(audio[offset : offset + RATE // 20])
+    await stream.close()
+    await collector
+    return " ".join(finals)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", action="append", required=True, help="NAME:option=value,option=value")
+    parser.add_argument("--leads", type=int, default=3)
+    parser.add_argument("--clip", help="one fixture clip only")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    configs = [parse_config(c) for c in args.config]
+    engines: dict[str, LocalEngine] = {}
+    times: dict[str, FinalTimes] = {}
+    for name, options in configs:
+        engines[name], times[name] = LocalEngine(LocalSettings(**options)), FinalTimes()  # type: ignore[arg-type]
+        engines[name].observe(times[name])
+        await engines[name].start()
+    rng = np.random.default_rng(args.seed)
+    refs: list[str] = []
+    texts: dict[str, list[str]] = {name: [] for name in engines}
+    for clip, reference, pcm in fixtures(args.clip):
+        for lead in range(args.leads):
+            audio = as_delivered(pcm, rng, resample=lead % 2 == 1)
+            refs.append(reference)
+            for name, engine in engines.items():  # the same audio for every configuration
+                texts[name].append(await transcribe(engine, audio))
+        mine = slice(len(refs) - args.leads, len(refs))
+        means = {n: np.mean([wer([r], [t]) for r, t in zip(refs[mine], texts[n][mine], strict=True)]) for n in engines}
+        print(clip, "  ".join(f"{n} {m:.3f}" for n, m in means.items()), flush=True)
+    for name, engine in engines.items():
+        each = [wer([r], [t]) for r, t in zip(refs, texts[name], strict=True)]
+        print(f"{name:12s} WER {100 * wer(refs, texts[name]):.2f} %  streams with errors {sum(e > 0 for e in each)}"
+              f" / over 20 % {sum(e > 0.2 for e in each)} of {len(each)}  final decode mean "
+              f"{1000 * times[name].run_s / max(times[name].count, 1):.0f} ms")
+        await engine.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
