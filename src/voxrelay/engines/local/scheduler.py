@@ -1,7 +1,7 @@
 """One inference scheduler shared by every local-engine session.
 
-Sessions submit decode jobs; a worker thread runs them one at a time (the model
-already uses every core for one job), finals before interims, finals oldest first.
+Sessions submit decode jobs; worker threads (`decode_workers`, one per usable core by
+default) each run one at a time, finals before interims, finals oldest first.
 Uploaded files are not decoded here but on the engine's file lane (`local.file_lane`),
 so a live job never waits behind a file window. A session has at most one interim job
 waiting: a newer one replaces it, so a busy machine decodes each session's freshest

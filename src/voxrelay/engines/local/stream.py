@@ -158,7 +158,7 @@ class LocalStream(EngineStream):
         return self._outbox.events()
 
     def _stop_coming(self) -> None:
-        # A waiting interim would only delay the final (one worker) and be replaced by it: withdraw it now,
+        # A waiting interim would only take a worker the final needs and be replaced by it: withdraw it now,
         # before the frames queued ahead of the command are handled. Counted here, not in `_run`, so those
         # frames already know that a final is coming.
         self._interims.stop_coming()
