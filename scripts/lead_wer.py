@@ -11,6 +11,8 @@ lead through 16 -> 48 -> 16 kHz resampling at a random phase (a fake microphone'
 Interims are off (finals do not depend on them). Prints each clip's mean WER per configuration, then
 the pooled WER, how many streams had any error and more than 20 % (the browser tests' bound), and
 the finals' mean decode time. Configurations as in scripts/stop_latency.py (`NAME:option=value,...`).
+--whole-file adds faster-whisper's own transcription of the same audio (beam 5, 30 s windows: what the
+issue's WER gap is measured against) as one more row, so the gap is taken over the same leads.
 """
 
 from __future__ import annotations
@@ -83,12 +85,28 @@ async def transcribe(engine: LocalEngine, audio: np.ndarray) -> str:
     return " ".join(finals)
 
 
+class WholeFile:
+    """faster-whisper's `transcribe` with its defaults (as `voxrelay.bench.local.whole_file_transcripts`)."""
+
+    def __init__(self) -> None:
+        from faster_whisper import WhisperModel
+
+        from voxrelay.engines.local.model_files import resolve_model
+
+        self._model = WhisperModel(resolve_model("tiny.en"), device="cpu", compute_type="int8")
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        segments, _ = self._model.transcribe(audio, language="en")
+        return " ".join(s.text.strip() for s in segments)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", action="append", required=True, help="NAME:option=value,option=value")
     parser.add_argument("--leads", type=int, default=3)
     parser.add_argument("--clip", help="one fixture clip only")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--whole-file", action="store_true", help="also faster-whisper's whole-file transcription")
     args = parser.parse_args()
     configs = [parse_config(c) for c in args.config]
     engines: dict[str, LocalEngine] = {}
@@ -99,21 +117,26 @@ async def main() -> None:
         await engines[name].start()
     rng = np.random.default_rng(args.seed)
     refs: list[str] = []
-    texts: dict[str, list[str]] = {name: [] for name in engines}
+    whole = WholeFile() if args.whole_file else None
+    texts: dict[str, list[str]] = {name: [] for name in [*engines, *(["whole-file"] if whole else [])]}
     for clip, reference, pcm in fixtures(args.clip):
         for lead in range(args.leads):
             audio = as_delivered(pcm, rng, resample=lead % 2 == 1)
             refs.append(reference)
             for name, engine in engines.items():  # the same audio for every configuration
                 texts[name].append(await transcribe(engine, audio))
+            if whole is not None:
+                texts["whole-file"].append(whole.transcribe(audio))
         mine = slice(len(refs) - args.leads, len(refs))
-        means = {n: np.mean([wer([r], [t]) for r, t in zip(refs[mine], texts[n][mine], strict=True)]) for n in engines}
+        means = {n: np.mean([wer([r], [t]) for r, t in zip(refs[mine], texts[n][mine], strict=True)]) for n in texts}
         print(clip, "  ".join(f"{n} {m:.3f}" for n, m in means.items()), flush=True)
-    for name, engine in engines.items():
+    for name in texts:
         each = [wer([r], [t]) for r, t in zip(refs, texts[name], strict=True)]
         print(f"{name:12s} WER {100 * wer(refs, texts[name]):.2f} %  streams with errors {sum(e > 0 for e in each)}"
-              f" / over 20 % {sum(e > 0.2 for e in each)} of {len(each)}  final decode mean "
-              f"{1000 * times[name].run_s / max(times[name].count, 1):.0f} ms")
+              f" / over 20 % {sum(e > 0.2 for e in each)} of {len(each)}" + (
+                  f"  final decode mean {1000 * times[name].run_s / max(times[name].count, 1):.0f} ms"
+                  if name in times else ""))
+    for engine in engines.values():
         await engine.stop()
 
 
