@@ -167,44 +167,6 @@ async def test_a_released_key_starts_afresh() -> None:
         scheduler.close()
 
 
-async def test_an_interim_limit_keeps_a_worker_for_finals() -> None:
-    # Two workers, interims on one at most: while an interim runs, another session's interim waits and a
-    # final takes the free worker at once.
-    scheduler = InferenceScheduler(workers=2, interim_workers=1)
-    gate, running = threading.Event(), threading.Event()
-    order: list[str] = []
-    job = _recorder(order, gate, running)
-    try:
-        blocker = scheduler.submit(job("blocker"), priority=INTERIM, key="s1")
-        assert await asyncio.to_thread(running.wait, 10)
-        held_back = scheduler.submit(job("interim-s2"), priority=INTERIM, key="s2")
-        final, _ = await asyncio.wait_for(scheduler.submit(job("final"), priority=FINAL), 10)
-        assert final == "final" and order == ["final"]  # the blocker still runs; s2's interim has not started
-        gate.set()
-        await asyncio.gather(blocker, held_back)
-        assert order == ["final", "blocker", "interim-s2"]
-    finally:
-        gate.set()
-        scheduler.close()
-
-
-async def test_without_an_interim_limit_interims_use_every_worker() -> None:
-    scheduler = InferenceScheduler(workers=2)
-    gate, running = threading.Event(), threading.Event()
-    order: list[str] = []
-    job = _recorder(order, gate, running)
-    try:
-        blocker = scheduler.submit(job("blocker"), priority=INTERIM, key="s1")
-        assert await asyncio.to_thread(running.wait, 10)
-        await asyncio.wait_for(scheduler.submit(job("interim-s2"), priority=INTERIM, key="s2"), 10)
-        assert order == ["interim-s2"]  # ran beside the held one
-        gate.set()
-        await blocker
-    finally:
-        gate.set()
-        scheduler.close()
-
-
 def test_a_job_outliving_its_event_loop_leaves_the_worker_serving() -> None:
     # A session's loop can end while a second worker still decodes for it (a test's asyncio.run, a shutdown):
     # the result has nobody to go to, and the worker must not die of it.

@@ -71,9 +71,7 @@ class LocalEngine(Engine):
             self.decoder, vad = await asyncio.to_thread(self._load)
         except Exception as exc:
             raise EngineFailure(f"could not load the local model {self.model_name!r}: {exc}") from exc
-        self.scheduler = InferenceScheduler(
-            workers=self.decode_workers, on_timing=self._report_timing, interim_workers=self.settings.interim_workers
-        )
+        self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self._report_timing)
         # Uploads get their own thread and copy of the model (local.file_lane), so live jobs never wait for them.
         load = functools.partial(
             whisper_model, self.model_name, self._device, self._compute_type, self.settings.file_cpu_threads

@@ -56,15 +56,7 @@ class _Job:
 class InferenceScheduler:
     """A priority queue of blocking jobs served by `workers` threads."""
 
-    def __init__(
-        self,
-        workers: int = 1,
-        on_timing: Callable[[int, JobTiming], None] | None = None,
-        interim_workers: int | None = None,
-    ) -> None:
-        """`interim_workers`: how many workers may run interims at once (None: all); the others wait for finals."""
-        self._interim_limit = workers if interim_workers is None else max(1, min(interim_workers, workers))
-        self._interims_running = 0
+    def __init__(self, workers: int = 1, on_timing: Callable[[int, JobTiming], None] | None = None) -> None:
         self._heap: list[_Job] = []
         self._waiting_by_key: dict[Hashable, _Job] = {}
         self._started_at: dict[Hashable, int] = {}  # a key's last interim: its place in `_starts`
@@ -145,7 +137,7 @@ class InferenceScheduler:
     def _serve(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._can_start():
+                while not self._heap and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
@@ -157,11 +149,8 @@ class InferenceScheduler:
                 # a cancel in progress; the worst case is running the job, as before.
                 if job.cancelled or job.future.cancelled():
                     continue
-                interim = job.priority == INTERIM
-                if interim:
-                    self._interims_running += 1
-                    if job.key is not None:
-                        self._started_at[job.key] = next(self._starts)
+                if job.priority == INTERIM and job.key is not None:
+                    self._started_at[job.key] = next(self._starts)
                 self.busy += 1
             started = time.perf_counter()
             try:
@@ -176,13 +165,4 @@ class InferenceScheduler:
             finally:
                 with self._cond:
                     self.busy -= 1
-                    if interim:
-                        self._interims_running -= 1
-                        self._cond.notify()  # a worker held back by the interim limit may take the next one
-
-    def _can_start(self) -> bool:
-        """A job is waiting that this worker may take: a final, or an interim while under the interim limit."""
-        return bool(self._heap) and (
-            self._heap[0].priority == FINAL or self._interims_running < self._interim_limit
-        )
 

@@ -64,9 +64,6 @@ class LocalSettings(EngineSettings):
     # per usable core (was 1): a stop's final no longer waits behind a running interim, and under load the
     # decodes of both workers fill the cores that one decode's single-threaded token loop leaves idle.
     decode_workers: int = Field(default_factory=usable_cores, ge=1, le=16)
-    # How many of the decode workers may run interims at once (None: all of them). Fewer keeps a worker free
-    # for the next final, so a stop does not wait for an interim to end.
-    interim_workers: int | None = Field(default=None, ge=1, le=16)
     # Seconds between interim decodes.
     interim_interval: float = Field(default=0.5, gt=0, le=10)
     # An utterance longer than this is cut (at its quietest point of the last 3 s), its part decoded as a final
