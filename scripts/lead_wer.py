@@ -5,7 +5,7 @@
 
 Where the segment starts (the VAD's 32 ms windows against the speech) depends on how much silence
 came first, and tiny.en's words on a short clip depend on it: a single decode per clip, as
-`scripts/wer_gap.py` makes, hides that. Every clip of the test fixtures (or --clip) is streamed
+`scripts/wer_gap.py` makes, hides that. Every clip of the test fixtures' --subsets (or --clip) is streamed
 once per lead: 0.3-1.3 s of silence before, 0.3-0.8 s after, a gain of 0.7-1.0, and every second
 lead through 16 -> 48 -> 16 kHz resampling at a random phase (a fake microphone's path in Chromium).
 Interims are off (finals do not depend on them). Prints each clip's mean WER per configuration, then
@@ -47,11 +47,13 @@ class FinalTimes(EngineObserver):
             self.count += 1
 
 
-def fixtures(only: str | None) -> list[tuple[str, str, np.ndarray]]:
+def fixtures(only: str | None, subsets: list[str]) -> list[tuple[str, str, np.ndarray]]:
     clips = []
     for line in (FIXTURES / "refs.tsv").read_text().splitlines():
         fields = line.split("\t")
         if line.startswith("#") or not fields[0].endswith(".wav") or (only and fields[0] != only):
+            continue
+        if not only and fields[1] not in subsets:
             continue
         with wave.open(str(FIXTURES / fields[0])) as source:
             pcm = np.frombuffer(source.readframes(source.getnframes()), "<i2").astype(np.float32) / 32768
@@ -105,6 +107,7 @@ async def main() -> None:
     parser.add_argument("--config", action="append", required=True, help="NAME:option=value,option=value")
     parser.add_argument("--leads", type=int, default=3)
     parser.add_argument("--clip", help="one fixture clip only")
+    parser.add_argument("--subsets", default="real,synth", help="refs.tsv subsets (the benchmark's corpus: real,synth)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--whole-file", action="store_true", help="also faster-whisper's whole-file transcription")
     args = parser.parse_args()
@@ -119,7 +122,7 @@ async def main() -> None:
     refs: list[str] = []
     whole = WholeFile() if args.whole_file else None
     texts: dict[str, list[str]] = {name: [] for name in [*engines, *(["whole-file"] if whole else [])]}
-    for clip, reference, pcm in fixtures(args.clip):
+    for clip, reference, pcm in fixtures(args.clip, args.subsets.split(",")):
         for lead in range(args.leads):
             audio = as_delivered(pcm, rng, resample=lead % 2 == 1)
             refs.append(reference)
