@@ -92,18 +92,28 @@ def _core_ticks(cores: set[int]) -> tuple[int, int, int]:
     return busy, stolen, total
 
 
+def split_stack(name: str) -> tuple[str, str]:
+    """`stack` or `stack@/path/to/python` (the server on another interpreter): (stack, python)."""
+    stack, _, python = name.partition("@")
+    return stack, python or sys.executable
+
+
 def server_command(stack: str, port: int, upstream_url: str, max_sessions: int) -> tuple[list[str], dict[str, str]]:
-    """The command line and extra environment that serve `stack` on `port`, relaying to `upstream_url`."""
+    """The command line and extra environment that serve `stack` on `port`, relaying to `upstream_url`.
+
+    `stack@/path/to/python` runs the server on that interpreter (its environment must have voxrelay installed);
+    the rig stays on this one."""
+    stack, python = split_stack(stack)
     if stack == REFERENCE:
         serve = ["serve", "--port", str(port), "--log-level", "warning", "--engine", "deepgram"]
         env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": upstream_url}
-        return [sys.executable, "-m", "voxrelay.cli", *serve, "--max-sessions", str(max_sessions)], env
+        return [python, "-m", "voxrelay.cli", *serve, "--max-sessions", str(max_sessions)], env
     args = ["--stack", stack, "--port", str(port), "--upstream", upstream_url, "--api-key", KEY]
     env = {}
     if stack == VOXRELAY_ON_GRANIAN:  # voxrelay's settings, as `voxrelay serve` would take them from its flags
         env = {"DEEPGRAM_API_KEY": KEY, "VOXRELAY_DEEPGRAM_URL": upstream_url, "VOXRELAY_ENGINE": "deepgram",
                "VOXRELAY_MAX_SESSIONS": str(max_sessions), "VOXRELAY_LOG_LEVEL": "warning"}
-    return [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app", *args], env
+    return [python, "-W", "ignore::DeprecationWarning", "-m", "voxrelay.bench.floors_app", *args], env
 
 
 @contextmanager
@@ -163,7 +173,7 @@ def run_floors(
     log: Callable[[str], None] = lambda line: None,
 ) -> FloorResults:
     """Measure each stack at each level, `rounds` times, the stacks' order rotated every round."""
-    unknown = set(stacks) - set(ALL_STACKS)
+    unknown = {split_stack(stack)[0] for stack in stacks} - set(ALL_STACKS)
     if unknown:
         raise ValueError(f"unknown stacks {sorted(unknown)}: choose from {', '.join(ALL_STACKS)}")
     results = FloorResults(seconds)
@@ -262,7 +272,7 @@ def format_table(results: FloorResults) -> str:
     for row in results.rows:
         if (row["stack"], row["streams"]) not in keys:
             keys.append((row["stack"], row["streams"]))
-    for stack, streams in sorted(keys, key=lambda key: (key[1], ALL_STACKS.index(key[0]))):
+    for stack, streams in sorted(keys, key=lambda key: (key[1], ALL_STACKS.index(split_stack(key[0])[0]), key[0])):
         rows = [row for row in results.rows if row["stack"] == stack and row["streams"] == streams]
 
         def cell(name: str, digits: int = 1, rows: list[dict[str, Any]] = rows) -> str:
@@ -279,7 +289,10 @@ def format_table(results: FloorResults) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Measure WebSocket stack floors with the proxy benchmark's rig.")
-    parser.add_argument("--stacks", nargs="+", default=list(ALL_STACKS), choices=ALL_STACKS)
+    parser.add_argument(
+        "--stacks", nargs="+", default=list(ALL_STACKS), metavar="STACK[@PYTHON]",
+        help=f"of {', '.join(ALL_STACKS)}; @PYTHON serves it on that interpreter (e.g. voxrelay@/venv313/bin/python)",
+    )
     parser.add_argument("--streams", nargs="+", type=int, default=[1000])
     parser.add_argument("--seconds", type=float, default=30.0, help="audio per stream")
     parser.add_argument("--rounds", type=int, default=2)
