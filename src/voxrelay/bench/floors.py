@@ -102,7 +102,8 @@ def server_command(stack: str, port: int, upstream_url: str, max_sessions: int) 
     """The command line and extra environment that serve `stack` on `port`, relaying to `upstream_url`.
 
     `stack@/path/to/python` runs the server on that interpreter (its environment must have voxrelay installed);
-    the rig stays on this one."""
+    the rig stays on this one.
+    """
     stack, python = split_stack(stack)
     if stack == REFERENCE:
         serve = ["serve", "--port", str(port), "--log-level", "warning", "--engine", "deepgram"]
