@@ -133,9 +133,9 @@ def test_dictation_goes_in_at_the_caret_with_spaces_on_both_sides(
 
 def test_dictation_replaces_the_selection(launch_chromium: Any, gateway: Gateway, tmp_path: Path) -> None:
     # Not s01 ("Turn on the kitchen lights."): where the fake mic's loop starts moves the segment's start, and
-    # tiny.en then hears "Part on" or "Pardon". Streamed at 40 leads of 0.3-1.3 s: 17 one-word and 2 two-word
-    # errors with today's finals (17 and 0 with the old beam-2 ones, 4 and 0 with 30 s windows, which cost the
-    # corpus words: docs/benchmarks.md); a 5-word clip's bound cannot absorb that. s02 was right at all 40.
+    # tiny.en then hears "Part on" or "Pardon". Streamed at 40 leads of 0.3-1.3 s: 17 streams wrong, 2 of them by
+    # two words, with today's finals (17 and 0 with the old beam-2 ones, 4 and 0 with 30 s windows, which cost
+    # the corpus words: docs/benchmarks.md); a 5-word clip's one-word bound cannot absorb that. s02: right at all 40.
     ui = Page(launch_chromium, gateway, tmp_path, "s02_command_timer.wav")
     head, word, tail = "Please ", "PLACEHOLDER", " now"
     ui.textarea.fill(head + word + tail)
