@@ -253,14 +253,19 @@ async def _capacity_session(
 
 def whole_file_transcripts(clips: Sequence[Clip], model: str = "tiny.en") -> list[str]:
     """faster-whisper's own transcription of each whole file (its defaults: beam 5, 30 s windows)."""
+    return whole_file_texts([clip.pcm for clip in clips], model)
+
+
+def whole_file_texts(recordings: Sequence[np.ndarray], model: str = "tiny.en") -> list[str]:
+    """`whole_file_transcripts` of float32 16 kHz recordings that are not corpus clips (e.g. a clip re-timed)."""
     from faster_whisper import WhisperModel
 
     from voxrelay.engines.local.model_files import resolve_model
 
     whisper = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
     out = []
-    for clip in clips:
-        segments, _ = whisper.transcribe(clip.pcm, language="en")
+    for pcm in recordings:
+        segments, _ = whisper.transcribe(pcm, language="en")
         out.append(" ".join(s.text.strip() for s in segments))
     return out
 

@@ -41,7 +41,7 @@ from voxrelay.engines.local.model_files import resolve_model
 from voxrelay.engines.local.scheduler import JobTiming
 from voxrelay.tasks import cancel_future, hand_back, settle_exception, settle_result
 
-__all__ = ["FileLane", "whisper_model"]
+__all__ = ["FileLane", "lower_thread_priority", "whisper_model"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ class FileLane:
             thread.join(timeout=60)
 
     def _serve(self) -> None:
-        _lower_priority(self._nice)
+        if not lower_thread_priority(self._nice):
+            log.warning("could not lower the file lane's CPU priority; file windows compete with live decodes")
         try:
             while True:
                 with self._cond:
@@ -159,13 +160,17 @@ def whisper_model(name: str, device: str, compute_type: str, cpu_threads: int) -
     return WhisperModel(resolve_model(name), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
 
 
-def _lower_priority(nice: int) -> None:
-    # Linux schedules threads as tasks with their own nice value, so this lowers this thread only
-    # (and the threads it starts); elsewhere the same call would renice the whole process, so skip it.
+def lower_thread_priority(nice: int) -> bool:
+    """Add `nice` to the calling thread's nice value (Linux; the threads it starts inherit it). False if refused.
+
+    Linux schedules threads as tasks with their own nice value, so this lowers this thread only; elsewhere
+    the same call would renice the whole process, so it does nothing there (and returns True).
+    """
     if nice <= 0 or not sys.platform.startswith("linux"):
-        return
+        return True
     tid = threading.get_native_id()
     try:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError:
-        log.warning("could not lower the file lane's CPU priority; file windows compete with live decodes")
+        return False
+    return True

@@ -165,4 +165,3 @@ class InferenceScheduler:
             finally:
                 with self._cond:
                     self.busy -= 1
-
