@@ -200,3 +200,42 @@ def test_a_job_outliving_its_event_loop_leaves_the_worker_serving() -> None:
         threading.excepthook = previous_hook
         release.set()
         scheduler.close()
+
+
+async def test_interim_workers_serve_interims_and_the_others_finals_only() -> None:
+    scheduler = InferenceScheduler(workers=1, interim_workers=1)
+    hold_interims, hold_finals = threading.Event(), threading.Event()
+    interim_running, final_running = threading.Event(), threading.Event()
+
+    def held(running: threading.Event, hold: threading.Event):  # type: ignore[no-untyped-def]
+        def run() -> str:
+            running.set()
+            hold.wait(10)
+            return threading.current_thread().name
+
+        return run
+
+    def where() -> str:
+        return threading.current_thread().name
+
+    try:
+        # An interim holds the interims' worker: a final still runs at once, on the finals' worker.
+        long_interim = scheduler.submit(held(interim_running, hold_interims), priority=INTERIM, key="s1")
+        assert await asyncio.to_thread(interim_running.wait, 10)
+        final_name, _ = await asyncio.wait_for(scheduler.submit(where, priority=FINAL), 10)
+        # A final holds the finals' worker and another waits: the interims' worker, once free, serves an
+        # interim but never takes the waiting final.
+        long_final = scheduler.submit(held(final_running, hold_finals), priority=FINAL)
+        assert await asyncio.to_thread(final_running.wait, 10)
+        waiting_final = scheduler.submit(where, priority=FINAL)
+        hold_interims.set()
+        await long_interim
+        interim_name, _ = await asyncio.wait_for(scheduler.submit(where, priority=INTERIM, key="s2"), 10)
+        hold_finals.set()
+        names = [r[0] for r in await asyncio.gather(long_interim, long_final, waiting_final)]
+        assert final_name.startswith("inference-") and names[1:] == [final_name, final_name]
+        assert interim_name.startswith("interims-") and names[0] == interim_name
+    finally:
+        hold_interims.set()
+        hold_finals.set()
+        scheduler.close()

@@ -101,6 +101,8 @@ def test_a_one_thread_token_handle_decodes_the_same_words(decoder: WhisperDecode
     """
     separate = WhisperDecoder("tiny.en", token_threads=1)
     assert separate._tokens is not separate._model.model  # the second handle is really in use
+    same_threads = WhisperDecoder("tiny.en", cpu_threads=1, token_threads=1)
+    assert same_threads._tokens is same_threads._model.model  # a handle with the same threads would only cost memory
     before, pcm = clip("s13_pause_letter.wav").pcm()[: 16000 * 3], clip("s10_dictation_email.wav").pcm()
     context = Context(before, decoder.decode(before, window_pad_s=8.0).text)
     for options in (

@@ -53,8 +53,9 @@ class LocalSettings(EngineSettings):
     # a second (issue 16, "decode workers, one thread each" in docs/benchmarks.md; was 0).
     cpu_threads: int = Field(default=1, ge=0)
     # Threads of the token loop (generation, word alignment) per decode, on a second handle of the model (CPU
-    # only); 0 = the encoder's handle and threads. One thread decodes tokens ~2x faster than two on a 2-core
-    # AMD EPYC (tiny.en, same tokens: per-step thread syncs cost more than they gain; docs/benchmarks.md).
+    # only; none while it equals cpu_threads, as by default); 0 = the encoder's handle and threads. One thread
+    # decodes tokens ~2x faster than two on a 2-core AMD EPYC (tiny.en, same tokens: per-step thread syncs cost
+    # more than they gain; docs/benchmarks.md).
     token_threads: int = Field(default=1, ge=0)
     # Threads of the file lane's own model (uploads; see engines/local/file_lane.py).
     file_cpu_threads: int = Field(default=1, ge=0)
@@ -64,6 +65,10 @@ class LocalSettings(EngineSettings):
     # per usable core (was 1): a stop's final no longer waits behind a running interim, and under load the
     # decodes of both workers fill the cores that one decode's single-threaded token loop leaves idle.
     decode_workers: int = Field(default_factory=usable_cores, ge=1, le=16)
+    # Interims on a second copy of the model whose threads run at this much higher a nice value (Linux, CPU), on
+    # `decode_workers` threads of their own, so the kernel gives a contested core to a final first
+    # (`engines/local/priority.py`; +1 model in memory); 0 = interims share the finals' model and workers.
+    interim_nice: int = Field(default=10, ge=0, le=19)
     # Seconds between interim decodes.
     interim_interval: float = Field(default=0.5, gt=0, le=10)
     # An utterance longer than this is cut (at its quietest point of the last 3 s), its part decoded as a final

@@ -99,7 +99,8 @@ class WhisperDecoder:
         token_threads: int = 0,
     ) -> None:
         """`cpu_threads` run the encoder (0: CTranslate2's default); `token_threads` > 0 gives the token loop
-        (generation, word alignment) a second handle on the same model files with that many threads (CPU only)."""
+        (generation, word alignment) a second handle on the same model files with that many threads (CPU only;
+        none when it equals `cpu_threads`: a copy with the same threads cost ~50 MB and decoded no faster)."""
         from faster_whisper import WhisperModel
 
         self.model_name = model
@@ -115,7 +116,7 @@ class WhisperDecoder:
         # matrices gain from both. So tokens may run on their own one-thread handle (+65 MB RSS for tiny.en).
         self._tokens: Any = self._model.model
         self._aligner: Any = self._model
-        if token_threads > 0 and device == "cpu":
+        if token_threads > 0 and token_threads != cpu_threads and device == "cpu":
             self._tokens = token_model(model, compute_type, token_threads, workers)
             self._aligner = copy.copy(self._model)  # faster-whisper's alignment, run by the token handle
             self._aligner.model = self._tokens
