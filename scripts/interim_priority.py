@@ -9,7 +9,7 @@ final: the last 4.5 s of each clip of 8 s or more after 3 s of context, silence 
 interims: the same 4.5 s, silence 2 s. Two threads decode interims back to back for SECONDS while the main
 thread decodes finals one after another. `shared`: one decoder with three workers for both (nice 0); `lane`:
 finals on a one-worker decoder, interims on a two-worker decoder created from a thread whose nice value was
-raised by NICE (`priority.lower_thread_priority`: the threads CTranslate2 starts inherit it). Prints the
+raised by NICE (`file_lane.lower_thread_priority`: the threads CTranslate2 starts inherit it). Prints the
 final's time alone and under the load (p50, p95) and the interims decoded per second.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from voxrelay.bench.common import load_clips
-from voxrelay.engines.local.priority import lower_thread_priority
+from voxrelay.engines.local.file_lane import lower_thread_priority
 from voxrelay.engines.local.whisper import Context, WhisperDecoder
 
 RATE = 16000

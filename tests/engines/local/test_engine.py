@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
-import os
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -198,64 +194,3 @@ def test_agreed_words_of_a_long_utterance_are_committed_while_it_goes_on(monkeyp
     text = " ".join(f.transcript for f in finals if f.transcript)
     assert wer([long.reference], [text]) <= 0.15, text
     assert all(not i.words for i in interims)  # timed for the agreement only: words were not asked for
-
-
-def thread_nice_values() -> list[int]:
-    """The nice value of every thread of this process (Linux: /proc/self/task/*/stat, field 19)."""
-    values = []
-    for stat in Path("/proc/self/task").glob("*/stat"):
-        try:
-            text = stat.read_text()
-        except FileNotFoundError:  # the thread ended
-            continue
-        values.append(int(text[text.rindex(")") + 2 :].split()[16]))
-    return values
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
-def test_interims_decode_on_a_model_copy_whose_threads_yield_to_finals(engine: LocalEngine) -> None:
-    interim_decoder = engine.interim_decoder
-    assert interim_decoder is not None and interim_decoder is not engine.decoder
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    # CTranslate2's workers of the interims' copy (one per decode worker) run at the raised nice value.
-    assert thread_nice_values().count(min(19, base + engine.settings.interim_nice)) >= engine.decode_workers
-    used: list[str] = []
-    for decoder, name in ((engine.decoder, "finals"), (interim_decoder, "interims")):
-        real = decoder.decode
-        decoder.decode = functools.partial(lambda real, name, *a, **k: used.append(name) or real(*a, **k), real, name)  # type: ignore[method-assign]
-
-    audio = np.concatenate([clip("s11_long_paragraph.wav").pcm(), silence(1.0)])
-
-    async def run() -> tuple[list[FinalResult], list[InterimResult]]:
-        stream = await engine.open(StreamConfig(interim_results=True, vad_events=False))
-        events: list[object] = []
-
-        async def collect() -> None:
-            async for event in stream.events():
-                events.append(event)
-
-        collector = asyncio.create_task(collect())
-        for offset in range(0, len(audio), 1600):
-            await stream.send_audio(audio[offset : offset + 1600])
-            await asyncio.sleep(0.02)  # the pace: five times real time, so interims come due
-        await stream.close()
-        await collector
-        return [e for e in events if isinstance(e, FinalResult)], [e for e in events if isinstance(e, InterimResult)]
-
-    try:
-        finals, interims = asyncio.run(run())
-    finally:
-        for decoder in (engine.decoder, interim_decoder):
-            del decoder.decode  # type: ignore[attr-defined]
-    assert interims and finals
-    assert used.count("interims") >= len(interims) and used.count("finals") >= len(finals)
-    assert wer([clip("s11_long_paragraph.wav").reference], [" ".join(f.transcript for f in finals)]) < 0.15
-
-
-def test_interim_nice_zero_shares_the_finals_decoder() -> None:
-    engine = LocalEngine(LocalSettings(interim_nice=0))
-    asyncio.run(engine.start())
-    try:
-        assert engine.interim_decoder is None
-    finally:
-        asyncio.run(engine.stop())

@@ -1,9 +1,8 @@
 """Engine `local`: faster-whisper on this machine, no key and no network.
 
 The engine owns what every stream shares: the Whisper model behind one `InferenceScheduler`
-(finals before interims; interims on a second copy of the model at a lower CPU priority,
-`local.priority`), the Silero VAD on one `VadWorker` thread, and the file lane for uploads.
-Each session is a `LocalStream` (`local.stream`), which says how a stream works.
+(finals before interims), the Silero VAD on one `VadWorker` thread, and the file lane for
+uploads. Each session is a `LocalStream` (`local.stream`), which says how a stream works.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from voxrelay.engines.base import (
 from voxrelay.engines.files import FileRequest, FileTranscript
 from voxrelay.engines.local.file_lane import FileLane, whisper_model
 from voxrelay.engines.local.files import transcribe_file
-from voxrelay.engines.local.priority import built_at_lower_priority, priority_is_per_thread
 from voxrelay.engines.local.prompting import language_error
 from voxrelay.engines.local.scheduler import FINAL, InferenceScheduler, JobTiming
 from voxrelay.engines.local.settings import LocalSettings
@@ -64,7 +62,6 @@ class LocalEngine(Engine):
         # Seconds of the previous final decoded in front of the next one (0: none).
         self.final_context_s = settings.final_context_s
         self.decoder: WhisperDecoder | None = None
-        self.interim_decoder: WhisperDecoder | None = None  # None: interims use `decoder` (and its workers)
         self.vad: SileroVad | None = None
         self.scheduler: InferenceScheduler | None = None
         self.file_lane: FileLane | None = None  # uploads; its model loads on the first one
@@ -72,14 +69,9 @@ class LocalEngine(Engine):
     async def start(self) -> None:
         try:
             self.decoder, vad = await asyncio.to_thread(self._load)
-            self.interim_decoder = await asyncio.to_thread(self._load_interim_decoder)
         except Exception as exc:
             raise EngineFailure(f"could not load the local model {self.model_name!r}: {exc}") from exc
-        self.scheduler = InferenceScheduler(
-            workers=self.decode_workers,
-            on_timing=self._report_timing,
-            interim_workers=self.decode_workers if self.interim_decoder is not None else 0,
-        )
+        self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self._report_timing)
         # Uploads get their own thread and copy of the model (local.file_lane), so live jobs never wait for them.
         load = functools.partial(
             whisper_model, self.model_name, self._device, self._compute_type, self.settings.file_cpu_threads
@@ -100,18 +92,6 @@ class LocalEngine(Engine):
         # Warm up: the first call allocates CTranslate2's buffers.
         decoder.decode(np.zeros(16000, dtype=np.float32))
         return decoder, SileroVad()
-
-    def _load_interim_decoder(self) -> WhisperDecoder | None:
-        """The interims' copy of the model, loaded at `interim_nice` so its threads yield to finals; None: shared."""
-        nice = self.settings.interim_nice
-        if nice == 0 or self._device != "cpu" or not priority_is_per_thread():
-            return None
-        decoder, lowered = built_at_lower_priority(nice, functools.partial(WhisperDecoder.from_settings, self.settings))
-        if not lowered:  # a copy at the same priority would only cost memory
-            log.warning("could not lower the interims' CPU priority; interims share the finals' decoder")
-            return None
-        decoder.decode(np.zeros(16000, dtype=np.float32))  # warm up, as the finals' decoder
-        return decoder
 
     async def open(self, config: StreamConfig) -> LocalStream:
         if not self.started:

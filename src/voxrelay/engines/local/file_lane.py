@@ -12,7 +12,7 @@ released when the engine stops.
 
 Both models still share the cores, and that alone left finals ~200 ms slower during an
 upload (p50). So on Linux the lane raises its own thread's nice value by `file_nice` (19 by
-default; `local.priority`) before it loads the model; the threads CTranslate2 starts for that model inherit
+default) before it loads the model; the threads CTranslate2 starts for that model inherit
 it. When a live decode and a file window want the same core, the kernel gives it to the live
 decode and the file goes on with what is left: with it, finals during an upload were as fast
 as alone. (Pausing the lane while a final runs would not do that: a final arrives while a
@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,11 +38,10 @@ from typing import Any
 
 from voxrelay.engines.base import EngineFailure
 from voxrelay.engines.local.model_files import resolve_model
-from voxrelay.engines.local.priority import lower_thread_priority
 from voxrelay.engines.local.scheduler import JobTiming
 from voxrelay.tasks import cancel_future, hand_back, settle_exception, settle_result
 
-__all__ = ["FileLane", "whisper_model"]
+__all__ = ["FileLane", "lower_thread_priority", "whisper_model"]
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +158,19 @@ def whisper_model(name: str, device: str, compute_type: str, cpu_threads: int) -
     from faster_whisper import WhisperModel  # the `whisper` extra; imported only when an upload needs it
 
     return WhisperModel(resolve_model(name), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Add `nice` to the calling thread's nice value (Linux; the threads it starts inherit it). False if refused.
+
+    Linux schedules threads as tasks with their own nice value, so this lowers this thread only; elsewhere
+    the same call would renice the whole process, so it does nothing there (and returns True).
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return True
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        return False
+    return True

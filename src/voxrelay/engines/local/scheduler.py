@@ -1,11 +1,7 @@
 """One inference scheduler shared by every local-engine session.
 
 Sessions submit decode jobs; worker threads (`decode_workers`, one per usable core by
-default) each run one at a time, finals before interims, finals oldest first. With
-`interim_workers`, interims get threads of their own and the other workers run finals
-only: the engine gives those threads a decoder whose CTranslate2 threads run at a lower
-CPU priority (`local.priority`), so a final that arrives while interims keep the cores
-busy gets a core from the kernel at once instead of waiting for an interim to end.
+default) each run one at a time, finals before interims, finals oldest first.
 Uploaded files are not decoded here but on the engine's file lane (`local.file_lane`),
 so a live job never waits behind a file window. A session has at most one interim job
 waiting: a newer one replaces it, so a busy machine decodes each session's freshest
@@ -58,37 +54,20 @@ class _Job:
 
 
 class InferenceScheduler:
-    """Priority queues of blocking jobs: `workers` threads serve finals (and interims, unless
-    `interim_workers` threads of their own serve those)."""
+    """A priority queue of blocking jobs served by `workers` threads."""
 
-    def __init__(
-        self,
-        workers: int = 1,
-        on_timing: Callable[[int, JobTiming], None] | None = None,
-        *,
-        interim_workers: int = 0,
-    ) -> None:
-        self._heaps: dict[int, list[_Job]] = {FINAL: [], INTERIM: []}
+    def __init__(self, workers: int = 1, on_timing: Callable[[int, JobTiming], None] | None = None) -> None:
+        self._heap: list[_Job] = []
         self._waiting_by_key: dict[Hashable, _Job] = {}
         self._started_at: dict[Hashable, int] = {}  # a key's last interim: its place in `_starts`
         self._starts = itertools.count()
-        # One lock for both queues; interims have a condition of their own when their own threads wait on it.
-        lock = threading.RLock()
-        self._cond = threading.Condition(lock)  # signals finals (and interims when the workers serve both)
-        self._interim_cond = threading.Condition(lock) if interim_workers else self._cond
+        self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closed = False
         self._on_timing = on_timing
         self.busy = 0
-        shared = (FINAL,) if interim_workers else (FINAL, INTERIM)
         self._threads = [
-            threading.Thread(target=self._serve, args=(shared, self._cond), name=f"inference-{i}", daemon=True)
-            for i in range(workers)
-        ] + [
-            threading.Thread(
-                target=self._serve, args=((INTERIM,), self._interim_cond), name=f"interims-{i}", daemon=True
-            )
-            for i in range(interim_workers)
+            threading.Thread(target=self._serve, name=f"inference-{i}", daemon=True) for i in range(workers)
         ]
         for thread in self._threads:
             thread.start()
@@ -116,8 +95,8 @@ class InferenceScheduler:
                     previous.cancelled = True
                     previous.future.cancel()
                 self._waiting_by_key[key] = job
-            heapq.heappush(self._heaps[priority], job)
-            (self._interim_cond if priority == INTERIM else self._cond).notify()
+            heapq.heappush(self._heap, job)
+            self._cond.notify()
         return future
 
     def cancel(self, key: Hashable) -> bool:
@@ -142,30 +121,27 @@ class InferenceScheduler:
     @property
     def queued(self) -> int:
         with self._cond:
-            return sum(not job.cancelled for heap in self._heaps.values() for job in heap)
+            return sum(not job.cancelled for job in self._heap)
 
     def close(self) -> None:
         """Stop the workers after the job in hand; waiting jobs are cancelled."""
         with self._cond:
             self._closed = True
-            for heap in self._heaps.values():
-                for job in heap:
-                    hand_back(job.loop, cancel_future, job.future)
-                heap.clear()
+            for job in self._heap:
+                hand_back(job.loop, cancel_future, job.future)
+            self._heap.clear()
             self._cond.notify_all()
-            self._interim_cond.notify_all()
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _serve(self, priorities: tuple[int, ...], ready: threading.Condition) -> None:
-        heaps = [self._heaps[priority] for priority in priorities]  # served in this order
+    def _serve(self) -> None:
         while True:
-            with ready:
-                while not any(heaps) and not self._closed:
-                    ready.wait()
+            with self._cond:
+                while not self._heap and not self._closed:
+                    self._cond.wait()
                 if self._closed:
                     return
-                job = heapq.heappop(next(heap for heap in heaps if heap))
+                job = heapq.heappop(self._heap)
                 if job.key is not None and self._waiting_by_key.get(job.key) is job:
                     del self._waiting_by_key[job.key]
                 # Also skip a job nobody waits for any more (its awaiting task was cancelled: a stream

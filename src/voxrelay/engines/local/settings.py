@@ -65,10 +65,6 @@ class LocalSettings(EngineSettings):
     # per usable core (was 1): a stop's final no longer waits behind a running interim, and under load the
     # decodes of both workers fill the cores that one decode's single-threaded token loop leaves idle.
     decode_workers: int = Field(default_factory=usable_cores, ge=1, le=16)
-    # Interims on a second copy of the model whose threads run at this much higher a nice value (Linux, CPU), on
-    # `decode_workers` threads of their own, so the kernel gives a contested core to a final first
-    # (`engines/local/priority.py`; +1 model in memory); 0 = interims share the finals' model and workers.
-    interim_nice: int = Field(default=10, ge=0, le=19)
     # Seconds between interim decodes.
     interim_interval: float = Field(default=0.5, gt=0, le=10)
     # An utterance longer than this is cut (at its quietest point of the last 3 s), its part decoded as a final

@@ -90,7 +90,6 @@ class LocalStream(EngineStream):
         assert engine.decoder is not None and engine.vad_worker is not None and engine.scheduler is not None
         self._engine = engine
         self._decoder = engine.decoder
-        self._interim_decoder = engine.interim_decoder or engine.decoder
         self._vad = engine.vad_worker.open()
         self._scheduler = engine.scheduler
         self._config = config
@@ -235,7 +234,7 @@ class LocalStream(EngineStream):
         self, audio: np.ndarray, final: bool, context: Context | None = None, words: bool = False
     ) -> Decoded:
         cfg = self._config
-        return (self._decoder if final else self._interim_decoder).decode(
+        return self._decoder.decode(
             audio,
             language=cfg.language,
             prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
