@@ -29,6 +29,7 @@ def test_bench_quick_writes_a_complete_report(tmp_path: Path) -> None:
     assert 0 <= summary["realtime_wer"] < 0.5
     assert 0 <= summary["streaming_wer"] < 0.5 and 0 <= summary["whole_file_wer"] < 0.5
     assert summary["capacity"] and summary["capacity"][0]["finals"] >= 1
+    assert summary["capacity"][0]["interims_per_audio_s"] > 0  # interims came under that load too
     # The proxy path relayed stamped transcripts at every level.
     for row in data["proxy"]["levels"]:
         assert row["messages_direct"] > 0 and row["messages_relayed"] > 0

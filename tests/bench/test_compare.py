@@ -23,7 +23,7 @@ def corpus_summary(stop: float, *, wer: float, capacity: int, behind: int = 0) -
         "streaming_wer": wer,
         "whole_file_wer": 0.05,
         "capacity": [{"sessions": 8, "final_after_stop_p50_s": stop, "final_after_stop_p95_s": 0.4,
-                      "sessions_behind": behind}],
+                      "sessions_behind": behind, "interims_per_audio_s": 1.5 - behind / 2}],
         "capacity_sessions": capacity,
     }
 
@@ -54,6 +54,8 @@ def test_a_corpus_row_holds_both_sides_in_display_units_and_the_difference_this_
     gap = rows["gap to whole-file WER (5.00 %)"]
     assert gap.this == pytest.approx((1.0,)) and gap.other == pytest.approx((2.0,))
     assert rows["8 sessions: sessions behind"].cells() == ("0", "2", "-2")
+    interims = rows["8 sessions: interims per second of audio"]
+    assert interims.better == "higher" and interims.cells() == ("1.50", "0.50", "+1.00")
     capacity = next(r for r in rows.values() if r.measure.startswith("capacity"))
     assert capacity.better == "higher" and capacity.cells() == ("8", "0", "+8") and "of 8" in capacity.measure
 

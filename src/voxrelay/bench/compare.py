@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["Row", "compare_lines", "corpus_rows", "group_summary", "long_rows", "markdown_table", "text_table"]
 
 Values = tuple[float | None, ...]
-_DIGITS = {"ms": 0, "ms/s": 1, "%": 2, "points": 2, "sessions": 0, "clips": 0}
+_DIGITS = {"ms": 0, "ms/s": 1, "%": 2, "points": 2, "sessions": 0, "clips": 0, "/s": 2}
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _gap(summary: Mapping[str, Any]) -> float | None:
 
 
 def _capacity_rows(this: Mapping[str, Any], other: Mapping[str, Any], fails: tuple[bool, bool]) -> list[Row]:
-    """Per level: final after stop p50 / p95 and sessions behind; then the most sessions that passed."""
+    """Per level: final after stop p50 / p95, sessions behind and interims' rate; then the most sessions that passed."""
     by_level = [{r["sessions"]: r for r in s.get("capacity") or []} for s in (this, other)]
     rows = []
     for level in sorted(set(by_level[0]) | set(by_level[1])):
@@ -79,6 +79,8 @@ def _capacity_rows(this: Mapping[str, Any], other: Mapping[str, Any], fails: tup
                 _level_ms(a), _level_ms(b), failed=fails),
             Row(f"{level} sessions: sessions behind", "sessions",
                 (a.get("sessions_behind"),), (b.get("sessions_behind"),), failed=fails),
+            Row(f"{level} sessions: interims per second of audio", "/s",
+                (a.get("interims_per_audio_s"),), (b.get("interims_per_audio_s"),), "higher", fails),
         ]
     if rows:
         levels = ", ".join(str(level) for level in sorted(set(by_level[0]) | set(by_level[1])))

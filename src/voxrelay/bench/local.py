@@ -217,10 +217,13 @@ async def measure_capacity(
         outcomes = await asyncio.gather(
             *(_capacity_session(url, clips, per_session, i, keyterms) for i in range(level))
         )
-        latencies = [final for finals, _ in outcomes for final in finals]
+        latencies = [final for finals, _, _ in outcomes for final in finals]
         # A session that needs over a second after stop is working through a backlog:
         # the engine has fallen behind real time.
-        behind = sum(worst > 1.0 for _, worst in outcomes)
+        behind = sum(worst > 1.0 for _, worst, _ in outcomes)
+        # How often a session's interim was refreshed: what a load takes from interims (finals keep priority).
+        interims = sum(count for _, _, (count, _) in outcomes)
+        audio_s = sum(seconds for _, _, (_, seconds) in outcomes)
         lag = lag_columns(lag_before, await _scrape_lag(metrics_url))
         rows.append(
             {
@@ -229,6 +232,7 @@ async def measure_capacity(
                 "final_after_stop_p95_s": percentile(latencies, 95),
                 "sessions_behind": behind,
                 "finals": len(latencies),
+                "interims_per_audio_s": interims / audio_s if audio_s else None,
                 **lag,
             }
         )
@@ -238,17 +242,21 @@ async def measure_capacity(
 
 async def _capacity_session(
     url: str, clips: Sequence[Clip], per_session: int, index: int, keyterms: Sequence[str] = ()
-) -> tuple[list[float], float]:
-    """One of N concurrent sessions: its finals-after-stop and its worst stop-to-stopped time."""
-    finals, worst = [], 0.0
+) -> tuple[list[float], float, tuple[int, float]]:
+    """One of N concurrent sessions: its finals-after-stop, its worst stop-to-stopped time, and
+    (interims received, seconds of audio sent)."""
+    finals, worst, interims, audio_s = [], 0.0, 0, 0.0
     for k in range(per_session):
         clip = clips[(index * per_session + k) % len(clips)]
-        result = await _stream(url, clip.trimmed(), 300, keyterms)
+        pcm = clip.trimmed()
+        result = await _stream(url, pcm, 300, keyterms)
         final, stopped = _final_after_stop(result)
         if final is not None:
             finals.append(final)
         worst = max(worst, stopped if stopped is not None else 99.0)
-    return finals, worst
+        interims += sum(m["type"] == "interim_transcript" for m in result.messages)
+        audio_s += len(pcm) / RATE
+    return finals, worst, (interims, audio_s)
 
 
 def whole_file_transcripts(clips: Sequence[Clip], model: str = "tiny.en") -> list[str]:
