@@ -113,7 +113,8 @@ class WhisperDecoder:
         )
         # The token loop multiplies small matrices one step at a time: on two cores, two threads syncing at every
         # step decode ~2x slower than one (tiny.en, same tokens; docs/benchmarks.md), while the encoder's big
-        # matrices gain from both. So tokens may run on their own one-thread handle (+65 MB RSS for tiny.en).
+        # matrices gain from both. So tokens may run on their own one-thread handle (~50 MB RSS for tiny.en),
+        # needed only where the encoder has more threads than the token loop.
         self._tokens: Any = self._model.model
         self._aligner: Any = self._model
         if token_threads > 0 and token_threads != cpu_threads and device == "cpu":
