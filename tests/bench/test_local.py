@@ -66,20 +66,20 @@ def test_a_running_gateway_exports_the_lag_histogram() -> None:
     assert histogram.buckets[-1][0] == float("inf") and histogram.count >= 0
 
 
-def test_the_report_prints_the_lag_per_level(tmp_path: Path) -> None:
+def test_the_report_prints_the_lag_and_the_interims_per_level(tmp_path: Path) -> None:
     results = LocalResults()
     results.capacity = [
         {"sessions": 4, "final_after_stop_p50_s": 0.2, "final_after_stop_p95_s": 0.3, "sessions_behind": 0,
-         "finals": 12, "loop_lag_p50_ms": 0.61, "loop_lag_p99_ms": 4.2, "loop_lag_mean_ms": 0.8,
+         "finals": 12, "interims_per_audio_s": 1.234, "loop_lag_p50_ms": 0.61, "loop_lag_p99_ms": 4.2, "loop_lag_mean_ms": 0.8,
          "loop_lag_samples": 300},
-        # A bench.json from before the probe existed has no lag columns.
+        # A bench.json from before the probe and the interims' count existed has neither column.
         {"sessions": 16, "final_after_stop_p50_s": 0.3, "final_after_stop_p95_s": 0.6, "sessions_behind": 1,
          "finals": 48},
     ]
     results.capacity_sessions = 4
     report = write_report(tmp_path, {"mode": "full", "command": "voxrelay bench", "local": results.to_dict()})
     text = report.read_text()
-    assert "event-loop lag p50 / p99 ms" in text
-    assert "| 4 | 200 | 300 | 0 | 0.61 / 4.20 |" in text
-    assert "| 16 | 300 | 600 | 1 | n/a / n/a |" in text
+    assert "interims / s of audio | event-loop lag p50 / p99 ms" in text
+    assert "| 4 | 200 | 300 | 0 | 1.23 | 0.61 / 4.20 |" in text
+    assert "| 16 | 300 | 600 | 1 | n/a | n/a / n/a |" in text
     assert json.loads((tmp_path / "bench.json").read_text())["local"]["capacity"][0]["loop_lag_p99_ms"] == 4.2
