@@ -16,6 +16,7 @@ from voxrelay.bench.offline import stream_finals
 from voxrelay.engines.base import FinalResult, InterimResult, StreamConfig
 from voxrelay.engines.local.early_final import EarlyFinal
 from voxrelay.engines.local.engine import LocalEngine
+from voxrelay.engines.local.scheduler import FINAL, INTERIM
 from voxrelay.engines.local.settings import LocalSettings
 
 # Clips with pauses inside: each streams as two or more finals, most after a short pause.
@@ -194,3 +195,80 @@ def test_agreed_words_of_a_long_utterance_are_committed_while_it_goes_on(monkeyp
     text = " ".join(f.transcript for f in finals if f.transcript)
     assert wer([long.reference], [text]) <= 0.15, text
     assert all(not i.words for i in interims)  # timed for the agreement only: words were not asked for
+
+
+def test_interims_of_sessions_waiting_together_are_decoded_as_one_batch() -> None:
+    """With the worker busy, three sessions' interims wait; the next free worker decodes them in one batch, and
+    each session gets the words of its own audio."""
+    engine = LocalEngine(LocalSettings(decode_workers=1, interim_batch=4, early_final=False))
+    names = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]  # no pause in 2 s
+
+    async def run() -> tuple[list[int], list[list[InterimResult]]]:
+        await engine.start()
+        assert engine.scheduler is not None
+        scheduler = engine.scheduler
+        batches: list[int] = []
+        run_batch = scheduler._batch_runner
+        assert run_batch is not None
+
+        def recording(items: list[Any]) -> list[Any]:
+            batches.append(len(items))
+            return run_batch(items)
+
+        scheduler._batch_runner = recording
+        held, release = threading.Event(), threading.Event()
+
+        def blocker() -> None:
+            held.set()
+            release.wait(30)
+
+        blocked = scheduler.submit(blocker, priority=FINAL)
+        assert await asyncio.to_thread(held.wait, 30)
+        queued, waiting = asyncio.Event(), []
+        submit = scheduler.submit
+
+        def counting(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            future = submit(*args, **kwargs)
+            if kwargs.get("priority") == INTERIM:
+                waiting.append(future)
+            if sum(not f.done() for f in waiting) >= len(names):
+                queued.set()
+            return future
+
+        scheduler.submit = counting  # type: ignore[method-assign]
+        streams = [await engine.open(StreamConfig(interim_results=True, vad_events=False)) for _ in names]
+        interims: list[list[InterimResult]] = [[] for _ in names]
+        answered = asyncio.Event()
+        for live in streams:
+            live._interims.first_s = 1.5  # one interim each, of 1.5 s of speech: words to check
+
+        async def collect(i: int) -> None:
+            async for event in streams[i].events():
+                if isinstance(event, InterimResult):
+                    interims[i].append(event)
+                    if all(interims):
+                        answered.set()
+
+        collectors = [asyncio.create_task(collect(i)) for i in range(len(names))]
+        for live, name in zip(streams, names, strict=True):
+            audio = clip(name).pcm()[: 2 * 16000]
+            for offset in range(0, len(audio), 800):
+                await live.send_audio(audio[offset : offset + 800])
+        await asyncio.wait_for(queued.wait(), 30)  # each session's interim waits behind the held worker
+        release.set()
+        await blocked
+        await asyncio.wait_for(answered.wait(), 60)  # each session's first interim, decoded in the batch
+        for live in streams:
+            await live.abort()
+        await asyncio.gather(*collectors)
+        await engine.stop()
+        return batches, interims
+
+    batches, interims = asyncio.run(asyncio.wait_for(run(), 120))
+    assert batches[:1] == [3], batches
+    references = {name: set(normalize(clip(name).reference).split()) for name in names}
+    for name, got in zip(names, interims, strict=True):
+        said = normalize(got[0].transcript).split()
+        heard = {other: sum(w in words for w in said) / max(1, len(said)) for other, words in references.items()}
+        # Its own clip's words, not another session's: a mix-up in the batch would swap whole sentences.
+        assert heard[name] >= 0.5 and all(heard[name] > v for o, v in heard.items() if o != name), (name, said, heard)

@@ -1,10 +1,11 @@
 import asyncio
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
-from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler
+from voxrelay.engines.local.scheduler import FINAL, INTERIM, InferenceScheduler, JobTiming
 
 
 async def test_finals_jump_the_queue_and_interims_coalesce() -> None:
@@ -199,4 +200,82 @@ def test_a_job_outliving_its_event_loop_leaves_the_worker_serving() -> None:
     finally:
         threading.excepthook = previous_hook
         release.set()
+        scheduler.close()
+
+
+@dataclass(frozen=True)
+class _Item:
+    name: str
+    group: str | None
+    size: float
+
+
+async def test_waiting_interims_of_one_group_run_as_one_batch() -> None:
+    batches: list[list[str]] = []
+
+    def run_batch(items: list[_Item]) -> list[str]:
+        batches.append([item.name for item in items])
+        if any(item.name == "bad" for item in items):
+            raise ValueError("batch failed")
+        return [f"{item.name}!" for item in items]
+
+    scheduler = InferenceScheduler(workers=1, batch_runner=run_batch, max_batch=3)
+    gate, running = threading.Event(), threading.Event()
+    order: list[str] = []
+    job = _recorder(order, gate, running)
+
+    def interim(name: str, group: str | None, size: float) -> asyncio.Future[tuple[object, JobTiming]]:
+        return scheduler.submit(job(name), priority=INTERIM, key=name, batch=_Item(name, group, size))
+
+    try:
+        blocker = scheduler.submit(job("blocker"), priority=FINAL)
+        assert await asyncio.to_thread(running.wait, 10)
+        a1 = interim("a1", "a", 2.0)
+        b1 = interim("b1", "b", 2.0)  # another group: never in a's batch
+        a2 = interim("a2", "a", 5.0)
+        a3 = interim("a3", "a", 2.5)
+        a4 = interim("a4", "a", 2.2)
+        final = scheduler.submit(job("final"), priority=FINAL)
+        alone = interim("alone", None, 2.0)  # not batchable: runs by itself, as submitted
+        gate.set()
+        results = await asyncio.gather(blocker, final, a1, a4, a3, a2, b1, alone)
+        # The final ran alone before any interim; a1 took the two of its group closest in size (a4, a3); a2
+        # and b1, each the last of its group, ran alone (their own job), as did the unbatchable one.
+        assert order == ["blocker", "final", "b1", "a2", "alone"]
+        assert batches == [["a1", "a4", "a3"]]
+        assert [r[0] for r in results[2:5]] == ["a1!", "a4!", "a3!"]
+        assert [r[0] for r in results[5:]] == ["a2", "b1", "alone"]
+        assert len({r[1].run for r in results[2:5]}) == 1  # one run, reported to each of them
+        # A failing batch fails every job in it, and the worker goes on.
+        gate.clear()
+        running.clear()
+        blocker = scheduler.submit(job("blocker"), priority=FINAL)
+        assert await asyncio.to_thread(running.wait, 10)
+        failing = [interim("bad", "a", 1.0), interim("mate", "a", 1.0)]
+        gate.set()
+        outcomes = await asyncio.gather(*failing, return_exceptions=True)
+        assert all(isinstance(o, ValueError) for o in outcomes), outcomes
+        assert (await interim("after", "a", 1.0))[0] == "after"
+    finally:
+        gate.set()
+        scheduler.close()
+
+
+async def test_without_a_batch_runner_interims_run_one_by_one() -> None:
+    scheduler = InferenceScheduler(workers=1, max_batch=4)
+    gate, running = threading.Event(), threading.Event()
+    order: list[str] = []
+    job = _recorder(order, gate, running)
+    try:
+        blocker = scheduler.submit(job("blocker"), priority=FINAL)
+        assert await asyncio.to_thread(running.wait, 10)
+        waiting = [
+            scheduler.submit(job(name), priority=INTERIM, key=name, batch=_Item(name, "a", 1.0))
+            for name in ("x", "y")
+        ]
+        gate.set()
+        await asyncio.gather(blocker, *waiting)
+        assert order == ["blocker", "x", "y"]
+    finally:
+        gate.set()
         scheduler.close()

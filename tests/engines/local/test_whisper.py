@@ -9,7 +9,7 @@ import soxr
 from tests.support import clip, wer
 from voxrelay.engines.local.prompting import keyterm_text
 from voxrelay.engines.local.token_guards import drop_repeats
-from voxrelay.engines.local.whisper import Context, WhisperDecoder
+from voxrelay.engines.local.whisper import Context, DecodeRequest, WhisperDecoder
 
 # Clips of ordinary dictation, each a single utterance of 3-7 s.
 DICTATION = ["s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
@@ -117,3 +117,27 @@ def test_a_one_thread_token_handle_decodes_the_same_words(decoder: WhisperDecode
             (w.word, round(w.start, 2), round(w.end, 2)) for w in shared.words
         ]
 
+
+
+def test_a_batch_of_windows_says_what_each_says_alone(decoder: WhisperDecoder) -> None:
+    """Interims of several sessions decoded as one batch: same words as one by one, each in its own slot."""
+    names = ["s02_command_timer.wav", "s10_dictation_email.wav", "librivox_sas_0870.wav", "s07_names_message.wav"]
+    chosen = [clip(name) for name in names]
+    audio = [c.pcm()[: int(16000 * min(5.0, c.duration))] for c in chosen]  # windows of 2.5-5 s: padded to the longest
+    requests = [DecodeRequest(a, window_pad_s=2.0) for a in audio]
+    # Left out of the batch and answered in their slots: digital silence, and a request with a context.
+    silence = DecodeRequest(np.zeros(16000, dtype=np.float32), window_pad_s=2.0)
+    with_context = DecodeRequest(audio[0], window_pad_s=2.0, context=Context(audio[1][:16000], "Hello"))
+    assert with_context.group is None and requests[0].group is not None
+    batch = decoder.decode_batch([requests[0], silence, *requests[1:], with_context])
+    assert len(batch) == 6 and batch[1].text == ""
+    alone = [decoder.decode_request(r).text for r in requests]
+    together = [batch[0].text, *(d.text for d in batch[2:5])]
+    assert all(together), together
+    # Each slot holds its own clip's words (a mix-up would put a whole other sentence there) ...
+    for text, one, c in zip(together, alone, chosen, strict=True):
+        assert wer([one], [text]) <= 0.25, (c.name, one, text)
+    # ... and the batch as a whole loses no more words against the references than decoding one by one.
+    references = [c.reference for c in chosen]
+    assert wer(references, together) <= wer(references, alone) + 0.05, (together, alone)
+    assert wer([decoder.decode_request(with_context).text], [batch[5].text]) == 0.0

@@ -68,10 +68,16 @@ class LocalEngine(Engine):
 
     async def start(self) -> None:
         try:
-            self.decoder, vad = await asyncio.to_thread(self._load)
+            decoder, vad = await asyncio.to_thread(self._load)
         except Exception as exc:
             raise EngineFailure(f"could not load the local model {self.model_name!r}: {exc}") from exc
-        self.scheduler = InferenceScheduler(workers=self.decode_workers, on_timing=self._report_timing)
+        self.decoder = decoder
+        self.scheduler = InferenceScheduler(
+            workers=self.decode_workers,
+            on_timing=self._report_timing,
+            batch_runner=decoder.decode_batch,
+            max_batch=self.settings.interim_batch,
+        )
         # Uploads get their own thread and copy of the model (local.file_lane), so live jobs never wait for them.
         load = functools.partial(
             whisper_model, self.model_name, self._device, self._compute_type, self.settings.file_cpu_threads

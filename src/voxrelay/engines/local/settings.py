@@ -65,6 +65,11 @@ class LocalSettings(EngineSettings):
     # per usable core (was 1): a stop's final no longer waits behind a running interim, and under load the
     # decodes of both workers fill the cores that one decode's single-threaded token loop leaves idle.
     decode_workers: int = Field(default_factory=usable_cores, ge=1, le=16)
+    # Interims of different sessions decoded as one batch, at most (1 = each alone): a batch's token loop costs
+    # little more than one decode's. With 4 on 2 cores, 9-56 % more interims under load, but the finals' p50 and
+    # p95 got worse at most levels (they wait behind a batch, and the pacer spends the saving on more interims),
+    # so off by default (issue 16, docs/benchmarks.md).
+    interim_batch: int = Field(default=1, ge=1, le=16)
     # Seconds between interim decodes.
     interim_interval: float = Field(default=0.5, gt=0, le=10)
     # An utterance longer than this is cut (at its quietest point of the last 3 s), its part decoded as a final

@@ -58,7 +58,7 @@ from voxrelay.engines.local.prompting import keyterm_text
 from voxrelay.engines.local.results import agreed_final, dictated, shift, tail_context, word_context
 from voxrelay.engines.local.scheduler import FINAL, INTERIM
 from voxrelay.engines.local.segmenter import Cut, Segmenter, SegmenterConfig
-from voxrelay.engines.local.whisper import Context, Decoded
+from voxrelay.engines.local.whisper import Context, Decoded, DecodeRequest
 from voxrelay.protocol.dictation import GLOSSARY
 
 if TYPE_CHECKING:
@@ -233,8 +233,11 @@ class LocalStream(EngineStream):
     def _decode_job(
         self, audio: np.ndarray, final: bool, context: Context | None = None, words: bool = False
     ) -> Decoded:
+        return self._decoder.decode_request(self._request(audio, final, context, words))
+
+    def _request(self, audio: np.ndarray, final: bool, context: Context | None, words: bool) -> DecodeRequest:
         cfg = self._config
-        return self._decoder.decode(
+        return DecodeRequest(
             audio,
             language=cfg.language,
             prompt=(self._history[-_PROMPT_CHARS:] or None) if self._engine.context_prompt else None,
@@ -328,8 +331,9 @@ class LocalStream(EngineStream):
         # After a cut inside speech the segment starts mid-sentence, maybe inside a word: with commits on, its
         # interims (whose words become finals) are decoded after the committed audio and text, as finals are.
         context = self._context if self._agreement is not None and self._continues else None
-        job = functools.partial(self._decode_job, audio, False, context, words=timed)
-        future = self._scheduler.submit(job, priority=INTERIM, key=self._interim_key)
+        request = self._request(audio, False, context, timed)
+        job = functools.partial(self._decoder.decode_request, request)
+        future = self._scheduler.submit(job, priority=INTERIM, key=self._interim_key, batch=request)
         future.add_done_callback(functools.partial(self._interim_finished, generation, origin, duration))
 
     def _interim_finished(self, generation: int, origin: float, duration: float, future: asyncio.Future[Any]) -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import math
 import re
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from voxrelay.engines.local.token_guards import (
 if TYPE_CHECKING:
     from voxrelay.engines.local.settings import LocalSettings
 
-__all__ = ["LEADING_PUNCTUATION", "Context", "Decoded", "Span", "WhisperDecoder"]
+__all__ = ["LEADING_PUNCTUATION", "Context", "DecodeRequest", "Decoded", "Span", "WhisperDecoder"]
 
 log = logging.getLogger(__name__)
 # faster-whisper logs every call at INFO; keep it quiet unless asked for.
@@ -84,6 +85,35 @@ class Context:
 
     audio: np.ndarray
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRequest:
+    """One `WhisperDecoder.decode` call as data, so a scheduler can run several as one batch."""
+
+    audio: np.ndarray
+    language: str | None = None
+    prompt: str | None = None
+    hotwords: str | None = None
+    beam_size: int = 1
+    word_timestamps: bool = False
+    punctuate: bool = True
+    window_pad_s: float | None = None
+    context: Context | None = None
+
+    @property
+    def group(self) -> Hashable | None:
+        """What a batch-mate must share (None: decoded alone; see `WhisperDecoder.decode_batch`)."""
+        if self.window_pad_s is None or self.context is not None or self.word_timestamps or self.beam_size != 1:
+            return None
+        if self.prompt or len(self.audio) >= _SHORT_WINDOW_MAX_S * 16000:
+            return None
+        return (self.language, self.hotwords, self.punctuate)
+
+    @property
+    def size(self) -> float:
+        """Seconds of audio: batch-mates of about the same length waste the least encoder work on padding."""
+        return len(self.audio) / 16000
 
 
 class WhisperDecoder:
@@ -143,6 +173,71 @@ class WhisperDecoder:
     def model(self) -> Any:
         """The faster-whisper `WhisperModel` (whole-file decoding runs its own `transcribe`)."""
         return self._model
+
+    def decode_request(self, request: DecodeRequest) -> Decoded:
+        """`decode` with the arguments of `request`."""
+        return self.decode(
+            request.audio,
+            language=request.language,
+            prompt=request.prompt,
+            hotwords=request.hotwords,
+            beam_size=request.beam_size,
+            word_timestamps=request.word_timestamps,
+            punctuate=request.punctuate,
+            window_pad_s=request.window_pad_s,
+            context=request.context,
+        )
+
+    def decode_batch(self, requests: Sequence[DecodeRequest]) -> list[Decoded]:
+        """Decode several requests of one `group` at once (blocking); results in the same order.
+
+        One token loop serves the whole batch: its steps multiply small matrices and stream the vocabulary
+        projection's weights from memory once for every sequence, so on a 2-core AMD EPYC four interims took
+        ~70 ms each instead of ~105 alone (docs/benchmarks.md). Every window is padded to the longest one's
+        length (more silence than `window_pad_s`, which Whisper takes as well); requests that are not
+        batchable, or whose audio is digital silence, are decoded alone.
+        """
+        results: list[Decoded | None] = [None] * len(requests)
+        batch = []
+        for i, request in enumerate(requests):
+            alone = request.group is None or (self.multilingual and request.language is None)  # detected per window
+            if alone or float(np.abs(request.audio).max(initial=0.0)) < _DIGITAL_SILENCE:
+                results[i] = self.decode_request(request)
+            else:
+                batch.append(i)
+        if len(batch) == 1:
+            results[batch[0]] = self.decode_request(requests[batch[0]])
+        elif batch:
+            for i, decoded in zip(batch, self._decode_together([requests[i] for i in batch]), strict=True):
+                results[i] = decoded
+        return [r if r is not None else Decoded("", 0.0) for r in results]
+
+    def _decode_together(self, requests: list[DecodeRequest]) -> list[Decoded]:
+        import ctranslate2
+
+        first = requests[0]
+        pad_frames = max(len(r.audio) // 160 + 1 + int((r.window_pad_s or 0.0) * 100) for r in requests)
+        frames = min(3000, pad_frames)
+        windows = [self._window(r.audio, frames) for r in requests]
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(np.stack(windows)), to_cpu=False)
+        tokenizer = self._tokenizer_for(first.language, encoded)
+        previous = previous_text(tokenizer, hotwords=first.hotwords, prompt=None)
+        budgets = [token_budget(len(r.audio) / 16000) for r in requests]
+        results = self._tokens.generate(
+            encoded,
+            [[*previous, *tokenizer.sot_sequence]] * len(requests),
+            beam_size=1,
+            max_length=max_length(max(budgets), len(previous)),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed,
+            max_initial_timestamp_index=50,
+        )
+        return [
+            self._finish(result, tokenizer, [], (), 0.0, len(r.audio) / 16000, budget, r.punctuate, None)
+            for r, result, budget in zip(requests, results, budgets, strict=True)
+        ]
 
     def decode(
         self,
@@ -282,12 +377,30 @@ class WhisperDecoder:
             suppress_tokens=self._suppressed,
             max_initial_timestamp_index=50,
         )[0]
+        aligned = (encoded, frames, word_timestamps)
+        return self._finish(result, tokenizer, prefix, seen, offset, duration, budget, punctuate, context, aligned)
+
+    def _finish(
+        self,
+        result: Any,
+        tokenizer: Any,
+        prefix: list[int],
+        seen: tuple[str, ...],
+        offset: float,
+        duration: float,
+        budget: int,
+        punctuate: bool,
+        context: Context | None,
+        aligned: tuple[Any, int, bool] | None = None,
+    ) -> Decoded:
+        """A short window's `Decoded` from CTranslate2's result: guards, text, and word timings if asked for."""
         # The result starts with the forced prefix; what follows it continues the prefix's
         # segment, which begins (for the segment's own clock) at its first sample.
-        generated = result.sequences_ids[0][len(prefix) :]
+        ids = result.sequences_ids[0][:budget]  # a batch's token cap is its longest window's
+        generated = ids[len(prefix) :]
         timed = timed_segments(generated, tokenizer, offset)
         segments = drop_repeats([(max(0.0, t - offset), tokens) for t, tokens in timed], tokenizer, duration, seen)
-        if len(result.sequences_ids[0]) >= budget:  # ran to its cap: a loop at its end is not speech
+        if len(ids) >= budget:  # ran to its cap: a loop at its end is not speech
             segments = cut_loop(segments, tokenizer)
         tokens = [token for _, segment in segments for token in segment]
         if not tokens or (result.no_speech_prob > _NO_SPEECH_PROB and result.scores[0] < _LOW_LOGPROB * len(tokens)):
@@ -301,8 +414,8 @@ class WhisperDecoder:
             text = text.lstrip(LEADING_PUNCTUATION)  # ", differs from..." continues a sentence
             text = text[0].upper() + text[1:] if capitalize else text
         words: list[Word] = []
-        if word_timestamps:
-            words = self._align(tokenizer, tokens, prefix[1:], encoded, frames, offset, punctuate)
+        if aligned is not None and aligned[2]:
+            words = self._align(tokenizer, tokens, prefix[1:], aligned[0], aligned[1], offset, punctuate)
             if capitalize and words and punctuate:
                 first = words[0].punctuated_word
                 words[0] = dataclasses.replace(words[0], punctuated_word=first[:1].upper() + first[1:])
@@ -322,12 +435,18 @@ class WhisperDecoder:
 
         content = (len(audio) + 160) // 160  # the feature extractor's frames of `audio` (hop 160)
         frames = min(3000, content + int(pad_s * 100))  # 100 mel frames per second
-        features = self._model.feature_extractor(np.pad(audio, (0, (frames - min(content, frames)) * 160)))
-        window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
-        held = min(features.shape[-1], frames)
-        window[0, :, :held] = features[:, :held]
+        window = self._window(audio, frames)[np.newaxis]
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
         return encoded, min(content, frames)
+
+    def _window(self, audio: np.ndarray, frames: int) -> np.ndarray:
+        """The log-mel window of `frames` frames for `audio` followed by silence (n_mels x frames)."""
+        content = (len(audio) + 160) // 160
+        features = self._model.feature_extractor(np.pad(audio, (0, (frames - min(content, frames)) * 160)))
+        window = np.zeros((features.shape[0], frames), dtype=np.float32)
+        held = min(features.shape[-1], frames)
+        window[:, :held] = features[:, :held]
+        return window
 
     def _tokenizer_for(self, language: str | None, encoded: Any) -> Any:
         """The tokenizer that starts the transcript in `language` (multilingual models: detected if None)."""
