@@ -16,15 +16,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
-import re
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voxrelay.engines.base import Word
+from voxrelay.engines.local.decoded import (
+    LEADING_PUNCTUATION,
+    LOW_LOGPROB,
+    NO_SPEECH_PROB,
+    SHORT_WINDOW_MAX_S,
+    Context,
+    Decoded,
+    DecodeRequest,
+    Span,
+    joined_result,
+    make_word,
+)
+from voxrelay.engines.local.full_window import decode_full
 from voxrelay.engines.local.model_files import resolve_model, token_model
 from voxrelay.engines.local.prompting import previous_text, transcript_tokenizer
 from voxrelay.engines.local.token_guards import (
@@ -46,74 +56,10 @@ log = logging.getLogger(__name__)
 if logging.getLogger("faster_whisper").level == logging.NOTSET:
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
-# Whisper's own thresholds (openai/whisper transcribe.py): a segment that is probably
-# not speech and decoded with low confidence is dropped; so is one that compresses too well.
-_NO_SPEECH_PROB = 0.6
-_LOW_LOGPROB = -1.0
-_MAX_COMPRESSION_RATIO = 2.4
-_PUNCTUATION = re.compile(r"[^\w\s'-]")
-# Short-window decoding (see WhisperDecoder.decode).
-_SHORT_WINDOW_MAX_S = 27.0
 _DIGITAL_SILENCE = 1e-4  # peak under -80 dBFS: nothing was recorded
 # A context's text is forced without its final punctuation: after a forced "." Whisper
 # takes the speech as finished and often says nothing more.
 _SENTENCE_END = ".!?,;:"
-LEADING_PUNCTUATION = ",.;:!?- "  # how a continued sentence may start; not part of the new text (nor a context)
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """One of Whisper's own timed segments: where it starts (s) and its raw text."""
-
-    start: float
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """The text of one segment; times are seconds from the segment's first sample."""
-
-    text: str
-    confidence: float
-    words: tuple[Word, ...] = ()
-    spans: tuple[Span, ...] = ()  # Whisper's segments of `text` (short-window decodes only)
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """The audio right before a segment (16 kHz float32) and what was said in it."""
-
-    audio: np.ndarray
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeRequest:
-    """One `WhisperDecoder.decode` call as data, so a scheduler can run several as one batch."""
-
-    audio: np.ndarray
-    language: str | None = None
-    prompt: str | None = None
-    hotwords: str | None = None
-    beam_size: int = 1
-    word_timestamps: bool = False
-    punctuate: bool = True
-    window_pad_s: float | None = None
-    context: Context | None = None
-
-    @property
-    def group(self) -> Hashable | None:
-        """What a batch-mate must share (None: decoded alone; see `WhisperDecoder.decode_batch`)."""
-        if self.window_pad_s is None or self.context is not None or self.word_timestamps or self.beam_size != 1:
-            return None
-        if self.prompt or len(self.audio) >= _SHORT_WINDOW_MAX_S * 16000:
-            return None
-        return (self.language, self.hotwords, self.punctuate)
-
-    @property
-    def size(self) -> float:
-        """Seconds of audio: batch-mates of about the same length waste the least encoder work on padding."""
-        return len(self.audio) / 16000
 
 
 class WhisperDecoder:
@@ -176,17 +122,7 @@ class WhisperDecoder:
 
     def decode_request(self, request: DecodeRequest) -> Decoded:
         """`decode` with the arguments of `request`."""
-        return self.decode(
-            request.audio,
-            language=request.language,
-            prompt=request.prompt,
-            hotwords=request.hotwords,
-            beam_size=request.beam_size,
-            word_timestamps=request.word_timestamps,
-            punctuate=request.punctuate,
-            window_pad_s=request.window_pad_s,
-            context=request.context,
-        )
+        return self.decode(**{field.name: getattr(request, field.name) for field in dataclasses.fields(request)})
 
     def decode_batch(self, requests: Sequence[DecodeRequest]) -> list[Decoded]:
         """Decode several requests of one `group` at once (blocking); results in the same order.
@@ -265,7 +201,7 @@ class WhisperDecoder:
         comes after its text is returned; see `Context`. When Whisper finds nothing new
         after it, or context and segment do not fit the window, the segment is decoded alone.
         """
-        if window_pad_s is not None and len(audio) < (_SHORT_WINDOW_MAX_S * 16000):
+        if window_pad_s is not None and len(audio) < (SHORT_WINDOW_MAX_S * 16000):
             if not len(audio) or float(np.abs(audio).max()) < _DIGITAL_SILENCE:
                 return Decoded("", 0.0)  # a muted input: Whisper answers "you" to it in a window of silence
             pad_s = window_pad_s
@@ -283,13 +219,14 @@ class WhisperDecoder:
                     context=context,
                 )
 
-            fits = context is not None and len(context.audio) + len(audio) < _SHORT_WINDOW_MAX_S * 16000
+            fits = context is not None and len(context.audio) + len(audio) < SHORT_WINDOW_MAX_S * 16000
             if context is not None and fits and any(c.isalnum() for c in context.text):
                 decoded = short(context)
                 if decoded.text:
                     return decoded
             return short(None)
-        return self._decode_full(
+        return decode_full(
+            self._model,
             audio,
             language=language,
             prompt=prompt,
@@ -298,43 +235,6 @@ class WhisperDecoder:
             word_timestamps=word_timestamps,
             punctuate=punctuate,
         )
-
-    def _decode_full(
-        self,
-        audio: np.ndarray,
-        *,
-        language: str | None,
-        prompt: str | None,
-        hotwords: str | None,
-        beam_size: int,
-        word_timestamps: bool,
-        punctuate: bool,
-    ) -> Decoded:
-        segments, _info = self._model.transcribe(
-            audio,
-            language=language if self.multilingual else "en",
-            beam_size=beam_size,
-            initial_prompt=prompt or None,
-            hotwords=hotwords or None,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            word_timestamps=word_timestamps,
-            without_timestamps=not word_timestamps,
-        )
-        texts: list[str] = []
-        words: list[Word] = []
-        logprobs: list[float] = []
-        for segment in segments:  # the generator runs the model: keep this in the worker thread
-            if segment.no_speech_prob > _NO_SPEECH_PROB and segment.avg_logprob < _LOW_LOGPROB:
-                continue
-            if segment.compression_ratio > _MAX_COMPRESSION_RATIO:
-                log.debug("dropped a repetitive segment (compression ratio %.2f)", segment.compression_ratio)
-                continue
-            texts.append(segment.text.strip())
-            logprobs.append(segment.avg_logprob)
-            for word in segment.words or ():
-                words.append(_word(word.word, word.start, word.end, word.probability, punctuate))
-        return _result(texts, words, logprobs, punctuate)
 
     def _decode_short(
         self,
@@ -403,7 +303,7 @@ class WhisperDecoder:
         if len(ids) >= budget:  # ran to its cap: a loop at its end is not speech
             segments = cut_loop(segments, tokenizer)
         tokens = [token for _, segment in segments for token in segment]
-        if not tokens or (result.no_speech_prob > _NO_SPEECH_PROB and result.scores[0] < _LOW_LOGPROB * len(tokens)):
+        if not tokens or (result.no_speech_prob > NO_SPEECH_PROB and result.scores[0] < LOW_LOGPROB * len(tokens)):
             return Decoded("", 0.0)
         text = tokenizer.decode(tokens).strip()
         if not any(c.isalnum() for c in text):
@@ -421,7 +321,7 @@ class WhisperDecoder:
                 words[0] = dataclasses.replace(words[0], punctuated_word=first[:1].upper() + first[1:])
         logprob = result.scores[0] / max(1, len(tokens) + 1)
         spans = tuple(Span(start, tokenizer.decode(segment)) for start, segment in segments)
-        return _result([text], words, [logprob], punctuate, spans)
+        return joined_result([text], words, [logprob], punctuate, spans)
 
     def _encode(self, audio: np.ndarray, pad_s: float) -> tuple[Any, int]:
         """The encoder output for `audio` plus `pad_s` of silence, and how many mel frames hold audio.
@@ -480,26 +380,5 @@ class WhisperDecoder:
             if forced and not words and not any(c.isalnum() for c in spoken):
                 continue  # punctuation that closes the context's sentence, dropped from the text too
             start, end = max(0.0, word["start"] - offset), max(0.0, word["end"] - offset)
-            words.append(_word(spoken, start, end, word["probability"], punctuate))
+            words.append(make_word(spoken, start, end, word["probability"], punctuate))
         return words
-
-
-def _word(spoken: str, start: float, end: float, probability: float, punctuate: bool) -> Word:
-    spoken = spoken.strip()
-    bare = _PUNCTUATION.sub("", spoken).lower()
-    return Word(bare, float(start), float(end), float(probability), spoken if punctuate else bare)
-
-
-def _result(
-    texts: list[str], words: list[Word], logprobs: list[float], punctuate: bool, spans: tuple[Span, ...] = ()
-) -> Decoded:
-    text = " ".join(t for t in texts if t)
-    if not punctuate:
-        text = _PUNCTUATION.sub("", text).lower()
-    if words:
-        confidence = float(np.mean([w.confidence for w in words]))
-    elif logprobs:
-        confidence = float(math.exp(np.mean(logprobs)))
-    else:
-        confidence = 0.0
-    return Decoded(" ".join(text.split()), confidence, tuple(words), spans)
